@@ -1,0 +1,2 @@
+//! Decode throughput per venue (filled in by the decoder work).
+fn main() {}

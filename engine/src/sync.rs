@@ -1,0 +1,1 @@
+//! Atomics shim: std normally, loom under `--cfg loom`.

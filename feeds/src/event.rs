@@ -1,0 +1,274 @@
+//! Normalized market events: what every venue decoder produces, whatever the venue's wire format.
+//!
+//! Everything here is `Copy` and fixed-size so that events can cross SPSC rings and be stored
+//! without allocating. Prices and quantities are kept as the exact decimal the exchange sent
+//! ([`Decimal`]); conversion to `f64` happens once, where bars are computed.
+
+use std::fmt;
+
+/// The taker (aggressor) side of a trade, or the side of a liquidation *order*
+/// (`Sell` = a long position was liquidated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Side {
+    Buy = 0,
+    Sell = 1,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+/// What an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EventKind {
+    /// A market trade: sets OHLC, `vbuy/vsell`, `cbuy/csell`.
+    Trade = 0,
+    /// A forced liquidation print: only `lbuy/lsell`.
+    Liquidation = 1,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Trade => "trade",
+            EventKind::Liquidation => "liquidation",
+        }
+    }
+}
+
+/// An exact decimal number as written by the exchange: `mantissa × 10^-scale`.
+///
+/// `"76650.00000000"` is `{ mantissa: 7665000000000, scale: 8 }`; equality is numeric
+/// (`76650.00000000 == 76650`), formatting keeps the exchange's scale.
+#[derive(Clone, Copy)]
+pub struct Decimal {
+    pub mantissa: i64,
+    pub scale: u8,
+}
+
+/// Powers of ten exactly representable in `f64` (up to 1e22).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+impl Decimal {
+    pub const ZERO: Decimal = Decimal {
+        mantissa: 0,
+        scale: 0,
+    };
+
+    /// Largest number of fractional digits accepted (10^18 still fits an `i64`).
+    pub const MAX_SCALE: u8 = 18;
+
+    pub const fn new(mantissa: i64, scale: u8) -> Decimal {
+        Decimal { mantissa, scale }
+    }
+
+    /// The nearest `f64`. Exact inputs (mantissa < 2^53) give the correctly rounded result,
+    /// because both operands of the division are exact.
+    #[inline]
+    pub fn to_f64(self) -> f64 {
+        self.mantissa as f64 / POW10[self.scale as usize]
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.mantissa == 0
+    }
+
+    /// Parse a plain decimal literal (`-12.345`, `0.00040000`, `58`); exponents are accepted
+    /// too (`1.423e-4`) since some venues send them. `None` on anything else or on overflow.
+    pub fn parse(text: &[u8]) -> Option<Decimal> {
+        let (neg, digits) = match text.first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let mut mantissa: i64 = 0;
+        let mut scale: i32 = 0;
+        let mut seen_digit = false;
+        let mut seen_dot = false;
+        let mut i = 0;
+        while i < digits.len() {
+            let c = digits[i];
+            match c {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    mantissa = mantissa.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+                    if seen_dot {
+                        scale += 1;
+                    }
+                }
+                b'.' if !seen_dot => seen_dot = true,
+                b'e' | b'E' if seen_digit => {
+                    let exp = parse_exponent(&digits[i + 1..])?;
+                    scale -= exp;
+                    break;
+                }
+                _ => return None,
+            }
+            i += 1;
+        }
+        if !seen_digit {
+            return None;
+        }
+        // Negative scale (large exponent): multiply out.
+        while scale < 0 {
+            mantissa = mantissa.checked_mul(10)?;
+            scale += 1;
+        }
+        // Too many fractional digits: drop trailing zeros, else refuse.
+        while scale > i32::from(Self::MAX_SCALE) {
+            if mantissa % 10 != 0 {
+                return None;
+            }
+            mantissa /= 10;
+            scale -= 1;
+        }
+        Some(Decimal {
+            mantissa: if neg { -mantissa } else { mantissa },
+            scale: scale as u8,
+        })
+    }
+
+    /// `(mantissa, scale)` with trailing zeros removed, for numeric comparison.
+    pub fn normalized(self) -> (i64, u8) {
+        let (mut m, mut s) = (self.mantissa, self.scale);
+        while s > 0 && m % 10 == 0 {
+            m /= 10;
+            s -= 1;
+        }
+        (m, s)
+    }
+}
+
+fn parse_exponent(text: &[u8]) -> Option<i32> {
+    let (neg, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 3 {
+        return None;
+    }
+    let mut e: i32 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        e = e * 10 + i32::from(c - b'0');
+    }
+    Some(if neg { -e } else { e })
+}
+
+impl PartialEq for Decimal {
+    fn eq(&self, other: &Decimal) -> bool {
+        self.normalized() == other.normalized()
+    }
+}
+impl Eq for Decimal {}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.mantissa < 0;
+        let abs = self.mantissa.unsigned_abs();
+        let scale = self.scale as u32;
+        if neg {
+            f.write_str("-")?;
+        }
+        if scale == 0 {
+            return write!(f, "{abs}");
+        }
+        let div = 10u64.pow(scale);
+        write!(
+            f,
+            "{}.{:0width$}",
+            abs / div,
+            abs % div,
+            width = scale as usize
+        )
+    }
+}
+
+impl fmt::Debug for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A venue's native instrument name as it appears in frames (`BTCUSDT`, `BTC-USDT-SWAP`),
+/// stored inline so events stay `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Symbol {
+    len: u8,
+    bytes: [u8; Symbol::CAPACITY],
+}
+
+impl Symbol {
+    pub const CAPACITY: usize = 31;
+    pub const EMPTY: Symbol = Symbol {
+        len: 0,
+        bytes: [0; Symbol::CAPACITY],
+    };
+
+    /// `None` when longer than [`Symbol::CAPACITY`] bytes or not valid UTF-8.
+    pub fn new(text: &[u8]) -> Option<Symbol> {
+        if text.len() > Self::CAPACITY || std::str::from_utf8(text).is_err() {
+            return None;
+        }
+        let mut bytes = [0; Self::CAPACITY];
+        bytes[..text.len()].copy_from_slice(text);
+        Some(Symbol {
+            len: text.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Validated as UTF-8 in `new`.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One normalized trade or liquidation, as decoded from one venue frame.
+///
+/// `qty` is in **base units** (contracts already converted); `side` is the taker side for
+/// trades and the liquidation order side for liquidations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub side: Side,
+    /// The venue's instrument name as in the frame (case as the venue writes it there).
+    pub symbol: Symbol,
+    pub price: Decimal,
+    pub qty: Decimal,
+    /// Exchange trade/fill time, µs since the Unix epoch.
+    pub ts_us: i64,
+    /// The venue's trade id (aggregate id for aggregated trades); `None` when the venue has none.
+    pub trade_id: Option<u64>,
+    /// Number of underlying fills this event stands for (`l - f + 1` for Binance aggTrade), ≥ 1.
+    pub fills: u32,
+}

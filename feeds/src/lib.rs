@@ -1,0 +1,17 @@
+//! Bytes from an exchange → normalized market events.
+//!
+//! - [`event`]: the normalized `Event` (trade or liquidation) every venue produces.
+//! - [`venue`]: the list of venues and the sans-IO [`Decode`] trait.
+//! - `binance`: the Binance spot and USDⓈ-M adapters (subscribe URLs, wire decoding).
+//! - [`ws`]: the non-blocking WebSocket client over mio (ws:// and wss:// via rustls).
+//!
+//! Decoding does no I/O and reads no clock; only `ws` touches sockets.
+#![deny(unsafe_code)]
+
+pub mod binance;
+pub mod event;
+pub mod venue;
+pub mod ws;
+
+pub use event::{Decimal, Event, EventKind, Side, Symbol};
+pub use venue::{Decode, DecodeError, Frame, Venue};

@@ -1,0 +1,1 @@
+//! Non-blocking WebSocket client over mio (placeholder until the client lands).

@@ -1,0 +1,2 @@
+//! The `squeezeflow` command.
+fn main() {}
