@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod binance;
+pub mod clock;
 pub mod event;
 pub mod venue;
 pub mod ws;
