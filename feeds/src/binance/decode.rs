@@ -1,0 +1,332 @@
+//! The Binance frame decoder: one text frame → what kind of frame it was, plus the trades
+//! and liquidations in it.
+//!
+//! Frames are parsed in place with simd-json into a tape whose buffers live in the
+//! [`Decoder`] and are reused, so once they have grown to the largest frame seen, decoding
+//! allocates nothing. SIMD instructions are picked at run time (simd-json's default
+//! `runtime-detection` feature), so no `-C target-cpu` flag is needed.
+//!
+//! Shapes handled (spot and USDⓈ-M share them):
+//! - raw events `{"e":"trade",…}` and combined-stream wrappers `{"stream":…,"data":{…}}`;
+//! - `{"result":…,"id":…}` replies to our requests, `{"error":{"code":…,"msg":…},"id":…}`
+//!   rejections (also the bare `{"code":…,"msg":…}` the docs show);
+//! - `serverShutdown` notices; every other event type (`markPriceUpdate`, `kline`, …) and
+//!   the array payloads of `!…@arr` ticker streams are `Frame::Other`.
+
+use super::wire::{self, RawForceOrder, RawTrade, TradeKind, Val};
+use crate::event::Event;
+use crate::venue::{Decode, DecodeError, Frame, Venue};
+use simd_json::{Buffers, Tape};
+use std::fmt;
+
+/// Frame size the parse buffers are sized for up front; market-data frames are far smaller,
+/// so live traffic does not grow them.
+const INITIAL_FRAME_CAPACITY: usize = 4096;
+
+/// Tape nodes reserved up front (a trade frame needs about 25).
+const INITIAL_TAPE_NODES: usize = 256;
+
+/// Decoder for Binance spot and USDⓈ-M futures frames. Both venues share one wire format;
+/// the venue is kept only to answer [`Decode::venue`].
+pub struct Decoder {
+    venue: Venue,
+    buffers: Buffers,
+    /// Always empty between calls; kept only for its allocation (see `decode`).
+    tape: Tape<'static>,
+}
+
+impl Decoder {
+    pub fn new(venue: Venue) -> Decoder {
+        Decoder {
+            venue,
+            buffers: Buffers::new(INITIAL_FRAME_CAPACITY),
+            tape: Tape(Vec::with_capacity(INITIAL_TAPE_NODES)),
+        }
+    }
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("venue", &self.venue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decode for Decoder {
+    fn venue(&self) -> Venue {
+        self.venue
+    }
+
+    fn decode(
+        &mut self,
+        frame: &mut [u8],
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<Frame, DecodeError> {
+        // The tape's nodes borrow from `frame`, so the kept (empty, `'static`) tape is
+        // re-lifetimed to this frame for the parse and emptied back to `'static` afterwards:
+        // `Tape::reset` clears it, keeping the allocation.
+        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
+        let result = match simd_json::fill_tape(frame, &mut self.buffers, &mut tape) {
+            Ok(()) => classify(&tape.0, emit),
+            Err(_) => Err(DecodeError::Malformed),
+        };
+        self.tape = tape.reset();
+        result
+    }
+}
+
+/// Dispatch on the top-level shape of a parsed frame.
+fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+    let Some(fields) = wire::entries(root) else {
+        return array_of_events(root);
+    };
+    let mut stream = None;
+    let mut data = None;
+    let mut event_type = None;
+    let mut result = None;
+    let mut id = None;
+    let mut error = None;
+    let mut code = None;
+    let mut msg = None;
+    for (key, value) in fields {
+        let slot = match key.as_bytes() {
+            b"stream" => &mut stream,
+            b"data" => &mut data,
+            b"e" => &mut event_type,
+            b"result" => &mut result,
+            b"id" => &mut id,
+            b"error" => &mut error,
+            b"code" => &mut code,
+            b"msg" => &mut msg,
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+
+    if let (Some(_), Some(data)) = (stream, data) {
+        if wire::is_object(data) {
+            return event(data, emit);
+        }
+        return array_of_events(data).map_err(|_| DecodeError::Field("data"));
+    }
+    if event_type.is_some() {
+        return event(root, emit);
+    }
+    if let Some(error) = error {
+        let inner = wire::entries(error).ok_or(DecodeError::Field("error"))?;
+        let code = inner
+            .filter(|(key, _)| *key == "code")
+            .last()
+            .map(|(_, v)| v);
+        return Ok(Frame::VenueError {
+            code: wire::signed(code, "code")?,
+        });
+    }
+    if result.is_some() && id.is_some() {
+        return Ok(Frame::SubscribeAck);
+    }
+    if code.is_some() && msg.is_some() {
+        return Ok(Frame::VenueError {
+            code: wire::signed(code, "code")?,
+        });
+    }
+    Err(DecodeError::Unknown)
+}
+
+/// A JSON array is what the `!ticker@arr` family of streams sends (a batch of ticker
+/// events): valid data we do not turn into events. Any other non-object is a shape we do
+/// not know.
+fn array_of_events(value: Val<'_, '_>) -> Result<Frame, DecodeError> {
+    if !wire::is_array(value) {
+        return Err(DecodeError::Unknown);
+    }
+    Ok(Frame::Other)
+}
+
+/// One event payload (`{"e":…,…}`), raw or unwrapped from a combined-stream frame.
+fn event(payload: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+    let mut event_type = None;
+    let mut trade = RawTrade::default();
+    let mut order = None;
+    for (key, value) in wire::entries(payload).into_iter().flatten() {
+        match key.as_bytes() {
+            b"e" => event_type = Some(value),
+            b"o" => order = Some(value),
+            _ => trade.take(key, value),
+        }
+    }
+    // Combined streams without an event type exist (spot partial depth `@depth<N>`): valid
+    // data on a channel we do not decode.
+    let Some(event_type) = event_type else {
+        return Ok(Frame::Other);
+    };
+    let produced = match wire::string(Some(event_type), "e")? {
+        "trade" => trade.to_event(TradeKind::Trade)?,
+        "aggTrade" => trade.to_event(TradeKind::AggTrade)?,
+        "forceOrder" => RawForceOrder::read(order)?.to_event()?,
+        "serverShutdown" => return Ok(Frame::ServerShutdown),
+        _ => return Ok(Frame::Other),
+    };
+    Ok(Frame::Data(match produced {
+        Some(event) => {
+            emit(event);
+            1
+        }
+        None => 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, Side};
+
+    fn decode(text: &str) -> (Result<Frame, DecodeError>, Vec<Event>) {
+        let mut decoder = Decoder::new(Venue::BinanceUsdm);
+        let mut bytes = text.as_bytes().to_vec();
+        let mut events = Vec::new();
+        let frame = decoder.decode(&mut bytes, &mut |e| events.push(e));
+        (frame, events)
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let cases = [
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":"1","q":"1","T":1,"m":"yes","t":1}"#,
+                DecodeError::Field("m"),
+            ),
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":"1","q":"1","T":1,"m":true}"#,
+                DecodeError::Field("t"),
+            ),
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":1.5,"q":"1","T":1,"m":true,"t":1}"#,
+                DecodeError::Field("p"),
+            ),
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":"1x","q":"1","T":1,"m":true,"t":1}"#,
+                DecodeError::Number("p"),
+            ),
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":"1","q":"1","T":-1,"m":true,"t":1}"#,
+                DecodeError::Number("T"),
+            ),
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":"1","q":"-1","T":1,"m":true,"t":1}"#,
+                DecodeError::Number("q"),
+            ),
+            (
+                r#"{"e":"trade","s":"BTCUSDT","p":"0","q":"1","T":1,"m":true,"t":1}"#,
+                DecodeError::Number("p"),
+            ),
+            (
+                r#"{"e":"aggTrade","s":"BTCUSDT","p":"1","q":"1","T":1,"m":true,"a":1,"f":5,"l":4}"#,
+                DecodeError::Number("l"),
+            ),
+            (
+                r#"{"e":"trade","s":"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789","p":"1","q":"1","T":1,"m":true,"t":1}"#,
+                DecodeError::Symbol,
+            ),
+            (
+                r#"{"e":"forceOrder","o":{"s":"BTCUSDT","S":"HOLD","ap":"1","z":"1","T":1}}"#,
+                DecodeError::Field("S"),
+            ),
+            (r#"{"e":"forceOrder","o":[]}"#, DecodeError::Field("o")),
+            (r#"{"e":7}"#, DecodeError::Field("e")),
+            (
+                r#"{"error":{"msg":"no code"},"id":1}"#,
+                DecodeError::Field("code"),
+            ),
+            (r#"{"hello":"world"}"#, DecodeError::Unknown),
+            (r#""just a string""#, DecodeError::Unknown),
+            (r#"{"e":"trade""#, DecodeError::Malformed),
+            ("", DecodeError::Malformed),
+        ];
+        for (text, want) in cases {
+            let (got, events) = decode(text);
+            assert_eq!(got, Err(want), "{text}");
+            assert!(events.is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn unfilled_force_order_is_consumed_without_an_event() {
+        let (frame, events) =
+            decode(r#"{"e":"forceOrder","o":{"s":"BTCUSDT","S":"SELL","ap":"0","z":"0","T":1}}"#);
+        assert_eq!(frame, Ok(Frame::Data(0)));
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn frames_without_events() {
+        let cases = [
+            (
+                r#"{"stream":"btcusdt@depth5","data":{"lastUpdateId":1,"bids":[],"asks":[]}}"#,
+                Frame::Other,
+            ),
+            (
+                r#"{"stream":"!ticker@arr","data":[{"e":"24hrTicker"}]}"#,
+                Frame::Other,
+            ),
+            (r#"[{"e":"24hrMiniTicker"}]"#, Frame::Other),
+            (
+                r#"{"result":["btcusdt@trade"],"id":3}"#,
+                Frame::SubscribeAck,
+            ),
+            (
+                r#"{"code":3,"msg":"Invalid JSON"}"#,
+                Frame::VenueError { code: 3 },
+            ),
+            (
+                r#"{"error":{"code":-1121,"msg":"Invalid symbol."},"id":null}"#,
+                Frame::VenueError { code: -1121 },
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(decode(text).0, Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn escaped_symbol_is_unescaped() {
+        let (frame, events) = decode(
+            r#"{"e":"trade","s":"BTC\u0055SDT","p":"1.5","q":"2","T":1000,"m":false,"t":9}"#,
+        );
+        assert_eq!(frame, Ok(Frame::Data(1)));
+        assert_eq!(events[0].symbol.as_str(), "BTCUSDT");
+        assert_eq!(events[0].kind, EventKind::Trade);
+        assert_eq!(events[0].side, Side::Buy);
+        assert_eq!(events[0].ts_us, 1_000_000);
+    }
+
+    /// simd-json picks its SIMD code at run time (the `runtime-detection` feature), so a
+    /// build without `-C target-cpu` still uses AVX2 where the CPU has it.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_implementation_is_detected_at_run_time() {
+        use simd_json::{Deserializer, Implementation};
+        let want = if std::is_x86_feature_detected!("avx2") {
+            Implementation::AVX2
+        } else if std::is_x86_feature_detected!("sse4.2") {
+            Implementation::SSE42
+        } else {
+            Implementation::Native
+        };
+        assert_eq!(Deserializer::algorithm(), want);
+    }
+
+    #[test]
+    fn decoder_is_reusable_after_errors() {
+        let mut decoder = Decoder::new(Venue::BinanceSpot);
+        let good = r#"{"e":"trade","s":"BTCUSDT","p":"1","q":"1","T":1,"m":true,"t":1}"#;
+        for text in ["{", good, "nope", good] {
+            let mut bytes = text.as_bytes().to_vec();
+            let mut n = 0;
+            let frame = decoder.decode(&mut bytes, &mut |_| n += 1);
+            assert_eq!(frame.is_ok(), text == good, "{text}");
+            assert_eq!(n, usize::from(text == good));
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Where to connect and what to ask for: Binance stream names, combined-stream URLs sharded
+//! to the per-connection stream limit, `SUBSCRIBE` requests and the request-rate limits.
+//!
+//! USDⓈ-M market streams (trades, liquidations) live under `/market` since Binance split the
+//! futures WebSocket root on 2026-03-06; the legacy root URLs were retired on 2026-04-23.
+
+use crate::venue::Venue;
+use std::fmt::Write as _;
+
+/// Spot WebSocket host.
+pub const SPOT_BASE: &str = "wss://stream.binance.com:9443";
+
+/// USDⓈ-M futures WebSocket host (market streams are under `/market`).
+pub const USDM_BASE: &str = "wss://fstream.binance.com";
+
+/// Streams one connection may carry, on both venues.
+pub const MAX_STREAMS_PER_CONN: usize = 1024;
+
+/// Messages per second a spot connection may send (pongs and requests count; more gets the
+/// connection closed).
+pub const MAX_MSGS_PER_SEC_SPOT: u32 = 5;
+
+/// Messages per second a USDⓈ-M connection may send.
+pub const MAX_MSGS_PER_SEC_USDM: u32 = 10;
+
+/// The incoming-message limit of `venue`'s connections.
+pub const fn max_msgs_per_sec(venue: Venue) -> u32 {
+    match venue {
+        Venue::BinanceSpot => MAX_MSGS_PER_SEC_SPOT,
+        Venue::BinanceUsdm => MAX_MSGS_PER_SEC_USDM,
+    }
+}
+
+/// The streams we read for one pair (`pair_lower` as Binance spells it in stream names,
+/// e.g. `btcusdt`): trades on both venues, plus liquidations on USDⓈ-M.
+pub fn stream_names(venue: Venue, pair_lower: &str) -> Vec<String> {
+    match venue {
+        Venue::BinanceSpot => vec![format!("{pair_lower}@trade")],
+        Venue::BinanceUsdm => vec![
+            format!("{pair_lower}@trade"),
+            format!("{pair_lower}@forceOrder"),
+        ],
+    }
+}
+
+/// Combined-stream URLs carrying every stream of `pairs`, as few as the limit of
+/// [`MAX_STREAMS_PER_CONN`] streams per connection allows. A pair's streams always share a
+/// URL, so one connection loss never leaves a pair with trades but no liquidations.
+/// `base` is a host such as [`SPOT_BASE`] (or a local simulator's), without a path.
+pub fn combined_urls(venue: Venue, base: &str, pairs: &[&str]) -> Vec<String> {
+    let path = match venue {
+        Venue::BinanceSpot => "/stream",
+        Venue::BinanceUsdm => "/market/stream",
+    };
+    let base = base.trim_end_matches('/');
+    let per_pair = stream_names(venue, "x").len();
+    let pairs_per_url = (MAX_STREAMS_PER_CONN / per_pair).max(1);
+    pairs
+        .chunks(pairs_per_url)
+        .map(|chunk| {
+            let mut url = format!("{base}{path}?streams=");
+            for (i, name) in chunk
+                .iter()
+                .flat_map(|pair| stream_names(venue, pair))
+                .enumerate()
+            {
+                if i > 0 {
+                    url.push('/');
+                }
+                url.push_str(&name);
+            }
+            url
+        })
+        .collect()
+}
+
+/// A `SUBSCRIBE` request: `{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}`.
+/// The venue answers `{"result":null,"id":<id>}`.
+pub fn subscribe_message(id: u64, streams: &[&str]) -> String {
+    let mut msg = String::from(r#"{"method":"SUBSCRIBE","params":["#);
+    for (i, stream) in streams.iter().enumerate() {
+        if i > 0 {
+            msg.push(',');
+        }
+        push_json_string(&mut msg, stream);
+    }
+    // Writing to a String cannot fail.
+    let _ = write!(msg, r#"],"id":{id}}}"#);
+    msg
+}
+
+/// Append `text` as a JSON string literal. Stream names are plain ASCII, but names come
+/// from configuration, and a stray quote must not produce a broken request.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("p{i}usdt")).collect()
+    }
+
+    fn streams_in(url: &str) -> Vec<&str> {
+        let (_, query) = url.split_once("?streams=").expect("combined-stream URL");
+        query.split('/').collect()
+    }
+
+    #[test]
+    fn stream_names_per_venue() {
+        assert_eq!(
+            stream_names(Venue::BinanceSpot, "btcusdt"),
+            ["btcusdt@trade"]
+        );
+        assert_eq!(
+            stream_names(Venue::BinanceUsdm, "btcusdt"),
+            ["btcusdt@trade", "btcusdt@forceOrder"]
+        );
+    }
+
+    #[test]
+    fn urls_use_each_venues_path() {
+        assert_eq!(
+            combined_urls(Venue::BinanceSpot, SPOT_BASE, &["btcusdt", "ethusdt"]),
+            ["wss://stream.binance.com:9443/stream?streams=btcusdt@trade/ethusdt@trade"]
+        );
+        assert_eq!(
+            combined_urls(Venue::BinanceUsdm, "ws://127.0.0.1:9001/", &["btcusdt"]),
+            ["ws://127.0.0.1:9001/market/stream?streams=btcusdt@trade/btcusdt@forceOrder"]
+        );
+        assert!(combined_urls(Venue::BinanceSpot, SPOT_BASE, &[]).is_empty());
+    }
+
+    #[test]
+    fn spot_shards_at_1024_streams() {
+        let owned = pairs(2049);
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let urls = combined_urls(Venue::BinanceSpot, SPOT_BASE, &names);
+        let sizes: Vec<usize> = urls.iter().map(|u| streams_in(u).len()).collect();
+        assert_eq!(sizes, [1024, 1024, 1]);
+        let all: Vec<&str> = urls.iter().flat_map(|u| streams_in(u)).collect();
+        let want: Vec<String> = owned.iter().map(|p| format!("{p}@trade")).collect();
+        assert_eq!(all, want, "every stream once, in order");
+    }
+
+    #[test]
+    fn usdm_shards_keep_a_pairs_streams_together() {
+        let owned = pairs(1025);
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let urls = combined_urls(Venue::BinanceUsdm, USDM_BASE, &names);
+        let sizes: Vec<usize> = urls.iter().map(|u| streams_in(u).len()).collect();
+        assert_eq!(sizes, [1024, 1024, 2]);
+        for url in &urls {
+            assert!(url.starts_with("wss://fstream.binance.com/market/stream?streams="));
+            let streams = streams_in(url);
+            for pair in streams.chunks(2) {
+                let (a, b) = (pair[0], pair[1]);
+                assert_eq!(a.strip_suffix("@trade"), b.strip_suffix("@forceOrder"));
+            }
+        }
+        // Exactly at the limit: one URL.
+        let urls = combined_urls(Venue::BinanceUsdm, USDM_BASE, &names[..512]);
+        assert_eq!(urls.len(), 1);
+        assert_eq!(streams_in(&urls[0]).len(), MAX_STREAMS_PER_CONN);
+    }
+
+    #[test]
+    fn subscribe_message_is_binance_json() {
+        assert_eq!(
+            subscribe_message(7, &["btcusdt@trade", "btcusdt@forceOrder"]),
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","btcusdt@forceOrder"],"id":7}"#
+        );
+        assert_eq!(
+            subscribe_message(u64::MAX, &[]),
+            r#"{"method":"SUBSCRIBE","params":[],"id":18446744073709551615}"#
+        );
+        assert_eq!(
+            subscribe_message(1, &["a\"b\\c\n"]),
+            r#"{"method":"SUBSCRIBE","params":["a\"b\\c\u000a"],"id":1}"#
+        );
+    }
+
+    #[test]
+    fn message_rate_limits() {
+        assert_eq!(max_msgs_per_sec(Venue::BinanceSpot), 5);
+        assert_eq!(max_msgs_per_sec(Venue::BinanceUsdm), 10);
+    }
+}
