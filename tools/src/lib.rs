@@ -1,0 +1,4 @@
+//! Library side of the squeezeflow tools: the exchange simulator and the command implementations.
+#![deny(unsafe_code)]
+
+pub mod sim;
