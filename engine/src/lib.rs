@@ -1,9 +1,28 @@
 //! Events → bars → signals: SPSC rings, the pinned runtime, bar aggregation and the bar store.
+//!
+//! - [`ring`]: the bounded lock-free SPSC ring joining threads.
+//! - [`runtime`]: core map, pinning, idle policy, stop flag.
+//! - [`market`]: which markets are followed, which shard owns each, the `Tick` on the rings.
+//! - [`route`]: frame → decoded events → ticks (shared by live feeds and replay).
+//! - [`feed`] / [`shard`]: the two hot thread loops; [`pipeline`] wires them up.
+//! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
+//! - [`config`], [`stats`], [`tape`], [`replay`].
 #![deny(unsafe_code)]
 
+pub mod aggregate;
 pub mod bar;
+pub mod config;
+pub mod feed;
+pub mod market;
+pub mod pipeline;
+pub mod replay;
 pub mod ring;
+pub mod route;
+pub mod runtime;
+pub mod shard;
+pub mod stats;
 pub mod store;
 mod sync;
+pub mod tape;
 
 pub use bar::Bar;

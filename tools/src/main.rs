@@ -1,2 +1,72 @@
-//! The `squeezeflow` command.
-fn main() {}
+//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`.
+#![deny(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// SqueezeFlow engine: exchange feeds → 1 s bars → signals, in one process.
+#[derive(Debug, Parser)]
+#[command(name = "squeezeflow", version, about, propagate_version = true)]
+struct Cli {
+    /// Data directory (bars under DIR/bars/1s). Default ./data, or `data_dir` from the config.
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// TOML configuration file (see config.example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level (error, warn, info, debug, trace); overrides SQUEEZEFLOW_LOG_LEVEL and the config.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulator + engine on loopback: the whole pipeline, no internet, live status.
+    Demo(cmd::demo::Args),
+    /// The engine against real exchanges (the config chooses venues and pairs).
+    Run(cmd::run::Args),
+    /// The exchange simulator alone: Binance spot and USDⓈ-M on loopback.
+    Sim(cmd::sim::Args),
+    /// Frames from JSONL tapes through decode → bars, at full speed.
+    Replay(cmd::replay::Args),
+    /// Raw frames (one per line) through one venue decoder; one JSON line per event.
+    Decode(cmd::decode::Args),
+    /// Query stored bars as CSV or JSON.
+    Bars(cmd::bars::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = cmd::Global {
+        data: cli.data,
+        config: cli.config,
+        log_level: cli.log_level,
+    };
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::main(&global, a),
+        Command::Run(a) => cmd::run::main(&global, a),
+        Command::Sim(a) => cmd::sim::main(&global, a),
+        Command::Replay(a) => cmd::replay::main(&global, a),
+        Command::Decode(a) => cmd::decode::main(&global, a),
+        Command::Bars(a) => cmd::bars::main(&global, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // A closed pipe (e.g. `| head`) is a clean exit, not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The engine's TOML configuration: every key, its default, and validation with errors that name
+//! the file, line and field. `config.example.toml` at the repository root documents each key.
+//!
+//! Precedence: command line > environment (`SQUEEZEFLOW_*`) > config file > defaults.
+
+use feeds::Venue;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where bars (and later journals, tapes, stats) live. Default `./data`.
+    pub data_dir: PathBuf,
+    /// `error`, `warn`, `info`, `debug` or `trace`. Default `info` (env `SQUEEZEFLOW_LOG_LEVEL`).
+    pub log_level: String,
+    pub runtime: RuntimeConfig,
+    pub bars: BarsConfig,
+    /// `[[feeds]]` tables: which venues and pairs to follow.
+    pub feeds: Vec<FeedConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            log_level: "info".to_string(),
+            runtime: RuntimeConfig::default(),
+            bars: BarsConfig::default(),
+            feeds: Vec::new(),
+        }
+    }
+}
+
+/// `[runtime]`: threads, cores and how idle threads wait.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// `"auto"` or `{ feed = [1], shard = [2, 3], io = 0 }` (core ids as the OS numbers them).
+    pub cores: CoreSpec,
+    /// Spin forever on idle instead of parking (for isolated cores). Default false.
+    pub busy_poll: bool,
+    /// How long an idle thread spins before it parks, µs. Default 50.
+    pub spin_us: u64,
+    /// Capacity of each SPSC ring, in items (rounded up to a power of two). Default 65 536.
+    pub ring_capacity: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> RuntimeConfig {
+        RuntimeConfig {
+            cores: CoreSpec::Auto,
+            busy_poll: false,
+            spin_us: 50,
+            ring_capacity: 65_536,
+        }
+    }
+}
+
+/// Which cores run which role.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CoreSpec {
+    /// Derived from the machine (`CoreMap::auto`).
+    #[default]
+    Auto,
+    Explicit {
+        feed: Vec<usize>,
+        shard: Vec<usize>,
+        io: usize,
+    },
+}
+
+impl<'de> Deserialize<'de> for CoreSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CoreSpec, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Map {
+                feed: Vec<usize>,
+                shard: Vec<usize>,
+                io: usize,
+            },
+        }
+        match Raw::deserialize(d)? {
+            Raw::Word(w) if w == "auto" => Ok(CoreSpec::Auto),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "cores = {w:?}: expected \"auto\" or {{ feed = [..], shard = [..], io = N }}"
+            ))),
+            Raw::Map { feed, shard, io } => Ok(CoreSpec::Explicit { feed, shard, io }),
+        }
+    }
+}
+
+/// `[bars]`: closing and retention.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BarsConfig {
+    /// Live only: a bar closes this long after its second ends if no later trade closed it. Default 250.
+    pub grace_ms: u64,
+    /// Day files older than this many days are deleted (0 = keep forever). Default 30.
+    pub retention_days: u32,
+    /// How often the IO core asks the OS to write bar pages back (msync), ms. Default 5000.
+    pub msync_interval_ms: u64,
+}
+
+impl Default for BarsConfig {
+    fn default() -> BarsConfig {
+        BarsConfig {
+            grace_ms: 250,
+            retention_days: 30,
+            msync_interval_ms: 5_000,
+        }
+    }
+}
+
+/// `[[feeds]]`: one venue and the pairs to follow on it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// `binance` or `binance-usdm`.
+    pub venue: String,
+    /// Endpoint base, e.g. `wss://stream.binance.com:9443`; default: the venue's official one.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Pairs as the venue spells them (`btcusdt`).
+    pub pairs: Vec<String>,
+}
+
+impl FeedConfig {
+    /// The venue, or an error naming the bad value.
+    pub fn venue(&self) -> Result<Venue, ConfigError> {
+        Venue::from_name(&self.venue).ok_or_else(|| ConfigError::Invalid {
+            origin: "feeds.venue".to_string(),
+            message: format!(
+                "unknown venue {:?} (known: {})",
+                self.venue,
+                Venue::ALL
+                    .iter()
+                    .map(|v| v.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+}
+
+impl Config {
+    /// Parse a config file; errors carry the path and toml's line/column.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })?;
+        cfg.validate().map_err(|e| match e {
+            ConfigError::Invalid { origin, message } => ConfigError::Invalid {
+                origin: format!("{}: {origin}", path.display()),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Apply `SQUEEZEFLOW_*` environment overrides (environment beats the file).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(level) = get("SQUEEZEFLOW_LOG_LEVEL") {
+            self.log_level = level.to_ascii_lowercase();
+        }
+        if let Some(dir) = get("SQUEEZEFLOW_DATA_DIR") {
+            self.data_dir = PathBuf::from(dir);
+        }
+        self.validate().map_err(|e| match e {
+            ConfigError::Invalid { origin, message } => ConfigError::Invalid {
+                origin: format!("environment: {origin}"),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Cross-field checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |origin: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.log_level.as_str()) {
+            return Err(invalid(
+                "log_level",
+                format!(
+                    "{:?} is not one of error, warn, info, debug, trace",
+                    self.log_level
+                ),
+            ));
+        }
+        if self.runtime.ring_capacity < 2 || self.runtime.ring_capacity > (1 << 24) {
+            return Err(invalid(
+                "runtime.ring_capacity",
+                format!("{} is outside 2..=16777216", self.runtime.ring_capacity),
+            ));
+        }
+        for (i, f) in self.feeds.iter().enumerate() {
+            f.venue().map_err(|e| match e {
+                ConfigError::Invalid { message, .. } => {
+                    invalid(&format!("feeds[{i}].venue"), message)
+                }
+                other => other,
+            })?;
+            if f.pairs.is_empty() {
+                return Err(invalid(
+                    &format!("feeds[{i}].pairs"),
+                    "is empty: list at least one pair".to_string(),
+                ));
+            }
+            for p in &f.pairs {
+                if p.is_empty()
+                    || p.len() > feeds::Symbol::CAPACITY
+                    || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(invalid(
+                        &format!("feeds[{i}].pairs"),
+                        format!("{p:?} is not a pair name like \"btcusdt\""),
+                    ));
+                }
+            }
+            if let Some(url) = &f.url {
+                if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                    return Err(invalid(
+                        &format!("feeds[{i}].url"),
+                        format!("{url:?} must start with ws:// or wss://"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The feeds `run` follows when the config lists none: BTC and ETH on Binance spot and
+    /// USDⓈ-M (documented in the README).
+    pub fn default_feeds() -> Vec<FeedConfig> {
+        ["binance", "binance-usdm"]
+            .iter()
+            .map(|v| FeedConfig {
+                venue: v.to_string(),
+                url: None,
+                pairs: vec!["btcusdt".to_string(), "ethusdt".to_string()],
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn full_file() {
+        let cfg = parse(
+            r#"
+data_dir = "/var/lib/squeezeflow"
+log_level = "debug"
+[runtime]
+cores = { feed = [1], shard = [2, 3], io = 0 }
+busy_poll = true
+[bars]
+grace_ms = 100
+[[feeds]]
+venue = "binance-usdm"
+pairs = ["btcusdt", "btcusd_perp"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.runtime.cores,
+            CoreSpec::Explicit {
+                feed: vec![1],
+                shard: vec![2, 3],
+                io: 0
+            }
+        );
+        assert_eq!(cfg.bars.grace_ms, 100);
+        assert_eq!(cfg.bars.retention_days, 30);
+        assert_eq!(cfg.feeds[0].venue().unwrap(), Venue::BinanceUsdm);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let e = parse("[runtime]\nbusy_pol = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("busy_pol"), "{e}");
+
+        let e = parse("[[feeds]]\nvenue = \"binanse\"\npairs = [\"btcusdt\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("feeds[0].venue") && e.contains("binanse"), "{e}");
+
+        let e = parse("[runtime]\ncores = \"all\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auto"), "{e}");
+
+        let e = parse("[[feeds]]\nvenue = \"binance\"\npairs = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("feeds[0].pairs"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let mut cfg = parse("log_level = \"warn\"\n").unwrap();
+        cfg.apply_env(|k| (k == "SQUEEZEFLOW_LOG_LEVEL").then(|| "DEBUG".to_string()))
+            .unwrap();
+        assert_eq!(cfg.log_level, "debug");
+        let err = cfg
+            .apply_env(|k| (k == "SQUEEZEFLOW_LOG_LEVEL").then(|| "loud".to_string()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("environment") && err.contains("loud"), "{err}");
+    }
+}

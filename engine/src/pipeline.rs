@@ -1,0 +1,321 @@
+//! Wiring: from a configuration to running feed and shard threads joined by SPSC rings, plus
+//! the IO-side duties (draining closed bars, durability, retention) that the caller's thread —
+//! the IO core — performs in [`Running::io_step`].
+
+use crate::config::{Config, ConfigError};
+use crate::feed::{Feed, FeedReport, ShardLink, Subscription};
+use crate::market::{MarketTable, Tick};
+use crate::ring::{self, Consumer};
+use crate::runtime::{available_cores, pin_current, CoreMap, IdlePolicy, Sleeper, StopFlag};
+use crate::shard::{Shard, ShardOut, ShardReport};
+use crate::stats::{latency_histogram, FeedStats, ShardStats};
+use crate::store::{self, Store};
+use feeds::ws::WsConfig;
+use feeds::{Symbol, Venue};
+use hdrhistogram::Histogram;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Everything needed to start the threads, resolved from a [`Config`].
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub data_dir: PathBuf,
+    pub cores: CoreMap,
+    pub idle: IdlePolicy,
+    pub ring_capacity: usize,
+    pub grace_ms: u64,
+    pub retention_days: u32,
+    pub sync_interval: Duration,
+    pub table: MarketTable,
+    /// Connections, dealt to feed threads round-robin.
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance).
+pub fn frame_symbol(venue: Venue, pair: &str) -> Option<Symbol> {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm => {
+            Symbol::new(pair.to_ascii_uppercase().as_bytes())
+        }
+        _ => Symbol::new(pair.as_bytes()),
+    }
+}
+
+impl Plan {
+    /// Resolve cores, markets and connection URLs. `feeds` empty → [`Config::default_feeds`].
+    pub fn from_config(cfg: &Config) -> Result<Plan, ConfigError> {
+        let cores = CoreMap::resolve(&cfg.runtime.cores, available_cores())?;
+        let mut table = MarketTable::new(cores.shards.len());
+        let mut subscriptions = Vec::new();
+        let feeds = if cfg.feeds.is_empty() {
+            Config::default_feeds()
+        } else {
+            cfg.feeds.clone()
+        };
+        for f in &feeds {
+            let venue = f.venue()?;
+            let pairs: Vec<String> = f.pairs.iter().map(|p| p.to_ascii_lowercase()).collect();
+            for p in &pairs {
+                let sym = frame_symbol(venue, p).ok_or_else(|| ConfigError::Invalid {
+                    origin: format!("feeds ({venue})"),
+                    message: format!("pair {p:?} is too long"),
+                })?;
+                table.add(venue, sym);
+            }
+            let base = f
+                .url
+                .clone()
+                .unwrap_or_else(|| default_base(venue).to_string());
+            let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+            for url in feeds::binance::combined_urls(venue, base.trim_end_matches('/'), &refs) {
+                subscriptions.push(Subscription { venue, url });
+            }
+        }
+        Ok(Plan {
+            data_dir: cfg.data_dir.clone(),
+            cores,
+            idle: IdlePolicy {
+                busy_poll: cfg.runtime.busy_poll,
+                spin: Duration::from_micros(cfg.runtime.spin_us),
+                ..IdlePolicy::default()
+            },
+            ring_capacity: cfg.runtime.ring_capacity,
+            grace_ms: cfg.bars.grace_ms,
+            retention_days: cfg.bars.retention_days,
+            sync_interval: Duration::from_millis(cfg.bars.msync_interval_ms.max(100)),
+            table,
+            subscriptions,
+        })
+    }
+}
+
+fn default_base(venue: Venue) -> &'static str {
+    match venue {
+        Venue::BinanceSpot => feeds::binance::SPOT_BASE,
+        _ => feeds::binance::USDM_BASE,
+    }
+}
+
+/// The running engine, owned by the IO thread.
+#[derive(Debug)]
+pub struct Running {
+    pub table: Arc<MarketTable>,
+    pub feed_stats: Vec<Arc<FeedStats>>,
+    pub shard_stats: Vec<Arc<ShardStats>>,
+    outputs: Vec<Consumer<ShardOut>>,
+    feeds: Vec<JoinHandle<std::io::Result<FeedReport>>>,
+    shards: Vec<JoinHandle<ShardReport>>,
+    stop: StopFlag,
+    data_dir: PathBuf,
+    sync_interval: Duration,
+    last_sync: Instant,
+    retention_days: u32,
+    last_retention: Option<Instant>,
+    /// Closed bars seen by the IO thread (amendments included).
+    pub bars_seen: u64,
+}
+
+/// Latency histograms merged over all threads, at shutdown.
+#[derive(Debug)]
+pub struct Summary {
+    pub tick_to_bar_ns: Histogram<u64>,
+    pub decode_ns: Histogram<u64>,
+    pub network_us: Histogram<u64>,
+}
+
+impl Running {
+    /// Start shard threads, then feed threads (which need the shards' wakers).
+    pub fn start(plan: Plan, ws: WsConfig, stop: StopFlag) -> std::io::Result<Running> {
+        pin_current(plan.cores.io, "io");
+        let table = Arc::new(plan.table);
+        let n_feeds = plan.cores.feeds.len();
+        let n_shards = plan.cores.shards.len();
+        // rings[f][s]: feed f → shard s.
+        let mut producers: Vec<Vec<Option<ring::Producer<Tick>>>> = (0..n_feeds)
+            .map(|_| (0..n_shards).map(|_| None).collect())
+            .collect();
+        let mut consumers: Vec<Vec<Consumer<Tick>>> = (0..n_shards).map(|_| Vec::new()).collect();
+        for feed_producers in producers.iter_mut() {
+            for (s, shard_inputs) in consumers.iter_mut().enumerate() {
+                let (p, c) = ring::channel::<Tick>(plan.ring_capacity);
+                feed_producers[s] = Some(p);
+                shard_inputs.push(c);
+            }
+        }
+        let mut outputs = Vec::new();
+        let mut shards = Vec::new();
+        let mut shard_stats = Vec::new();
+        let mut wakers = Vec::new();
+        for (s, inputs) in consumers.into_iter().enumerate() {
+            let (out_p, out_c) = ring::channel::<ShardOut>(plan.ring_capacity);
+            outputs.push(out_c);
+            let stats = Arc::new(ShardStats::default());
+            shard_stats.push(stats.clone());
+            let shard = Shard::new(
+                s,
+                &table,
+                &plan.data_dir,
+                inputs,
+                out_p,
+                stats,
+                plan.grace_ms,
+            );
+            let (tx, rx) = std::sync::mpsc::channel();
+            let core = plan.cores.shards[s];
+            let (idle, stop) = (plan.idle, stop.clone());
+            shards.push(
+                std::thread::Builder::new()
+                    .name(format!("shard-{s}"))
+                    .spawn(move || {
+                        pin_current(core, "shard");
+                        let (sleeper, waker) = Sleeper::for_current_thread();
+                        let _ = tx.send(waker);
+                        shard.run(idle, &stop, &sleeper)
+                    })?,
+            );
+            wakers.push(rx.recv().map_err(|_| {
+                std::io::Error::other(format!("shard {s} thread died at start-up"))
+            })?);
+        }
+        let mut subs_per_feed: Vec<Vec<Subscription>> = (0..n_feeds).map(|_| Vec::new()).collect();
+        for (i, sub) in plan.subscriptions.into_iter().enumerate() {
+            subs_per_feed[i % n_feeds].push(sub);
+        }
+        let mut feeds = Vec::new();
+        let mut feed_stats = Vec::new();
+        for (f, subs) in subs_per_feed.into_iter().enumerate() {
+            let links = producers[f]
+                .iter_mut()
+                .enumerate()
+                .map(|(s, p)| {
+                    ShardLink::new(p.take().expect("one producer per pair"), wakers[s].clone())
+                })
+                .collect();
+            let stats = Arc::new(FeedStats::default());
+            feed_stats.push(stats.clone());
+            let feed = Feed::new(f, subs, table.clone(), links, stats, ws.clone());
+            let core = plan.cores.feeds[f];
+            let (idle, stop) = (plan.idle, stop.clone());
+            feeds.push(
+                std::thread::Builder::new()
+                    .name(format!("feed-{f}"))
+                    .spawn(move || {
+                        pin_current(core, "feed");
+                        feed.run(idle, &stop)
+                    })?,
+            );
+        }
+        Ok(Running {
+            table,
+            feed_stats,
+            shard_stats,
+            outputs,
+            feeds,
+            shards,
+            stop,
+            data_dir: plan.data_dir,
+            sync_interval: plan.sync_interval,
+            last_sync: Instant::now(),
+            retention_days: plan.retention_days,
+            last_retention: None,
+            bars_seen: 0,
+        })
+    }
+
+    /// One round of IO duties: drain closed bars into `on_bar`, sync bar files on the timer,
+    /// apply retention hourly. Call it in a loop from the IO thread.
+    pub fn io_step(&mut self, on_bar: &mut dyn FnMut(&MarketTable, &ShardOut)) {
+        for out in self.outputs.iter_mut() {
+            let table = &*self.table;
+            let seen = &mut self.bars_seen;
+            out.drain(4096, |item| {
+                *seen += 1;
+                on_bar(table, &item);
+            });
+        }
+        if self.last_sync.elapsed() >= self.sync_interval {
+            self.last_sync = Instant::now();
+            self.sync_files();
+        }
+        let due = self
+            .last_retention
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(3600));
+        if due && self.retention_days > 0 {
+            self.last_retention = Some(Instant::now());
+            let today = feeds::clock::wall_us().div_euclid(86_400_000_000);
+            match Store::new(&self.data_dir).retain(self.retention_days, today) {
+                Ok(0) => {}
+                Ok(n) => log::info!(
+                    "retention: deleted {n} day files older than {} days",
+                    self.retention_days
+                ),
+                Err(e) => log::error!("retention: {e}"),
+            }
+        }
+    }
+
+    /// Write today's bar pages back to disk (fdatasync through a separate descriptor: the
+    /// shared mapping and the descriptor share the page cache, so the shards make no syscall).
+    fn sync_files(&self) {
+        let day = feeds::clock::wall_us().div_euclid(86_400_000_000);
+        for (_, m) in self.table.iter() {
+            let Ok(path) = store::day_path(&self.data_dir, &m.id, day) else {
+                continue;
+            };
+            if let Ok(f) = std::fs::File::open(&path) {
+                if let Err(e) = f.sync_data() {
+                    log::error!("syncing {}: {e}", path.display());
+                }
+            }
+        }
+    }
+
+    pub fn stop_flag(&self) -> &StopFlag {
+        &self.stop
+    }
+
+    /// Whether a hot thread has exited on its own (an error); the caller should shut down.
+    pub fn any_thread_finished(&self) -> bool {
+        self.feeds.iter().any(|h| h.is_finished()) || self.shards.iter().any(|h| h.is_finished())
+    }
+
+    /// Stop feeds, let shards drain and close every open bar, sync files, merge histograms.
+    pub fn shutdown(mut self, on_bar: &mut dyn FnMut(&MarketTable, &ShardOut)) -> Summary {
+        self.stop.stop();
+        let mut summary = Summary {
+            tick_to_bar_ns: latency_histogram(),
+            decode_ns: latency_histogram(),
+            network_us: latency_histogram(),
+        };
+        for h in std::mem::take(&mut self.feeds) {
+            match h.join() {
+                Ok(Ok(r)) => {
+                    let _ = summary.decode_ns.add(&r.decode_ns);
+                    let _ = summary.network_us.add(&r.network_us);
+                }
+                Ok(Err(e)) => log::error!("feed thread failed: {e}"),
+                Err(_) => log::error!("feed thread panicked"),
+            }
+        }
+        // Shards finish once their inputs are abandoned and drained; keep draining their
+        // outputs meanwhile so they never block on a full ring.
+        let shards = std::mem::take(&mut self.shards);
+        while shards.iter().any(|h| !h.is_finished()) {
+            self.io_step(on_bar);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for h in shards {
+            match h.join() {
+                Ok(r) => {
+                    let _ = summary.tick_to_bar_ns.add(&r.tick_to_bar_ns);
+                }
+                Err(_) => log::error!("shard thread panicked"),
+            }
+        }
+        self.io_step(on_bar);
+        self.sync_files();
+        summary
+    }
+}

@@ -1,0 +1,210 @@
+//! The shard thread: drains its feed rings, folds ticks into bars (written through to the
+//! store), closes bars on the wall clock, and hands closed bars and latency summaries to the IO
+//! thread.
+
+use crate::aggregate::{Aggregator, ClosedBar};
+use crate::market::{MarketTable, Tick};
+use crate::ring::{Consumer, Producer};
+use crate::runtime::{IdlePolicy, Sleeper, StopFlag};
+use crate::stats::{latency_histogram, Percentiles, ShardStats};
+use feeds::clock::{mono_ns, wall_us};
+use hdrhistogram::Histogram;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a shard sends to the IO thread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ShardOut {
+    Bar(ClosedBar),
+}
+
+/// Everything one shard owns.
+#[derive(Debug)]
+pub struct Shard {
+    pub id: usize,
+    agg: Aggregator,
+    inputs: Vec<Consumer<Tick>>,
+    out: Producer<ShardOut>,
+    stats: Arc<ShardStats>,
+    tick_to_bar: Histogram<u64>,
+    grace_us: i64,
+}
+
+/// What a shard hands back when it stops.
+#[derive(Debug)]
+pub struct ShardReport {
+    pub id: usize,
+    pub tick_to_bar_ns: Histogram<u64>,
+}
+
+/// Ticks taken from one ring per drain call: bounds the time between wall-clock checks.
+const DRAIN_BATCH: usize = 256;
+/// How often the wall clock is compared with open bars (ns).
+const CLOSE_CHECK_NS: u64 = 5_000_000;
+/// How often latency percentiles are published (ns).
+const PUBLISH_NS: u64 = 1_000_000_000;
+
+impl Shard {
+    /// A shard owning the markets of `table` assigned to `id`.
+    pub fn new(
+        id: usize,
+        table: &MarketTable,
+        data_dir: &Path,
+        inputs: Vec<Consumer<Tick>>,
+        out: Producer<ShardOut>,
+        stats: Arc<ShardStats>,
+        grace_ms: u64,
+    ) -> Shard {
+        let mut agg = Aggregator::new(data_dir);
+        for (idx, m) in table.iter() {
+            if m.shard == id {
+                agg.add_market(idx, &m.id);
+            }
+        }
+        let today = wall_us().div_euclid(86_400_000_000);
+        if let Err(e) = agg.prepare_day(today) {
+            log::error!("shard {id}: opening today's bar files: {e}");
+        }
+        Shard {
+            id,
+            agg,
+            inputs,
+            out,
+            stats,
+            tick_to_bar: latency_histogram(),
+            grace_us: grace_ms as i64 * 1000,
+        }
+    }
+
+    /// Run until `stop` is set and every producer has finished, then close every open bar.
+    /// `sleeper` must belong to the calling thread; the feeds hold its `Waker`.
+    pub fn run(mut self, idle: IdlePolicy, stop: &StopFlag, sleeper: &Sleeper) -> ShardReport {
+        let mut last_close_check = 0u64;
+        let mut last_publish = mono_ns();
+        let mut idle_since: Option<u64> = None;
+        loop {
+            let got = self.drain_inputs();
+            let now = mono_ns();
+            if now.saturating_sub(last_close_check) >= CLOSE_CHECK_NS {
+                last_close_check = now;
+                let (out, stats) = (&mut self.out, &*self.stats);
+                if let Err(e) = self.agg.close_due(wall_us(), self.grace_us, &mut |b| {
+                    push_out(out, stats, ShardOut::Bar(b))
+                }) {
+                    self.stats.store_errors.inc();
+                    log::error!("shard {}: {e}", self.id);
+                }
+                self.sync_stats();
+            }
+            if now.saturating_sub(last_publish) >= PUBLISH_NS {
+                last_publish = now;
+                self.publish_latency();
+            }
+            if got > 0 {
+                idle_since = None;
+                continue;
+            }
+            let all_done = self.inputs.iter().all(|c| c.is_abandoned() && c.is_empty());
+            if all_done && stop.is_set() {
+                break;
+            }
+            if all_done && self.inputs.is_empty() {
+                break;
+            }
+            if idle.busy_poll {
+                std::hint::spin_loop();
+                continue;
+            }
+            let since = *idle_since.get_or_insert(now);
+            if now - since < idle.spin.as_nanos() as u64 {
+                std::hint::spin_loop();
+            } else {
+                let inputs = &self.inputs;
+                sleeper.park(idle.park, || inputs.iter().any(|c| !c.is_empty()));
+            }
+        }
+        let (out, stats) = (&mut self.out, &*self.stats);
+        if let Err(e) = self
+            .agg
+            .close_all(&mut |b| push_out(out, stats, ShardOut::Bar(b)))
+        {
+            self.stats.store_errors.inc();
+            log::error!("shard {}: {e}", self.id);
+        }
+        if let Err(e) = self.agg.flush() {
+            log::error!("shard {}: flushing bar files: {e}", self.id);
+        }
+        self.sync_stats();
+        self.publish_latency();
+        ShardReport {
+            id: self.id,
+            tick_to_bar_ns: self.tick_to_bar,
+        }
+    }
+
+    /// Drain every input ring once; returns the number of ticks processed.
+    #[inline]
+    fn drain_inputs(&mut self) -> usize {
+        let mut total = 0;
+        let Shard {
+            agg,
+            inputs,
+            out,
+            stats,
+            tick_to_bar,
+            id,
+            ..
+        } = self;
+        for input in inputs.iter_mut() {
+            total += input.drain(DRAIN_BATCH, |tick| {
+                if let Err(e) = agg.on_tick(&tick, &mut |b| push_out(out, stats, ShardOut::Bar(b)))
+                {
+                    stats.store_errors.inc();
+                    log::error!("shard {id}: {e}");
+                }
+                let _ = tick_to_bar.record(mono_ns().saturating_sub(tick.recv_ns).max(1));
+            });
+        }
+        total
+    }
+
+    fn sync_stats(&self) {
+        let a = self.agg.stats();
+        let s = &self.stats;
+        s.ticks.add(a.ticks - s.ticks.get());
+        s.bars_closed.add(a.bars_closed - s.bars_closed.get());
+        s.late_ticks.add(a.late_ticks - s.late_ticks.get());
+    }
+
+    fn publish_latency(&self) {
+        let p = Percentiles::of(&self.tick_to_bar);
+        self.stats.tick_to_bar_p50_ns.set(p.p50);
+        self.stats.tick_to_bar_p99_ns.set(p.p99);
+        self.stats.tick_to_bar_p999_ns.set(p.p999);
+        self.stats.tick_to_bar_max_ns.set(p.max);
+    }
+}
+
+/// Push to the IO ring; a full ring is never dropped: spin until the IO thread makes room,
+/// counting the back-pressure once per occurrence.
+#[inline]
+fn push_out(out: &mut Producer<ShardOut>, stats: &ShardStats, item: ShardOut) {
+    let mut item = item;
+    let mut counted = false;
+    loop {
+        match out.try_push(item) {
+            Ok(()) => return,
+            Err(back) => {
+                if out.is_abandoned() {
+                    return;
+                }
+                if !counted {
+                    stats.out_ring_full.inc();
+                    counted = true;
+                }
+                item = back;
+                std::hint::spin_loop();
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Counters and latency summaries each hot thread publishes for the IO core.
+//!
+//! Every counter has exactly one writing thread, so increments are a relaxed load + store (a
+//! plain `mov` on x86, no locked instruction); readers on other threads see a recent value.
+
+use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A monotonically increasing count with a single writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Add `n`. Only the owning thread may call this (single writer).
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1)
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// A value overwritten by its single writer (gauges, published percentiles).
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// What one feed thread counts (all venues it serves).
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// Text frames received.
+    pub frames: Counter,
+    /// Normalized events produced and routed to a shard.
+    pub events: Counter,
+    /// Frames that were not valid JSON.
+    pub malformed: Counter,
+    /// Frames with missing/mistyped fields or unparsable numbers.
+    pub bad_fields: Counter,
+    /// Valid JSON of a shape the adapter does not know.
+    pub unknown_messages: Counter,
+    /// Events for a symbol the engine does not follow.
+    pub unknown_symbols: Counter,
+    /// Subscribe acknowledgements.
+    pub acks: Counter,
+    /// Error replies from a venue.
+    pub venue_errors: Counter,
+    /// Server shutdown notices.
+    pub shutdown_notices: Counter,
+    /// Valid frames of channels we do not turn into events.
+    pub other_frames: Counter,
+    /// Times a push found the shard's ring full and had to back off.
+    pub ring_full: Counter,
+    /// Connections opened (including reconnects).
+    pub connects: Counter,
+    /// Connections lost (closed or failed).
+    pub disconnects: Counter,
+    /// Connections currently open.
+    pub open_connections: Gauge,
+    /// Receive → decoded, ns, over the last second (p50 / p99).
+    pub decode_p50_ns: Gauge,
+    pub decode_p99_ns: Gauge,
+    /// Exchange time → receive (network latency + clock offset), µs, over the last second.
+    pub network_p50_us: Gauge,
+    pub network_p99_us: Gauge,
+}
+
+impl FeedStats {
+    /// All frames that failed to decode.
+    pub fn decode_errors(&self) -> u64 {
+        self.malformed.get() + self.bad_fields.get() + self.unknown_messages.get()
+    }
+}
+
+/// What one shard counts.
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    pub ticks: Counter,
+    pub bars_closed: Counter,
+    pub late_ticks: Counter,
+    pub store_errors: Counter,
+    /// Times a push to the IO ring found it full.
+    pub out_ring_full: Counter,
+    /// Tick-to-bar (socket read returned → bar slot updated), ns, since start.
+    pub tick_to_bar_p50_ns: Gauge,
+    pub tick_to_bar_p99_ns: Gauge,
+    pub tick_to_bar_p999_ns: Gauge,
+    pub tick_to_bar_max_ns: Gauge,
+}
+
+/// HDR percentiles of one histogram, for printing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        Percentiles {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// A latency histogram from 1 ns to 60 s with 3 significant digits, allocated once at start-up.
+pub fn latency_histogram() -> Histogram<u64> {
+    // Bounds are constants that hdrhistogram accepts (low ≥ 1, high ≥ 2 × low, sigfig ≤ 5).
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}

@@ -1,0 +1,213 @@
+//! End to end: simulator → real WebSocket connections → engine threads → bar files, compared
+//! with bars computed directly (and independently) from the frames the simulator sent.
+
+use engine::bar::Bar;
+use engine::config::{Config, FeedConfig};
+use engine::pipeline::{Plan, Running};
+use engine::runtime::StopFlag;
+use engine::store::{flags, Store};
+use feeds::ws::WsConfig;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tools::sim::{SimConfig, Simulator};
+
+/// Reference bars: (market id, second) → bar, straight from the frames, no engine code.
+fn expected_bars(tape: &str) -> BTreeMap<(String, i64), Bar> {
+    let mut bars: BTreeMap<(String, i64), Bar> = BTreeMap::new();
+    for line in tape.lines() {
+        let rec: Value = serde_json::from_str(line).unwrap();
+        let exchange = match rec["venue"].as_str().unwrap() {
+            "binance" => "BINANCE",
+            "binance-usdm" => "BINANCE_FUTURES",
+            v => panic!("unexpected venue {v}"),
+        };
+        let frame: Value = serde_json::from_str(rec["frame"].as_str().unwrap()).unwrap();
+        let data = frame.get("data").cloned().unwrap_or(frame);
+        let num = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
+        match data.get("e").and_then(Value::as_str) {
+            Some("trade") => {
+                if let Some(x) = data.get("X").and_then(Value::as_str) {
+                    if x != "MARKET" && x != "RPI" {
+                        continue;
+                    }
+                }
+                let (p, q) = (num(&data["p"]), num(&data["q"]));
+                if q == 0.0 {
+                    continue;
+                }
+                let t_ms = data["T"].as_i64().unwrap();
+                let market = format!("{exchange}:{}", data["s"].as_str().unwrap().to_lowercase());
+                let bar = bars
+                    .entry((market, t_ms.div_euclid(1000)))
+                    .or_insert(Bar::EMPTY);
+                let us = (t_ms.rem_euclid(1000) * 1000) as u32;
+                if !bar.has_trades() {
+                    (bar.open, bar.high, bar.low, bar.close) = (p, p, p, p);
+                    (bar.open_us, bar.close_us) = (us, us);
+                } else {
+                    bar.high = bar.high.max(p);
+                    bar.low = bar.low.min(p);
+                    if us < bar.open_us {
+                        (bar.open, bar.open_us) = (p, us);
+                    }
+                    if us >= bar.close_us {
+                        (bar.close, bar.close_us) = (p, us);
+                    }
+                }
+                if data["m"].as_bool().unwrap() {
+                    bar.vsell += p * q;
+                    bar.csell += 1;
+                } else {
+                    bar.vbuy += p * q;
+                    bar.cbuy += 1;
+                }
+            }
+            Some("forceOrder") => {
+                let o = &data["o"];
+                let (p, q) = (num(&o["ap"]), num(&o["z"]));
+                let t_ms = o["T"].as_i64().unwrap();
+                let market = format!("{exchange}:{}", o["s"].as_str().unwrap().to_lowercase());
+                let bar = bars
+                    .entry((market, t_ms.div_euclid(1000)))
+                    .or_insert(Bar::EMPTY);
+                match o["S"].as_str().unwrap() {
+                    "BUY" => bar.lbuy += p * q,
+                    _ => bar.lsell += p * q,
+                }
+            }
+            _ => {} // replies to requests
+        }
+    }
+    bars
+}
+
+fn same(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+#[test]
+fn simulator_to_bar_files_matches_bars_from_sent_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("sent.jsonl");
+    let total_trades = 3_000;
+    let sim = Simulator::start(SimConfig {
+        symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+        trades_per_sec: 100.0,
+        burst_prob: 0.2,
+        non_market_prob: 0.02,
+        seed: 7,
+        spot_ping: Duration::from_millis(300),
+        futures_ping: Duration::from_millis(300),
+        tape: Some(tape.clone()),
+        max_trades: Some(total_trades),
+        ..SimConfig::default()
+    })
+    .unwrap();
+
+    let data = dir.path().join("data");
+    let pairs = vec!["btcusdt".to_string(), "ethusdt".to_string()];
+    let cfg = Config {
+        data_dir: data.clone(),
+        feeds: vec![
+            FeedConfig {
+                venue: "binance".into(),
+                url: Some(sim.spot_url()),
+                pairs: pairs.clone(),
+            },
+            FeedConfig {
+                venue: "binance-usdm".into(),
+                url: Some(sim.futures_url()),
+                pairs,
+            },
+        ],
+        ..Config::default()
+    };
+    let plan = Plan::from_config(&cfg).unwrap();
+    assert_eq!(plan.subscriptions.len(), 2);
+    let mut running = Running::start(plan, WsConfig::default(), StopFlag::new()).unwrap();
+
+    // Wait until the simulator has generated every trade and the engine has received every
+    // frame that was sent.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        running.io_step(&mut |_, _| {});
+        let s = sim.stats();
+        let generated = s.spot.trades_generated + s.futures.trades_generated;
+        let sent = s.spot.frames_sent + s.futures.frames_sent;
+        let got: u64 = running
+            .feed_stats
+            .iter()
+            .map(|f| f.frames.get() - f.acks.get())
+            .sum();
+        if generated >= total_trades && got >= sent {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: generated {generated}, sent {sent}, received {got}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let feed_stats = running.feed_stats.clone();
+    running.shutdown(&mut |_, _| {});
+    sim.stop();
+
+    let errors: u64 = feed_stats
+        .iter()
+        .map(|f| f.decode_errors() + f.unknown_symbols.get())
+        .sum();
+    assert_eq!(errors, 0, "decode errors or unknown symbols");
+
+    let expected = expected_bars(&std::fs::read_to_string(&tape).unwrap());
+    assert!(
+        expected.len() > 16,
+        "too few bars to be meaningful: {}",
+        expected.len()
+    );
+    let store = Store::new(&data);
+    let mut markets = store.markets().unwrap();
+    markets.sort();
+    assert_eq!(
+        markets,
+        [
+            "BINANCE:btcusdt",
+            "BINANCE:ethusdt",
+            "BINANCE_FUTURES:btcusdt",
+            "BINANCE_FUTURES:ethusdt"
+        ]
+    );
+    let mut stored = 0;
+    for m in &markets {
+        for sb in store.range(m, 0, i64::MAX).unwrap() {
+            stored += 1;
+            let key = (m.clone(), sb.time_ms / 1000);
+            let want = expected
+                .get(&key)
+                .unwrap_or_else(|| panic!("unexpected bar {key:?}"));
+            let got = sb.bar;
+            assert!(
+                sb.flags & flags::CLOSED != 0,
+                "bar {key:?} not closed after shutdown"
+            );
+            assert_eq!(
+                (got.cbuy, got.csell),
+                (want.cbuy, want.csell),
+                "{key:?} counts"
+            );
+            for (name, g, w) in [
+                ("open", got.open, want.open),
+                ("high", got.high, want.high),
+                ("low", got.low, want.low),
+                ("close", got.close, want.close),
+                ("vbuy", got.vbuy, want.vbuy),
+                ("vsell", got.vsell, want.vsell),
+                ("lbuy", got.lbuy, want.lbuy),
+                ("lsell", got.lsell, want.lsell),
+            ] {
+                assert!(same(g, w), "{key:?} {name}: stored {g}, expected {w}");
+            }
+        }
+    }
+    assert_eq!(stored, expected.len(), "every expected bar is stored");
+}
