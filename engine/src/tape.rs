@@ -77,6 +77,19 @@ impl<R: BufRead> TapeReader<R> {
             break;
         }
         let line = self.line;
+        if let Some((ts_ns, venue, conn)) = fast_parse(self.text.trim_end(), &mut self.frame) {
+            let venue = Venue::from_name(venue).ok_or_else(|| TapeError::Venue {
+                line,
+                venue: venue.to_string(),
+            })?;
+            return Ok(Some(Record {
+                line,
+                ts_ns,
+                venue,
+                conn,
+                frame: &self.frame,
+            }));
+        }
         let rec: TapeLine<'_> =
             serde_json::from_str(self.text.trim_end()).map_err(|e| TapeError::Json {
                 line,

@@ -248,3 +248,63 @@ fn broken_config_names_file_line_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_demo_cleanly_and_closes_every_bar() {
+    use engine::store::{flags, Store};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let child = Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
+        .args([
+            "demo",
+            "--quiet",
+            "--rate",
+            "100",
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until bars appear (the engine is connected and aggregating), then ask it to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while Store::new(&data).markets().map_or(0, |m| m.len()) < 6
+        || Store::new(&data)
+            .range("BINANCE:btcusdt", 0, i64::MAX)
+            .map_or(0, |b| b.len())
+            < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "demo produced no bars"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(
+        err.contains("stopping: closing connections, flushing open bars"),
+        "{err}"
+    );
+    assert!(err.contains("tick-to-bar"), "{err}");
+    let store = Store::new(&data);
+    let mut bars = 0;
+    for m in store.markets().unwrap() {
+        for b in store.range(&m, 0, i64::MAX).unwrap() {
+            bars += 1;
+            assert!(
+                b.flags & flags::CLOSED != 0,
+                "{m} bar at {} left open",
+                b.time_ms
+            );
+        }
+    }
+    assert!(bars >= 6, "{bars}");
+}
