@@ -161,7 +161,7 @@ fn simulator_to_bar_files_matches_bars_from_sent_trades() {
 
     let expected = expected_bars(&std::fs::read_to_string(&tape).unwrap());
     assert!(
-        expected.len() > 16,
+        expected.len() >= 8,
         "too few bars to be meaningful: {}",
         expected.len()
     );
