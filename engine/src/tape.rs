@@ -126,21 +126,40 @@ fn fast_parse<'a>(line: &'a str, frame: &mut Vec<u8>) -> Option<(u64, &'a str, u
         .strip_prefix(",\"frame\":\"")?
         .strip_suffix("\"}")?
         .as_bytes();
+    // Unescape eight bytes per step: every word is copied whole (a fixed-size move, no memcpy
+    // call) and the output index advances only past the bytes before the first `"` or `\\`.
+    // Unescaping only shrinks, so `o <= i` and the 8 spare bytes keep every store in bounds.
     frame.clear();
-    let mut i = 0;
-    while i < body.len() {
-        let start = i;
-        while i < body.len() && body[i] != b'\\' && body[i] != b'"' {
-            i += 1;
-        }
-        frame.extend_from_slice(&body[start..i]);
-        if i == body.len() {
-            break;
+    frame.resize(body.len() + 8, 0);
+    let (mut i, mut o) = (0usize, 0usize);
+    loop {
+        if let Some(chunk) = body.get(i..i + 8) {
+            frame[o..o + 8].copy_from_slice(chunk);
+            match special_in_word(chunk) {
+                None => {
+                    i += 8;
+                    o += 8;
+                    continue;
+                }
+                Some(k) => {
+                    i += k;
+                    o += k;
+                }
+            }
+        } else {
+            while i < body.len() && body[i] != b'"' && body[i] != b'\\' {
+                frame[o] = body[i];
+                i += 1;
+                o += 1;
+            }
+            if i == body.len() {
+                break;
+            }
         }
         if body[i] == b'"' {
             return None; // an unescaped quote: not a single string
         }
-        let unescaped = match body.get(i + 1)? {
+        frame[o] = match body.get(i + 1)? {
             b'"' => b'"',
             b'\\' => b'\\',
             b'/' => b'/',
@@ -151,15 +170,42 @@ fn fast_parse<'a>(line: &'a str, frame: &mut Vec<u8>) -> Option<(u64, &'a str, u
             b'f' => 12,
             _ => return None,
         };
-        frame.push(unescaped);
+        o += 1;
         i += 2;
     }
+    frame.truncate(o);
     Some((ts_ns, venue, conn))
 }
 
 fn leading_u64(s: &str) -> Option<(u64, &str)> {
-    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    Some((s[..end].parse().ok()?, &s[end..]))
+    let b = s.as_bytes();
+    let end = b
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len());
+    if end == 0 || end > 19 {
+        return None;
+    }
+    let n = b[..end]
+        .iter()
+        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+    Some((n, &s[end..]))
+}
+
+/// Position of the first `"` or `\\` in an 8-byte word: a byte equal to the target becomes
+/// zero after the XOR, and `(x - 0x01…) & !x & 0x80…` flags zero bytes; the lowest flag is always
+/// a true match (borrows only run upwards).
+#[inline]
+fn special_in_word(chunk: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let w = u64::from_le_bytes(word);
+    let q = w ^ (LO * u64::from(b'"'));
+    let s = w ^ (LO * u64::from(b'\\'));
+    let hit = ((q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s)) & HI;
+    (hit != 0).then(|| (hit.trailing_zeros() / 8) as usize)
 }
 
 /// Write one tape line.
@@ -218,9 +264,27 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_first_special_byte_of_a_word() {
+        for pos in 0..8 {
+            for special in [b'"', b'\\'] {
+                let mut w = *b"abcdefgh";
+                w[pos] = special;
+                assert_eq!(special_in_word(&w), Some(pos));
+                if pos < 7 {
+                    w[7] = b'"';
+                    assert_eq!(special_in_word(&w), Some(pos));
+                }
+            }
+        }
+        assert_eq!(special_in_word(b"\x01\xff!#[]~a"), None);
+    }
+
+    #[test]
     fn fast_path_agrees_with_serde() {
         let frames = [
             r#"{"e":"trade","p":"1.0"}"#,
+            r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":2,"p":"76650.00000000","q":"0.00040000","T":1,"m":true,"M":true}}"#,
+            "0123456789abcdef\\\\\"\"x",
             "tab\there \\ slash / quote \" nl\n cr\r ff\u{c} bs\u{8}",
             "unicode é → ✓ and a control \u{1}",
             "",
