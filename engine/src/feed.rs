@@ -8,6 +8,7 @@ use crate::market::{MarketTable, Tick};
 use crate::ring::Producer;
 use crate::route::Router;
 use crate::runtime::{IdlePolicy, StopFlag, Waker};
+use crate::shard::{ShardCore, ShardReport};
 use crate::stats::{latency_histogram, FeedStats};
 use feeds::clock::{mono_ns, wall_us};
 use feeds::ws::{ConnId, WsClient, WsConfig, WsEvent};
@@ -71,6 +72,29 @@ impl ShardLink {
     }
 }
 
+/// Where a feed thread's ticks go.
+#[derive(Debug)]
+pub enum Downstream {
+    /// Shard threads, one ring each (indexed by shard id).
+    Rings(Vec<ShardLink>),
+    /// The shard's work done on the feed thread itself (small machines): no hop, no wake-up.
+    Inline(Box<ShardCore>),
+}
+
+impl Downstream {
+    #[inline]
+    fn flush(&mut self, stats: &FeedStats, now_ns: u64) {
+        match self {
+            Downstream::Rings(links) => {
+                for link in links.iter_mut() {
+                    link.flush(stats);
+                }
+            }
+            Downstream::Inline(core) => core.on_clock(now_ns),
+        }
+    }
+}
+
 /// Ticks buffered per shard before a push (one index store per batch).
 const BATCH: usize = 512;
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -92,6 +116,8 @@ pub struct FeedReport {
     pub decode_ns: Histogram<u64>,
     /// Exchange time → receive, µs (includes clock offset to the venue).
     pub network_us: Histogram<u64>,
+    /// The inline shard's report, when this feed ran one.
+    pub shard: Option<ShardReport>,
 }
 
 /// Everything one feed thread owns.
@@ -100,7 +126,7 @@ pub struct Feed {
     pub id: usize,
     subs: Vec<Subscription>,
     table: Arc<MarketTable>,
-    links: Vec<ShardLink>,
+    downstream: Downstream,
     router: Router,
     ws: WsConfig,
 }
@@ -110,7 +136,7 @@ impl Feed {
         id: usize,
         subs: Vec<Subscription>,
         table: Arc<MarketTable>,
-        links: Vec<ShardLink>,
+        downstream: Downstream,
         stats: Arc<FeedStats>,
         ws: WsConfig,
     ) -> Feed {
@@ -118,7 +144,7 @@ impl Feed {
             id,
             subs,
             table,
-            links,
+            downstream,
             router: Router::new(stats),
             ws,
         }
@@ -130,7 +156,7 @@ impl Feed {
             id,
             subs,
             table,
-            mut links,
+            mut downstream,
             mut router,
             ws,
         } = self;
@@ -192,7 +218,7 @@ impl Feed {
             let mut frames = 0u64;
             {
                 let table = &*table;
-                let links = &mut links;
+                let downstream = &mut downstream;
                 let stats_ref = &*stats;
                 let decode_ns = &mut decode_ns;
                 let network_us = &mut network_us;
@@ -219,10 +245,15 @@ impl Feed {
                                 &mut |v, s| table.lookup(v, s),
                                 &mut |tick| {
                                     last_ts = tick.ts_us;
-                                    let link = &mut links[table.get(tick.market).shard];
-                                    link.batch.push(tick);
-                                    if link.batch.len() == BATCH {
-                                        link.flush(stats_ref);
+                                    match downstream {
+                                        Downstream::Rings(links) => {
+                                            let link = &mut links[table.get(tick.market).shard];
+                                            link.batch.push(tick);
+                                            if link.batch.len() == BATCH {
+                                                link.flush(stats_ref);
+                                            }
+                                        }
+                                        Downstream::Inline(core) => core.on_tick(&tick),
                                     }
                                 },
                             );
@@ -257,10 +288,8 @@ impl Feed {
                     }
                 })?;
             }
-            for link in links.iter_mut() {
-                link.flush(&stats);
-            }
             let now = mono_ns();
+            downstream.flush(&stats, now);
             for (conn, clean) in lost.drain(..) {
                 if let Some(sub) = by_conn.remove(&conn) {
                     let slot = &mut slots[sub];
@@ -300,13 +329,20 @@ impl Feed {
         while client.open_connections() > 0 && mono_ns() < deadline {
             client.poll(Some(Duration::from_millis(20)), &mut |_, _| {})?;
         }
-        for link in links.iter_mut() {
-            link.flush(&stats);
-        }
+        let shard = match downstream {
+            Downstream::Rings(mut links) => {
+                for link in links.iter_mut() {
+                    link.flush(&stats);
+                }
+                None
+            }
+            Downstream::Inline(core) => Some(core.finish()),
+        };
         Ok(FeedReport {
             id,
             decode_ns,
             network_us,
+            shard,
         })
     }
 }

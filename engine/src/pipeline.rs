@@ -3,11 +3,11 @@
 //! the IO core — performs in [`Running::io_step`].
 
 use crate::config::{Config, ConfigError};
-use crate::feed::{Feed, FeedReport, ShardLink, Subscription};
+use crate::feed::{Downstream, Feed, FeedReport, ShardLink, Subscription};
 use crate::market::{MarketTable, Tick};
 use crate::ring::{self, Consumer};
 use crate::runtime::{available_cores, pin_current, CoreMap, IdlePolicy, Sleeper, StopFlag};
-use crate::shard::{Shard, ShardOut, ShardReport};
+use crate::shard::{Shard, ShardCore, ShardOut, ShardReport};
 use crate::stats::{latency_histogram, FeedStats, ShardStats};
 use crate::store::{self, Store};
 use feeds::ws::WsConfig;
@@ -47,7 +47,7 @@ impl Plan {
     /// Resolve cores, markets and connection URLs. `feeds` empty → [`Config::default_feeds`].
     pub fn from_config(cfg: &Config) -> Result<Plan, ConfigError> {
         let cores = CoreMap::resolve(&cfg.runtime.cores, available_cores())?;
-        let mut table = MarketTable::new(cores.shards.len());
+        let mut table = MarketTable::new(cores.shards.len().max(1));
         let mut subscriptions = Vec::new();
         let feeds = if cfg.feeds.is_empty() {
             Config::default_feeds()
@@ -154,13 +154,8 @@ impl Running {
             let stats = Arc::new(ShardStats::default());
             shard_stats.push(stats.clone());
             let shard = Shard::new(
-                s,
-                &table,
-                &plan.data_dir,
+                ShardCore::new(s, &table, &plan.data_dir, out_p, stats, plan.grace_ms),
                 inputs,
-                out_p,
-                stats,
-                plan.grace_ms,
             );
             let (tx, rx) = std::sync::mpsc::channel();
             let core = plan.cores.shards[s];
@@ -186,16 +181,37 @@ impl Running {
         let mut feeds = Vec::new();
         let mut feed_stats = Vec::new();
         for (f, subs) in subs_per_feed.into_iter().enumerate() {
-            let links = producers[f]
-                .iter_mut()
-                .enumerate()
-                .map(|(s, p)| {
-                    ShardLink::new(p.take().expect("one producer per pair"), wakers[s].clone())
-                })
-                .collect();
+            let downstream = if n_shards == 0 {
+                // Small machine: the one feed thread does the shard's work itself.
+                let (out_p, out_c) = ring::channel::<ShardOut>(plan.ring_capacity);
+                outputs.push(out_c);
+                let stats = Arc::new(ShardStats::default());
+                shard_stats.push(stats.clone());
+                Downstream::Inline(Box::new(ShardCore::new(
+                    0,
+                    &table,
+                    &plan.data_dir,
+                    out_p,
+                    stats,
+                    plan.grace_ms,
+                )))
+            } else {
+                Downstream::Rings(
+                    producers[f]
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(s, p)| {
+                            ShardLink::new(
+                                p.take().expect("one producer per pair"),
+                                wakers[s].clone(),
+                            )
+                        })
+                        .collect(),
+                )
+            };
             let stats = Arc::new(FeedStats::default());
             feed_stats.push(stats.clone());
-            let feed = Feed::new(f, subs, table.clone(), links, stats, ws.clone());
+            let feed = Feed::new(f, subs, table.clone(), downstream, stats, ws.clone());
             let core = plan.cores.feeds[f];
             let (idle, stop) = (plan.idle, stop.clone());
             feeds.push(
@@ -289,11 +305,21 @@ impl Running {
             decode_ns: latency_histogram(),
             network_us: latency_histogram(),
         };
-        for h in std::mem::take(&mut self.feeds) {
+        // Feeds close their connections (and an inline shard closes its bars) before they
+        // return; keep draining outputs meanwhile so nothing blocks on a full ring.
+        let feeds = std::mem::take(&mut self.feeds);
+        while feeds.iter().any(|h| !h.is_finished()) {
+            self.io_step(on_bar);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for h in feeds {
             match h.join() {
                 Ok(Ok(r)) => {
                     let _ = summary.decode_ns.add(&r.decode_ns);
                     let _ = summary.network_us.add(&r.network_us);
+                    if let Some(shard) = &r.shard {
+                        let _ = summary.tick_to_bar_ns.add(&shard.tick_to_bar_ns);
+                    }
                 }
                 Ok(Err(e)) => log::error!("feed thread failed: {e}"),
                 Err(_) => log::error!("feed thread panicked"),

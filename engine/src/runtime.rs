@@ -8,6 +8,9 @@ use std::thread::Thread;
 use std::time::Duration;
 
 /// Where each role's thread runs; `None` = not pinned (small machines).
+///
+/// No shard cores means the shard work runs inline on the (single) feed thread: one thread does
+/// socket → decode → bar, which on 1–2 cores beats a ring hop whose consumer must be woken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreMap {
     pub feeds: Vec<Option<usize>>,
@@ -18,8 +21,8 @@ pub struct CoreMap {
 impl CoreMap {
     /// Derive a map for a machine with `n` usable cores.
     ///
-    /// - 1–2 cores: one feed thread, one shard thread and the IO thread, unpinned (the OS
-    ///   shares the cores; spin-then-park keeps the machine usable).
+    /// - 1–2 cores: one feed thread doing the shard work inline, and the IO thread, unpinned
+    ///   (the OS shares the cores; spin-then-park keeps the machine usable).
     /// - 3 cores: IO on 0, feed on 1, shard on 2.
     /// - 4+ cores: IO on 0, one feed core (two from 8 cores), then up to 4 shard cores; the rest
     ///   is left to the OS and interrupts.
@@ -27,7 +30,7 @@ impl CoreMap {
         match n {
             0..=2 => CoreMap {
                 feeds: vec![None],
-                shards: vec![None],
+                shards: Vec::new(),
                 io: None,
             },
             3 => CoreMap {
@@ -57,9 +60,13 @@ impl CoreMap {
             origin: "runtime.cores".to_string(),
             message,
         };
-        if feed.is_empty() || shard.is_empty() {
+        if feed.is_empty() {
+            return Err(invalid("needs at least one feed core".to_string()));
+        }
+        if shard.is_empty() && feed.len() > 1 {
             return Err(invalid(
-                "needs at least one feed and one shard core".to_string(),
+                "shard = [] (shard work inline on the feed thread) needs exactly one feed core"
+                    .to_string(),
             ));
         }
         let mut all: Vec<usize> = feed.iter().chain(shard).copied().collect();
@@ -98,7 +105,11 @@ impl CoreMap {
         format!(
             "feed [{}] shard [{}] io {}",
             list(&self.feeds),
-            list(&self.shards),
+            if self.shards.is_empty() {
+                "inline".to_string()
+            } else {
+                list(&self.shards)
+            },
             self.io.map_or("-".to_string(), |c| c.to_string())
         )
     }
@@ -233,8 +244,9 @@ mod tests {
         for n in 1..=2 {
             let m = CoreMap::auto(n);
             assert_eq!(m.feeds, vec![None]);
-            assert_eq!(m.shards, vec![None]);
+            assert!(m.shards.is_empty(), "shard work inline on the feed thread");
             assert_eq!(m.io, None);
+            assert_eq!(m.describe(), "feed [-] shard [inline] io -");
         }
         let m = CoreMap::auto(8);
         assert_eq!(m.io, Some(0));
@@ -257,6 +269,11 @@ mod tests {
             .to_string();
         assert!(e.contains("two roles"), "{e}");
         assert!(CoreMap::resolve(&spec(vec![], vec![1], 0), 4).is_err());
+        assert!(CoreMap::resolve(&spec(vec![1], vec![], 0), 4).is_ok());
+        let e = CoreMap::resolve(&spec(vec![1, 2], vec![], 0), 4)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exactly one feed core"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! The shard thread: drains its feed rings, folds ticks into bars (written through to the
-//! store), closes bars on the wall clock, and hands closed bars and latency summaries to the IO
-//! thread.
+//! The shard: folds ticks into bars (written through to the store), closes bars on the wall
+//! clock, and hands closed bars and latency summaries to the IO thread.
+//!
+//! [`ShardCore`] is the work; [`Shard`] runs it on its own thread behind SPSC rings. On machines
+//! with 1–2 cores the feed thread drives a `ShardCore` itself (no ring hop, no wake-up), which is
+//! what `CoreMap::auto` chooses there.
 
 use crate::aggregate::{Aggregator, ClosedBar};
 use crate::market::{MarketTable, Tick};
@@ -18,18 +21,6 @@ pub enum ShardOut {
     Bar(ClosedBar),
 }
 
-/// Everything one shard owns.
-#[derive(Debug)]
-pub struct Shard {
-    pub id: usize,
-    agg: Aggregator,
-    inputs: Vec<Consumer<Tick>>,
-    out: Producer<ShardOut>,
-    stats: Arc<ShardStats>,
-    tick_to_bar: Histogram<u64>,
-    grace_us: i64,
-}
-
 /// What a shard hands back when it stops.
 #[derive(Debug)]
 pub struct ShardReport {
@@ -44,17 +35,30 @@ const CLOSE_CHECK_NS: u64 = 5_000_000;
 /// How often latency percentiles are published (ns).
 const PUBLISH_NS: u64 = 1_000_000_000;
 
-impl Shard {
-    /// A shard owning the markets of `table` assigned to `id`.
+/// The markets one shard owns and everything it needs to aggregate them.
+#[derive(Debug)]
+pub struct ShardCore {
+    pub id: usize,
+    agg: Aggregator,
+    out: Producer<ShardOut>,
+    stats: Arc<ShardStats>,
+    tick_to_bar: Histogram<u64>,
+    grace_us: i64,
+    last_close_check: u64,
+    last_publish: u64,
+}
+
+impl ShardCore {
+    /// A shard owning the markets of `table` assigned to `id`; today's day files are opened
+    /// now so the first tick does not pay for it.
     pub fn new(
         id: usize,
         table: &MarketTable,
         data_dir: &Path,
-        inputs: Vec<Consumer<Tick>>,
         out: Producer<ShardOut>,
         stats: Arc<ShardStats>,
         grace_ms: u64,
-    ) -> Shard {
+    ) -> ShardCore {
         let mut agg = Aggregator::new(data_dir);
         for (idx, m) in table.iter() {
             if m.shard == id {
@@ -65,64 +69,56 @@ impl Shard {
         if let Err(e) = agg.prepare_day(today) {
             log::error!("shard {id}: opening today's bar files: {e}");
         }
-        Shard {
+        ShardCore {
             id,
             agg,
-            inputs,
             out,
             stats,
             tick_to_bar: latency_histogram(),
             grace_us: grace_ms as i64 * 1000,
+            last_close_check: 0,
+            last_publish: mono_ns(),
         }
     }
 
-    /// Run until `stop` is set and every producer has finished, then close every open bar.
-    /// `sleeper` must belong to the calling thread; the feeds hold its `Waker`.
-    pub fn run(mut self, idle: IdlePolicy, stop: &StopFlag, sleeper: &Sleeper) -> ShardReport {
-        let mut last_close_check = 0u64;
-        let mut last_publish = mono_ns();
-        let mut idle_since: Option<u64> = None;
-        loop {
-            let got = self.drain_inputs();
-            let now = mono_ns();
-            if now.saturating_sub(last_close_check) >= CLOSE_CHECK_NS {
-                last_close_check = now;
-                let (out, stats) = (&mut self.out, &*self.stats);
-                if let Err(e) = self.agg.close_due(wall_us(), self.grace_us, &mut |b| {
-                    push_out(out, stats, ShardOut::Bar(b))
-                }) {
-                    self.stats.store_errors.inc();
-                    log::error!("shard {}: {e}", self.id);
-                }
-                self.sync_stats();
-            }
-            if now.saturating_sub(last_publish) >= PUBLISH_NS {
-                last_publish = now;
-                self.publish_latency();
-            }
-            if got > 0 {
-                idle_since = None;
-                continue;
-            }
-            let all_done = self.inputs.iter().all(|c| c.is_abandoned() && c.is_empty());
-            if all_done && stop.is_set() {
-                break;
-            }
-            if all_done && self.inputs.is_empty() {
-                break;
-            }
-            if idle.busy_poll {
-                std::hint::spin_loop();
-                continue;
-            }
-            let since = *idle_since.get_or_insert(now);
-            if now - since < idle.spin.as_nanos() as u64 {
-                std::hint::spin_loop();
-            } else {
-                let inputs = &self.inputs;
-                sleeper.park(idle.park, || inputs.iter().any(|c| !c.is_empty()));
-            }
+    /// Fold one tick into its bar and record tick-to-bar latency.
+    #[inline]
+    pub fn on_tick(&mut self, tick: &Tick) {
+        let (out, stats) = (&mut self.out, &*self.stats);
+        if let Err(e) = self
+            .agg
+            .on_tick(tick, &mut |b| push_out(out, stats, ShardOut::Bar(b)))
+        {
+            stats.store_errors.inc();
+            log::error!("shard {}: {e}", self.id);
         }
+        let _ = self
+            .tick_to_bar
+            .record(mono_ns().saturating_sub(tick.recv_ns).max(1));
+    }
+
+    /// Periodic work: close bars whose grace has passed, publish counters and percentiles.
+    #[inline]
+    pub fn on_clock(&mut self, now_ns: u64) {
+        if now_ns.saturating_sub(self.last_close_check) >= CLOSE_CHECK_NS {
+            self.last_close_check = now_ns;
+            let (out, stats) = (&mut self.out, &*self.stats);
+            if let Err(e) = self.agg.close_due(wall_us(), self.grace_us, &mut |b| {
+                push_out(out, stats, ShardOut::Bar(b))
+            }) {
+                self.stats.store_errors.inc();
+                log::error!("shard {}: {e}", self.id);
+            }
+            self.sync_stats();
+        }
+        if now_ns.saturating_sub(self.last_publish) >= PUBLISH_NS {
+            self.last_publish = now_ns;
+            self.publish_latency();
+        }
+    }
+
+    /// Close every open bar, flush, and hand back the histogram.
+    pub fn finish(mut self) -> ShardReport {
         let (out, stats) = (&mut self.out, &*self.stats);
         if let Err(e) = self
             .agg
@@ -142,32 +138,6 @@ impl Shard {
         }
     }
 
-    /// Drain every input ring once; returns the number of ticks processed.
-    #[inline]
-    fn drain_inputs(&mut self) -> usize {
-        let mut total = 0;
-        let Shard {
-            agg,
-            inputs,
-            out,
-            stats,
-            tick_to_bar,
-            id,
-            ..
-        } = self;
-        for input in inputs.iter_mut() {
-            total += input.drain(DRAIN_BATCH, |tick| {
-                if let Err(e) = agg.on_tick(&tick, &mut |b| push_out(out, stats, ShardOut::Bar(b)))
-                {
-                    stats.store_errors.inc();
-                    log::error!("shard {id}: {e}");
-                }
-                let _ = tick_to_bar.record(mono_ns().saturating_sub(tick.recv_ns).max(1));
-            });
-        }
-        total
-    }
-
     fn sync_stats(&self) {
         let a = self.agg.stats();
         let s = &self.stats;
@@ -182,6 +152,54 @@ impl Shard {
         self.stats.tick_to_bar_p99_ns.set(p.p99);
         self.stats.tick_to_bar_p999_ns.set(p.p999);
         self.stats.tick_to_bar_max_ns.set(p.max);
+    }
+}
+
+/// A shard on its own thread, fed by one SPSC ring per feed thread.
+#[derive(Debug)]
+pub struct Shard {
+    core: ShardCore,
+    inputs: Vec<Consumer<Tick>>,
+}
+
+impl Shard {
+    pub fn new(core: ShardCore, inputs: Vec<Consumer<Tick>>) -> Shard {
+        Shard { core, inputs }
+    }
+
+    /// Run until `stop` is set and every producer has finished, then close every open bar.
+    /// `sleeper` must belong to the calling thread; the feeds hold its `Waker`.
+    pub fn run(mut self, idle: IdlePolicy, stop: &StopFlag, sleeper: &Sleeper) -> ShardReport {
+        let mut idle_since: Option<u64> = None;
+        loop {
+            let mut got = 0;
+            for input in self.inputs.iter_mut() {
+                let core = &mut self.core;
+                got += input.drain(DRAIN_BATCH, |tick| core.on_tick(&tick));
+            }
+            let now = mono_ns();
+            self.core.on_clock(now);
+            if got > 0 {
+                idle_since = None;
+                continue;
+            }
+            let all_done = self.inputs.iter().all(|c| c.is_abandoned() && c.is_empty());
+            if all_done && (stop.is_set() || self.inputs.is_empty()) {
+                break;
+            }
+            if idle.busy_poll {
+                std::hint::spin_loop();
+                continue;
+            }
+            let since = *idle_since.get_or_insert(now);
+            if now - since < idle.spin.as_nanos() as u64 {
+                std::hint::spin_loop();
+            } else {
+                let inputs = &self.inputs;
+                sleeper.park(idle.park, || inputs.iter().any(|c| !c.is_empty()));
+            }
+        }
+        self.core.finish()
     }
 }
 

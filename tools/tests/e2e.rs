@@ -3,8 +3,9 @@
 
 use engine::bar::Bar;
 use engine::config::{Config, FeedConfig};
+use engine::market::MarketTable;
 use engine::pipeline::{Plan, Running};
-use engine::runtime::StopFlag;
+use engine::runtime::{CoreMap, StopFlag};
 use engine::store::{flags, Store};
 use feeds::ws::WsConfig;
 use serde_json::Value;
@@ -86,8 +87,24 @@ fn same(a: f64, b: f64) -> bool {
     (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
+/// The layout `auto` picks here (on 1–2 cores: the shard's work inline on the feed thread).
 #[test]
 fn simulator_to_bar_files_matches_bars_from_sent_trades() {
+    run_end_to_end(None);
+}
+
+/// Shard threads behind SPSC rings, as on bigger machines: one feed thread, two shards
+/// (unpinned, so it runs here too).
+#[test]
+fn simulator_to_bar_files_through_shard_threads() {
+    run_end_to_end(Some(CoreMap {
+        feeds: vec![None],
+        shards: vec![None, None],
+        io: None,
+    }));
+}
+
+fn run_end_to_end(cores: Option<CoreMap>) {
     let dir = tempfile::tempdir().unwrap();
     let tape = dir.path().join("sent.jsonl");
     let total_trades = 3_000;
@@ -123,7 +140,20 @@ fn simulator_to_bar_files_matches_bars_from_sent_trades() {
         ],
         ..Config::default()
     };
-    let plan = Plan::from_config(&cfg).unwrap();
+    let mut plan = Plan::from_config(&cfg).unwrap();
+    if let Some(cores) = cores {
+        let mut table = MarketTable::new(cores.shards.len());
+        for (_, m) in plan.table.iter() {
+            table.add(m.venue, m.symbol);
+        }
+        assert_ne!(
+            table.get(0).shard,
+            table.get(1).shard,
+            "markets spread over both shards"
+        );
+        plan.table = table;
+        plan.cores = cores;
+    }
     assert_eq!(plan.subscriptions.len(), 2);
     let mut running = Running::start(plan, WsConfig::default(), StopFlag::new()).unwrap();
 
