@@ -112,7 +112,7 @@ struct ConnSlot {
 #[derive(Debug)]
 pub struct FeedReport {
     pub id: usize,
-    /// Receive → decoded, ns.
+    /// Receive → frame decoded and routed (with an inline shard: bars updated too), ns.
     pub decode_ns: Histogram<u64>,
     /// Exchange time → receive, µs (includes clock offset to the venue).
     pub network_us: Histogram<u64>,

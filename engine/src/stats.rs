@@ -72,7 +72,7 @@ pub struct FeedStats {
     pub disconnects: Counter,
     /// Connections currently open.
     pub open_connections: Gauge,
-    /// Receive → decoded, ns, over the last second (p50 / p99).
+    /// Receive → frame decoded and routed (with an inline shard: bars updated too), ns.
     pub decode_p50_ns: Gauge,
     pub decode_p99_ns: Gauge,
     /// Exchange time → receive (network latency + clock offset), µs, over the last second.

@@ -107,7 +107,7 @@ pub(crate) fn run_live(
         &Percentiles::of(&summary.tick_to_bar_ns),
     );
     print_latency(
-        "receive → decoded",
+        "receive → frame decoded and routed (with an inline shard: bars updated too)",
         "ns",
         &Percentiles::of(&summary.decode_ns),
     );
