@@ -99,6 +99,8 @@ impl Downstream {
 const BATCH: usize = 512;
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Failure count that puts `backoff` at its cap.
+const HOPELESS_FAILURES: u32 = 8;
 
 #[derive(Debug)]
 struct ConnSlot {
@@ -176,6 +178,9 @@ impl Feed {
         // Wall time is derived from the monotonic receive stamp: no extra clock read per frame.
         let (mono0, wall0) = (mono_ns(), wall_us());
         let mut lost: Vec<(ConnId, bool)> = Vec::with_capacity(subs.len());
+        // Connections whose last error will not go away by retrying (rejected handshake, bad
+        // URL …): retried at the slowest pace only, and said so.
+        let mut hopeless: Vec<ConnId> = Vec::with_capacity(subs.len());
         let mut last_publish = mono0;
         let mut idle_since: Option<u64> = None;
         let mut jitter = 0x9E37_79B9_7F4A_7C15u64 ^ wall0 as u64 ^ id as u64;
@@ -224,6 +229,7 @@ impl Feed {
                 let network_us = &mut network_us;
                 let router = &mut router;
                 let lost = &mut lost;
+                let hopeless = &mut hopeless;
                 let subs = &subs;
                 let by_conn = &by_conn;
                 client.poll(timeout, &mut |conn, ev| {
@@ -284,6 +290,9 @@ impl Feed {
                         }
                         WsEvent::Error(e) => {
                             log::error!("feed: {venue} connection {}: {e}", conn.0);
+                            if !e.is_retryable() {
+                                hopeless.push(conn);
+                            }
                         }
                     }
                 })?;
@@ -295,6 +304,14 @@ impl Feed {
                     let slot = &mut slots[sub];
                     slot.id = None;
                     slot.failures = if clean { 1 } else { slot.failures + 1 };
+                    if hopeless.contains(&conn) {
+                        slot.failures = slot.failures.max(HOPELESS_FAILURES);
+                        log::error!(
+                            "feed {id}: {} {} keeps failing in a way retrying will not fix; check the configuration (retrying every ~30 s)",
+                            subs[sub].venue,
+                            subs[sub].url
+                        );
+                    }
                     let wait = backoff(slot.failures, &mut jitter);
                     slot.retry_at_ns = now + wait.as_nanos() as u64;
                     log::warn!(
@@ -304,6 +321,7 @@ impl Feed {
                     );
                 }
             }
+            hopeless.clear();
             stats.open_connections.set(client.open_connections() as u64);
             if frames > 0 {
                 idle_since = None;
@@ -371,6 +389,8 @@ mod tests {
         assert!(first >= Duration::from_millis(187) && first <= Duration::from_millis(313));
         let big = backoff(30, &mut s);
         assert!(big <= BACKOFF_MAX.mul_f64(1.25) && big >= BACKOFF_MAX.mul_f64(0.75));
+        let hopeless = backoff(HOPELESS_FAILURES, &mut s);
+        assert!(hopeless >= BACKOFF_MAX.mul_f64(0.75));
         let third = backoff(3, &mut s);
         assert!(third >= Duration::from_millis(750) && third <= Duration::from_millis(1250));
     }
