@@ -9,7 +9,12 @@ use std::process::ExitCode;
 
 /// SqueezeFlow engine: exchange feeds → 1 s bars → signals, in one process.
 #[derive(Debug, Parser)]
-#[command(name = "squeezeflow", version, about, propagate_version = true)]
+#[command(
+    name = "squeezeflow",
+    version,
+    about = "SqueezeFlow engine: exchange feeds → 1 s bars (→ signals), in one process",
+    propagate_version = true
+)]
 struct Cli {
     /// Data directory (bars under DIR/bars/1s). Default ./data, or `data_dir` from the config.
     #[arg(long, global = true, value_name = "DIR")]
