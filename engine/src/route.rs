@@ -9,7 +9,7 @@ use feeds::{Decode, DecodeError, Frame, Symbol, Venue};
 use std::sync::Arc;
 
 /// How often a given error kind is written to the log: its 1st, 10th, 100th … occurrence.
-fn should_sample(count: u64) -> bool {
+pub(crate) fn should_sample(count: u64) -> bool {
     let mut n = count;
     while n >= 10 && n % 10 == 0 {
         n /= 10;

@@ -8,6 +8,7 @@
 use crate::aggregate::{Aggregator, ClosedBar};
 use crate::market::{MarketTable, Tick};
 use crate::ring::{Consumer, Producer};
+use crate::route::should_sample;
 use crate::runtime::{IdlePolicy, Sleeper, StopFlag};
 use crate::stats::{latency_histogram, Percentiles, ShardStats};
 use feeds::clock::{mono_ns, wall_us};
@@ -89,8 +90,15 @@ impl ShardCore {
             .agg
             .on_tick(tick, &mut |b| push_out(out, stats, ShardOut::Bar(b)))
         {
+            // A full disk or a damaged file would fail every tick: count them all, log a sample.
             stats.store_errors.inc();
-            log::error!("shard {}: {e}", self.id);
+            if should_sample(stats.store_errors.get()) {
+                log::error!(
+                    "shard {}: {e} ({} bar-store errors so far)",
+                    self.id,
+                    stats.store_errors.get()
+                );
+            }
         }
         let _ = self
             .tick_to_bar
