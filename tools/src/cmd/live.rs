@@ -91,7 +91,7 @@ pub(crate) fn run_live(
         shard_stats.iter().map(|s| f(s)).sum::<u64>()
     };
     eprintln!(
-        "{} frames, {} events, {} decode errors, {} unknown symbols, {} ring-full back-offs; {} markets, {} bars closed, {} late ticks",
+        "{} frames, {} events, {} decode errors, {} unknown symbols, {} ring-full back-offs; {} markets, {} bars closed, {} late ticks, {} bar-store errors, {} connections lost",
         sum(&|s| s.frames.get()),
         sum(&|s| s.events.get()),
         sum(&|s| s.decode_errors()),
@@ -100,6 +100,8 @@ pub(crate) fn run_live(
         markets,
         ssum(&|s| s.bars_closed.get()),
         ssum(&|s| s.late_ticks.get()),
+        ssum(&|s| s.store_errors.get()),
+        sum(&|s| s.disconnects.get()),
     );
     print_latency(
         "tick-to-bar (socket read → bar slot updated)",
