@@ -48,7 +48,7 @@ pub struct Record<'a> {
 pub struct TapeReader<R> {
     input: R,
     line: u64,
-    text: String,
+    text: Vec<u8>,
     frame: Vec<u8>,
 }
 
@@ -57,7 +57,7 @@ impl<R: BufRead> TapeReader<R> {
         TapeReader {
             input,
             line: 0,
-            text: String::with_capacity(4096),
+            text: Vec::with_capacity(4096),
             frame: Vec::with_capacity(4096),
         }
     }
@@ -67,17 +67,19 @@ impl<R: BufRead> TapeReader<R> {
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, TapeError> {
         loop {
             self.text.clear();
-            if self.input.read_line(&mut self.text)? == 0 {
+            // Bytes, not `read_line`: the frame is UTF-8-checked once, by the decoder's parser.
+            if self.input.read_until(b'\n', &mut self.text)? == 0 {
                 return Ok(None);
             }
             self.line += 1;
-            if self.text.trim().is_empty() {
+            if self.text.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             break;
         }
         let line = self.line;
-        if let Some((ts_ns, venue, conn)) = fast_parse(self.text.trim_end(), &mut self.frame) {
+        let text = self.text.trim_ascii_end();
+        if let Some((ts_ns, venue, conn)) = fast_parse(text, &mut self.frame) {
             let venue = Venue::from_name(venue).ok_or_else(|| TapeError::Venue {
                 line,
                 venue: venue.to_string(),
@@ -90,11 +92,10 @@ impl<R: BufRead> TapeReader<R> {
                 frame: &self.frame,
             }));
         }
-        let rec: TapeLine<'_> =
-            serde_json::from_str(self.text.trim_end()).map_err(|e| TapeError::Json {
-                line,
-                message: e.to_string(),
-            })?;
+        let rec: TapeLine<'_> = serde_json::from_slice(text).map_err(|e| TapeError::Json {
+            line,
+            message: e.to_string(),
+        })?;
         let venue = Venue::from_name(&rec.venue).ok_or_else(|| TapeError::Venue {
             line,
             venue: rec.venue.to_string(),
@@ -114,18 +115,16 @@ impl<R: BufRead> TapeReader<R> {
 /// The tape writer's own layout, `{"ts_ns":N,"venue":"V","conn":N,"frame":"…"}`, parsed without
 /// allocating: the frame is unescaped straight into `frame`. `None` for anything else (other key
 /// order, whitespace, `\u` escapes), which then goes through serde_json.
-fn fast_parse<'a>(line: &'a str, frame: &mut Vec<u8>) -> Option<(u64, &'a str, u64)> {
-    let rest = line.strip_prefix("{\"ts_ns\":")?;
+fn fast_parse<'a>(line: &'a [u8], frame: &mut Vec<u8>) -> Option<(u64, &'a str, u64)> {
+    let rest = line.strip_prefix(b"{\"ts_ns\":")?;
     let (ts_ns, rest) = leading_u64(rest)?;
-    let rest = rest.strip_prefix(",\"venue\":\"")?;
-    let end = rest.find('"')?;
-    let (venue, rest) = (&rest[..end], &rest[end + 1..]);
-    let rest = rest.strip_prefix(",\"conn\":")?;
+    let rest = rest.strip_prefix(b",\"venue\":\"")?;
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let venue = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = &rest[end + 1..];
+    let rest = rest.strip_prefix(b",\"conn\":")?;
     let (conn, rest) = leading_u64(rest)?;
-    let body = rest
-        .strip_prefix(",\"frame\":\"")?
-        .strip_suffix("\"}")?
-        .as_bytes();
+    let body = rest.strip_prefix(b",\"frame\":\"")?.strip_suffix(b"\"}")?;
     // Unescape eight bytes per step: every word is copied whole (a fixed-size move, no memcpy
     // call) and the output index advances only past the bytes before the first `"` or `\\`.
     // Unescaping only shrinks, so `o <= i` and the 8 spare bytes keep every store in bounds.
@@ -177,8 +176,7 @@ fn fast_parse<'a>(line: &'a str, frame: &mut Vec<u8>) -> Option<(u64, &'a str, u
     Some((ts_ns, venue, conn))
 }
 
-fn leading_u64(s: &str) -> Option<(u64, &str)> {
-    let b = s.as_bytes();
+fn leading_u64(b: &[u8]) -> Option<(u64, &[u8])> {
     let end = b
         .iter()
         .position(|c| !c.is_ascii_digit())
@@ -189,7 +187,7 @@ fn leading_u64(s: &str) -> Option<(u64, &str)> {
     let n = b[..end]
         .iter()
         .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-    Some((n, &s[end..]))
+    Some((n, &b[end..]))
 }
 
 /// Position of the first `"` or `\\` in an 8-byte word: a byte equal to the target becomes
@@ -295,7 +293,7 @@ mod tests {
             let text = std::str::from_utf8(&line).unwrap().trim_end();
             let mut out = Vec::new();
             let via_serde: TapeLine<'_> = serde_json::from_str(text).unwrap();
-            match fast_parse(text, &mut out) {
+            match fast_parse(text.as_bytes(), &mut out) {
                 Some((ts, venue, conn)) => {
                     assert_eq!((ts, venue, conn), (123, "binance-usdm", 9));
                     assert_eq!(out, via_serde.frame.as_bytes(), "{text}");
@@ -310,12 +308,12 @@ mod tests {
         // Another key order is not the fast path, but still a valid record.
         let mut out = Vec::new();
         assert!(fast_parse(
-            r#"{"venue":"binance","ts_ns":1,"conn":0,"frame":"x"}"#,
+            br#"{"venue":"binance","ts_ns":1,"conn":0,"frame":"x"}"#,
             &mut out
         )
         .is_none());
         assert!(fast_parse(
-            r#"{"ts_ns":1,"venue":"binance","conn":0,"frame":"x"y"}"#,
+            br#"{"ts_ns":1,"venue":"binance","conn":0,"frame":"x"y"}"#,
             &mut out
         )
         .is_none());

@@ -95,7 +95,8 @@ impl Pacer {
     }
 }
 
-/// A `BufRead` that, when pacing, peeks each line's `ts_ns` and waits for it.
+/// A `BufRead` that, when pacing, peeks each line's `ts_ns` and waits for it (the tape reader
+/// reads lines with `read_until`).
 struct PacedReader<'a, R> {
     inner: R,
     pacer: Option<&'a mut Pacer>,
@@ -114,10 +115,11 @@ impl<R: std::io::BufRead> std::io::BufRead for PacedReader<'_, R> {
     fn consume(&mut self, n: usize) {
         self.inner.consume(n)
     }
-    fn read_line(&mut self, buf: &mut String) -> std::io::Result<usize> {
-        let n = self.inner.read_line(buf)?;
+    fn read_until(&mut self, byte: u8, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        let start = buf.len();
+        let n = self.inner.read_until(byte, buf)?;
         if let Some(p) = self.pacer.as_deref_mut() {
-            if let Some(ts) = peek_ts_ns(buf) {
+            if let Some(ts) = peek_ts_ns(&String::from_utf8_lossy(&buf[start..])) {
                 p.wait_for(ts);
             }
         }
