@@ -40,6 +40,7 @@ pub(crate) fn run_live(
     let tty = std::io::stderr().is_terminal();
     let mut last_status = Instant::now();
     let mut last_frames = 0u64;
+    let mut last_pressure = 0u64;
     let mut on_bar = |_: &engine::market::MarketTable, _: &ShardOut| {};
     loop {
         running.io_step(&mut on_bar);
@@ -74,6 +75,25 @@ pub(crate) fn run_live(
                 let _ = std::io::stderr().flush();
             }
             last_frames = frames;
+            // A full ring is never dropped (the producer spins), but sustained back-pressure
+            // means a stage cannot keep up: say so loudly, once a second while it lasts.
+            let pressure: u64 = running
+                .feed_stats
+                .iter()
+                .map(|s| s.ring_full.get())
+                .sum::<u64>()
+                + running
+                    .shard_stats
+                    .iter()
+                    .map(|s| s.out_ring_full.get())
+                    .sum::<u64>();
+            if pressure > last_pressure {
+                log::warn!(
+                    "back-pressure: rings were full {} times in the last second; a stage is not keeping up (see runtime.cores)",
+                    pressure - last_pressure
+                );
+            }
+            last_pressure = pressure;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
