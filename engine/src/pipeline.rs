@@ -288,10 +288,6 @@ impl Running {
         }
     }
 
-    pub fn stop_flag(&self) -> &StopFlag {
-        &self.stop
-    }
-
     /// Whether a hot thread has exited on its own (an error); the caller should shut down.
     pub fn any_thread_finished(&self) -> bool {
         self.feeds.iter().any(|h| h.is_finished()) || self.shards.iter().any(|h| h.is_finished())

@@ -5,7 +5,6 @@
 
 use crate::aggregate::{Aggregator, ClosedBar};
 use crate::market::{MarketTable, Tick};
-use crate::pipeline::frame_symbol;
 use crate::route::Router;
 use crate::stats::FeedStats;
 use crate::store::StoreError;
@@ -54,21 +53,6 @@ impl Replay {
         }
     }
 
-    /// Follow a market before any frame names it (optional: unknown symbols are learnt).
-    pub fn add_market(&mut self, venue: Venue, pair: &str) {
-        if let Some(sym) = frame_symbol(venue, pair) {
-            let before = self.table.len();
-            let idx = self.table.add(venue, sym);
-            if self.table.len() > before {
-                self.agg.add_market(idx, &self.table.get(idx).id);
-            }
-        }
-    }
-
-    pub fn table(&self) -> &MarketTable {
-        &self.table
-    }
-
     /// One frame through decode → route → aggregate. `frame` is copied into a reused buffer
     /// (the decoder parses in place).
     pub fn frame(
@@ -84,8 +68,8 @@ impl Replay {
         self.frame_in_place(venue, conn, recv_ns, on_closed)
     }
 
-    /// Like [`Replay::frame`] for a frame already in [`Replay::buffer`].
-    pub fn frame_in_place(
+    /// Like [`Replay::frame`] for a frame already in the reused buffer.
+    fn frame_in_place(
         &mut self,
         venue: Venue,
         conn: u64,
@@ -112,11 +96,6 @@ impl Replay {
             self.agg.on_tick(t, on_closed)?;
         }
         Ok(())
-    }
-
-    /// The reusable frame buffer, for callers that fill it themselves (benchmarks).
-    pub fn buffer(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
     }
 
     /// Every line of a JSONL tape. Bad lines are counted and reported through `on_bad`.
@@ -169,10 +148,6 @@ impl Replay {
             bars_closed: a.bars_closed,
             late_ticks: a.late_ticks,
         })
-    }
-
-    pub fn stats(&self) -> &FeedStats {
-        self.router.stats()
     }
 }
 
