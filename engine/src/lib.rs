@@ -13,6 +13,7 @@ pub mod aggregate;
 pub mod bar;
 pub mod config;
 pub mod feed;
+pub mod host;
 pub mod market;
 pub mod pipeline;
 pub mod replay;

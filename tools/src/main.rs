@@ -1,4 +1,4 @@
-//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`.
+//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`.
 #![deny(unsafe_code)]
 
 mod cmd;
@@ -43,6 +43,8 @@ enum Command {
     Decode(cmd::decode::Args),
     /// Query stored bars as CSV or JSON.
     Bars(cmd::bars::Args),
+    /// Host tuning for bare-metal Linux: check, apply, revert, plan (see tuning/README.md).
+    Tune(cmd::tune::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::main(&global, a),
         Command::Decode(a) => cmd::decode::main(&global, a),
         Command::Bars(a) => cmd::bars::main(&global, a),
+        Command::Tune(a) => cmd::tune::main(&global, a),
     };
     match result {
         Ok(code) => code,

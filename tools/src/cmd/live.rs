@@ -35,6 +35,9 @@ pub(crate) fn run_live(
         plan.cores.describe(),
         cfg.data_dir.join("bars/1s").display()
     );
+    for warning in engine::host::startup_warnings(std::path::Path::new("/"), &plan.cores) {
+        log::warn!("host: {warning} (see `squeezeflow tune check`)");
+    }
     let mut running = Running::start(plan, ws, stop.clone())?;
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();

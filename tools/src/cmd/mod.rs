@@ -8,6 +8,7 @@ pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod sim;
 pub(crate) mod time;
+pub(crate) mod tune;
 
 use anyhow::Context;
 use engine::config::Config;
