@@ -359,47 +359,176 @@ fn fifty_connections_on_one_client() {
     server.join().unwrap();
 }
 
-#[test]
-fn wss_with_a_self_signed_certificate() {
+type TlsWebSocket = WebSocket<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>;
+
+/// A rustls server config with a fresh self-signed (ECDSA) certificate for `localhost`,
+/// offering `versions` and `suites` (all of ring's if empty); also returns the certificate
+/// for the client to trust.
+fn tls_server_config(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: &[rustls::SupportedCipherSuite],
+) -> (
+    Arc<rustls::ServerConfig>,
+    rustls::pki_types::CertificateDer<'static>,
+) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert_der = cert.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server_config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !suites.is_empty() {
+        provider.cipher_suites = suites.to_vec();
+    }
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert_der.clone()], key)
         .unwrap();
-    let server_config = Arc::new(server_config);
+    (Arc::new(config), cert_der)
+}
 
+/// A tungstenite server over rustls for one connection; returns the `wss://localhost` URL
+/// and a client config that trusts its certificate.
+fn serve_one_tls(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: &[rustls::SupportedCipherSuite],
+    run: impl FnOnce(TlsWebSocket) + Send + 'static,
+) -> (String, WsConfig, thread::JoinHandle<()>) {
+    let (server_config, cert) = tls_server_config(versions, suites);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = thread::spawn(move || {
+    let handle = thread::spawn(move || {
         // `localhost` may resolve to ::1 first; the client then falls back to 127.0.0.1.
         let (tcp, _) = listener.accept().unwrap();
         let tls = rustls::ServerConnection::new(server_config).unwrap();
-        let stream = rustls::StreamOwned::new(tls, tcp);
-        echo(tungstenite::accept(stream).unwrap());
+        run(tungstenite::accept(rustls::StreamOwned::new(tls, tcp)).unwrap());
     });
-
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der).unwrap();
+    roots.add(cert).unwrap();
     let config = WsConfig {
         tls: tls_config_with_roots(roots),
         ..WsConfig::default()
     };
-    let mut client = WsClient::new(config).unwrap();
-    let id = client
-        .connect(&format!("wss://localhost:{port}/secure"))
+    (format!("wss://localhost:{port}/secure"), config, handle)
+}
+
+/// Echoes until the peer closes, then reports whether TLS ended with close_notify (a clean
+/// end of the TLS stream) rather than a bare TCP close.
+fn echo_then_check_close_notify(mut ws: TlsWebSocket, tx: mpsc::Sender<bool>) {
+    loop {
+        match ws.read() {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => ws.send(m).unwrap(),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let mut rest = [0u8; 64];
+    tx.send(matches!(ws.get_mut().read(&mut rest), Ok(0)))
         .unwrap();
+}
+
+/// Sends a small and a 100 kB message over `wss://`, expects both back, then closes cleanly.
+fn wss_echo_round_trip(client: &mut WsClient, id: ConnId) {
     client.send_text(id, b"over tls").unwrap();
-    let events = drive(&mut client, |ev| !texts(ev).is_empty() || closed(ev));
+    let events = drive(client, |ev| !texts(ev).is_empty() || closed(ev));
     assert_eq!(texts(&events), ["over tls"], "{events:?}");
     let big = "x".repeat(100_000);
     client.send_text(id, big.as_bytes()).unwrap();
-    let events = drive(&mut client, |ev| !texts(ev).is_empty() || closed(ev));
+    let events = drive(client, |ev| !texts(ev).is_empty() || closed(ev));
     assert_eq!(texts(&events), [big]);
+    client.close(id, 1000);
+    let events = drive(client, closed);
+    assert!(
+        matches!(events.last().unwrap().1, Ev::Closed { clean: true, .. }),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn wss_with_a_self_signed_certificate() {
+    let (tx, rx) = mpsc::channel();
+    let (url, config, server) = serve_one_tls(rustls::DEFAULT_VERSIONS, &[], move |ws| {
+        echo_then_check_close_notify(ws, tx)
+    });
+    let mut client = WsClient::new(config).unwrap();
+    let id = client.connect(&url).unwrap();
+    wss_echo_round_trip(&mut client, id);
+    assert!(rx.recv().unwrap(), "the server saw no close_notify");
+    server.join().unwrap();
+}
+
+#[test]
+fn wss_with_each_cipher_suite() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    // Every AEAD in both record formats: TLS 1.3 seals in place, TLS 1.2 through rustls'
+    // encrypter, and both open in place.
+    let suites = [
+        cs::TLS13_AES_128_GCM_SHA256,
+        cs::TLS13_AES_256_GCM_SHA384,
+        cs::TLS13_CHACHA20_POLY1305_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    for suite in suites {
+        let (tx, rx) = mpsc::channel();
+        let (url, config, server) = serve_one_tls(rustls::ALL_VERSIONS, &[suite], move |ws| {
+            let negotiated = ws.get_ref().conn.negotiated_cipher_suite();
+            assert_eq!(negotiated, Some(suite));
+            echo_then_check_close_notify(ws, tx)
+        });
+        let mut client = WsClient::new(config).unwrap();
+        let id = client.connect(&url).unwrap();
+        wss_echo_round_trip(&mut client, id);
+        assert!(
+            rx.recv().unwrap(),
+            "{suite:?}: the server saw no close_notify"
+        );
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn wss_garbage_records_are_tls_errors() {
+    // A record that fails authentication, and a header announcing more than TLS allows.
+    let mut forged = vec![23, 3, 3, 0, 40];
+    forged.extend_from_slice(&[0x5a; 40]);
+    for junk in [forged, vec![23, 3, 3, 0xff, 0xff]] {
+        let (url, config, server) = serve_one_tls(rustls::DEFAULT_VERSIONS, &[], move |mut ws| {
+            ws.send(Message::text("fine")).unwrap();
+            // Behind rustls' back, straight onto the socket.
+            ws.get_mut().sock.write_all(&junk).unwrap();
+            read_until_closed(&mut ws);
+        });
+        let mut client = WsClient::new(config).unwrap();
+        client.connect(&url).unwrap();
+        let events = drive(&mut client, closed);
+        assert_eq!(texts(&events), ["fine"], "{events:?}");
+        assert!(matches!(error_of(&events), WsError::Tls(_)), "{events:?}");
+        assert!(matches!(
+            events.last().unwrap().1,
+            Ev::Closed { clean: false, .. }
+        ));
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn wss_survives_a_key_update() {
+    let (url, config, server) = serve_one_tls(rustls::DEFAULT_VERSIONS, &[], |mut ws| {
+        ws.send(Message::text("before")).unwrap();
+        // Asks the client to update its keys too; both directions must keep working.
+        ws.get_mut().conn.refresh_traffic_keys().unwrap();
+        ws.send(Message::text("after")).unwrap();
+        echo(ws);
+    });
+    let mut client = WsClient::new(config).unwrap();
+    let id = client.connect(&url).unwrap();
+    let events = drive(&mut client, |ev| texts(ev).len() == 2 || closed(ev));
+    assert_eq!(texts(&events), ["before", "after"], "{events:?}");
+    client.send_text(id, b"new keys").unwrap();
+    let events = drive(&mut client, |ev| !texts(ev).is_empty() || closed(ev));
+    assert_eq!(texts(&events), ["new keys"], "{events:?}");
     client.close(id, 1000);
     let events = drive(&mut client, closed);
     assert!(
@@ -704,6 +833,55 @@ fn send_batch<S: Read + Write>(ws: &mut WebSocket<S>) {
     ws.send(Message::text("END")).unwrap();
 }
 
+/// Receives one batch of `send_batch`; returns (texts, binaries, pings, payload bytes).
+/// Counts in place, so the handler itself allocates nothing.
+fn receive_batch(client: &mut WsClient) -> (usize, usize, usize, usize) {
+    let (mut texts, mut binaries, mut pings, mut bytes, mut end) = (0, 0, 0, 0, false);
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while !end {
+        assert!(Instant::now() < give_up, "stuck");
+        client
+            .poll(Some(Duration::from_millis(20)), &mut |_, ev| match ev {
+                WsEvent::Text { payload, .. } => {
+                    if payload == b"END" {
+                        end = true;
+                    } else {
+                        texts += 1;
+                        bytes += payload.len();
+                    }
+                }
+                WsEvent::Binary { payload, .. } => {
+                    binaries += 1;
+                    bytes += payload.len();
+                }
+                WsEvent::Ping { .. } => pings += 1,
+                WsEvent::Open => {}
+                other => panic!("unexpected {other:?}"),
+            })
+            .unwrap();
+    }
+    (texts, binaries, pings, bytes)
+}
+
+/// Receives a warm-up batch, lets the server send a second one (`go`), and asserts that
+/// the second was received whole without a single allocation on this thread (pongs
+/// included: they are written while reading).
+fn assert_steady_state_allocates_nothing(client: &mut WsClient, go: mpsc::Sender<()>) {
+    // The first batch grows the reassembly buffer; seeing that proves the counter counts.
+    let (warm, warm_allocations) = common::count_allocations(|| receive_batch(client));
+    assert!(warm_allocations > 0);
+    go.send(()).unwrap();
+    let (steady, allocations) = common::count_allocations(|| receive_batch(client));
+    assert_eq!(warm, steady);
+    assert_eq!(steady.0, 205);
+    assert_eq!(steady.1, 1);
+    assert_eq!(steady.2, 5);
+    assert_eq!(
+        allocations, 0,
+        "allocations while reading a warm connection"
+    );
+}
+
 #[test]
 fn steady_state_reading_does_not_allocate() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -715,51 +893,43 @@ fn steady_state_reading_does_not_allocate() {
     });
     let mut client = WsClient::new(WsConfig::default()).unwrap();
     let id = client.connect(&url).unwrap();
-
-    // Receives one batch; counts what arrived without allocating in the handler.
-    let receive_batch = |client: &mut WsClient| {
-        let (mut texts, mut binaries, mut pings, mut bytes, mut end) = (0, 0, 0, 0, false);
-        let give_up = Instant::now() + Duration::from_secs(20);
-        while !end {
-            assert!(Instant::now() < give_up, "stuck");
-            client
-                .poll(Some(Duration::from_millis(20)), &mut |_, ev| match ev {
-                    WsEvent::Text { payload, .. } => {
-                        if payload == b"END" {
-                            end = true;
-                        } else {
-                            texts += 1;
-                            bytes += payload.len();
-                        }
-                    }
-                    WsEvent::Binary { payload, .. } => {
-                        binaries += 1;
-                        bytes += payload.len();
-                    }
-                    WsEvent::Ping { .. } => pings += 1,
-                    WsEvent::Open => {}
-                    other => panic!("unexpected {other:?}"),
-                })
-                .unwrap();
-        }
-        (texts, binaries, pings, bytes)
-    };
-
-    // The first batch grows the reassembly buffer; seeing that proves the counter counts.
-    let (warm, warm_allocations) = common::count_allocations(|| receive_batch(&mut client));
-    assert!(warm_allocations > 0);
-    go_tx.send(()).unwrap();
-    let (steady, allocations) = common::count_allocations(|| receive_batch(&mut client));
-    assert_eq!(warm, steady);
-    assert_eq!(steady.0, 205);
-    assert_eq!(steady.1, 1);
-    assert_eq!(steady.2, 5);
-    assert_eq!(
-        allocations, 0,
-        "allocations while reading a warm connection"
-    );
-
+    assert_steady_state_allocates_nothing(&mut client, go_tx);
     client.close(id, 1000);
     drive(&mut client, closed);
+    server.join().unwrap();
+}
+
+#[test]
+fn wss_steady_state_reading_does_not_allocate() {
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (pongs_tx, pongs_rx) = mpsc::channel();
+    let (url, config, server) = serve_one_tls(rustls::DEFAULT_VERSIONS, &[], move |mut ws| {
+        send_batch(&mut ws);
+        go_rx.recv().unwrap();
+        send_batch(&mut ws);
+        // The client's pongs (sealed by it while reading) must decrypt here.
+        let mut pongs = 0;
+        loop {
+            match ws.read() {
+                Ok(Message::Pong(p)) => {
+                    assert_eq!(&p[..], b"between");
+                    pongs += 1;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        pongs_tx.send(pongs).unwrap();
+    });
+    let mut client = WsClient::new(config).unwrap();
+    let id = client.connect(&url).unwrap();
+    assert_steady_state_allocates_nothing(&mut client, go_tx);
+    client.close(id, 1000);
+    let events = drive(&mut client, closed);
+    assert!(
+        matches!(events.last().unwrap().1, Ev::Closed { clean: true, .. }),
+        "{events:?}"
+    );
+    assert_eq!(pongs_rx.recv().unwrap(), 10);
     server.join().unwrap();
 }

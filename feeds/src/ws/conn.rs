@@ -3,7 +3,8 @@
 //!
 //! Sockets are edge-triggered, so every readiness event reads until `WouldBlock` and writes
 //! until the outgoing bytes are gone or the socket pushes back. Outgoing bytes wait in one
-//! reused buffer (`out`); frames sent before the upgrade completes wait in `queued`.
+//! reused buffer (`out`); frames sent before the upgrade completes wait in `queued`. For
+//! `wss://`, `out` holds plaintext that `tls::TlsStream` seals into its own send buffer.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -12,13 +13,13 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
-use rustls::ClientConnection;
 
 use super::frame::{
     encode_client_frame, parse_close, Decoder, FrameError, Item, MaskRng, RecvBuf, MAX_CONTROL,
     OP_CLOSE, OP_PONG,
 };
 use super::handshake::Handshake;
+use super::tls::{TlsRead, TlsStream};
 use super::url::WsUrl;
 use super::{ConnId, ConnState, WsConfig, WsError, WsEvent};
 use crate::clock::mono_ns;
@@ -85,7 +86,7 @@ enum Inbound {
 pub(super) struct Conn {
     state: ConnState,
     stream: TcpStream,
-    tls: Option<Box<ClientConnection>>,
+    tls: Option<Box<TlsStream>>,
     /// Resolved addresses not tried yet, last to try first.
     fallback: Vec<SocketAddr>,
     handshake: Handshake,
@@ -117,7 +118,7 @@ impl Conn {
                 url: url.host.clone(),
                 why: "host is not a valid TLS server name",
             })?;
-            Some(Box::new(ClientConnection::new(config.tls.clone(), name)?))
+            Some(Box::new(TlsStream::new(&config.tls, name)?))
         } else {
             None
         };
@@ -189,7 +190,7 @@ impl Conn {
                 }
             }
         }
-        self.flush().map_err(|e| Failure::new(WsError::Io(e)))?;
+        self.flush().map_err(Failure::new)?;
         loop {
             match self.read_some()? {
                 Inbound::Data { n, drained } => {
@@ -227,7 +228,7 @@ impl Conn {
             }
         }
         // Reading may have queued pongs or TLS handshake records.
-        self.flush().map_err(|e| Failure::new(WsError::Io(e)))?;
+        self.flush().map_err(Failure::new)?;
         Ok(Outcome::Alive)
     }
 
@@ -241,7 +242,7 @@ impl Conn {
             }
             ConnState::Open => {
                 self.write_frame(opcode, payload);
-                self.flush().map_err(WsError::Io)
+                self.flush()
             }
             ConnState::Closing | ConnState::Closed => Err(WsError::NotOpen),
         }
@@ -277,6 +278,7 @@ impl Conn {
         match self.state {
             ConnState::Closing => {
                 log::debug!("ws {}: peer did not answer our close in time", id.0);
+                self.end_tls();
                 handler(
                     id,
                     WsEvent::Closed {
@@ -305,6 +307,7 @@ impl Conn {
                 let _ = self.flush();
             }
         }
+        self.end_tls();
         self.state = ConnState::Closed;
         let _ = registry.deregister(&mut self.stream);
     }
@@ -331,7 +334,7 @@ impl Conn {
                     self.queued = Vec::new();
                     log::debug!("ws {}: open", id.0);
                     handler(id, WsEvent::Open);
-                    self.flush().map_err(|e| Failure::new(WsError::Io(e)))?;
+                    self.flush().map_err(Failure::new)?;
                 }
                 Err(e) => return Err(Failure::new(e)),
             }
@@ -372,6 +375,7 @@ impl Conn {
                         }
                         let _ = self.flush();
                     }
+                    self.end_tls();
                     log::debug!("ws {}: closed by peer, code {code:?}", id.0);
                     let (_, reason) = parse_close(self.dec.payload(&mut self.rb, &p))?;
                     handler(
@@ -399,8 +403,9 @@ impl Conn {
         encode_client_frame(&mut self.out, opcode, payload, mask);
     }
 
-    /// Writes pending bytes until done or the socket pushes back.
-    fn flush(&mut self) -> io::Result<()> {
+    /// Writes pending bytes until done or the socket pushes back (for TLS this also
+    /// advances the handshake).
+    fn flush(&mut self) -> Result<(), WsError> {
         if self.state == ConnState::Connecting {
             return Ok(());
         }
@@ -408,38 +413,38 @@ impl Conn {
             None => {
                 while self.out_pos < self.out.len() {
                     match self.stream.write(&self.out[self.out_pos..]) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(0) => return Err(WsError::Io(io::ErrorKind::WriteZero.into())),
                         Ok(n) => self.out_pos += n,
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(WsError::Io(e)),
                     }
                 }
             }
-            Some(tls) => loop {
-                // rustls takes plaintext up to its buffer limit; the rest waits in `out`.
+            Some(tls) => {
+                // The session takes plaintext while its send buffer has room; the rest
+                // waits in `out` for the next writable edge.
                 while self.out_pos < self.out.len() {
-                    match tls.writer().write(&self.out[self.out_pos..])? {
+                    match tls.write(&mut self.stream, &self.out[self.out_pos..])? {
                         0 => break,
                         n => self.out_pos += n,
                     }
                 }
-                if !tls.wants_write() {
-                    break;
-                }
-                match tls.write_tls(&mut self.stream) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            },
+                tls.flush(&mut self.stream)?;
+            }
         }
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
         }
         Ok(())
+    }
+
+    /// Tells the TLS peer we are done (close_notify), best effort; nothing for `ws://`.
+    fn end_tls(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.close_notify(&mut self.stream);
+        }
     }
 
     /// Reads plaintext into the receive buffer's free space.
@@ -474,34 +479,12 @@ impl Conn {
                 };
             }
         };
-        let mut tcp_eof = false;
-        loop {
-            match tls.reader().read(spare) {
-                // Ok(0) is a clean close_notify.
-                Ok(0) => return Ok(Inbound::Eof),
-                // rustls may hold more records; keep reading until it says `WouldBlock`.
-                Ok(n) => return Ok(Inbound::Data { n, drained: false }),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if tcp_eof {
-                        return Ok(Inbound::Eof);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Inbound::Eof),
-                Err(e) => return Err(io_fail(e)),
-            }
-            match tls.read_tls(&mut self.stream) {
-                Ok(n) => {
-                    tcp_eof = n == 0;
-                    if let Err(e) = tls.process_new_packets() {
-                        // Let the peer know why (the alert is queued), then give up.
-                        let _ = tls.write_tls(&mut self.stream);
-                        return Err(Failure::new(WsError::Tls(e)));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Inbound::WouldBlock),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_fail(e)),
-            }
+        match tls.read(&mut self.stream, spare) {
+            // More records may be buffered; keep reading until `WouldBlock`.
+            Ok(TlsRead::Data(n)) => Ok(Inbound::Data { n, drained: false }),
+            Ok(TlsRead::WouldBlock) => Ok(Inbound::WouldBlock),
+            Ok(TlsRead::Eof) => Ok(Inbound::Eof),
+            Err(e) => Err(Failure::new(e)),
         }
     }
 

@@ -8,9 +8,11 @@
 //! a message that arrives whole in one frame is handed out straight from that buffer, and
 //! only fragmented or larger-than-the-buffer messages are copied into a per-connection
 //! reassembly buffer that grows at most to [`WsConfig::max_message`]. After warm-up, reading
-//! plain `ws://` allocates nothing (a counting-allocator test proves it). For `wss://`,
-//! rustls' buffered `ClientConnection` still allocates one buffer per received TLS record;
-//! its unbuffered API would remove that and is the next step if it shows in the profiles.
+//! allocates nothing for `ws://` or `wss://` (counting-allocator tests prove both). For TLS,
+//! rustls runs the handshake (unbuffered API, in the connection's own buffers); then the
+//! session moves to rustls's kernel-connection API and records are decrypted — and, on
+//! TLS 1.3, encrypted — in place in those buffers (see `tls`). TLS 1.2 sends (pongs) still
+//! allocate once per record through rustls's encrypter.
 //!
 //! What is not here: extensions (no permessage-deflate: exchanges' JSON is small and
 //! inflating costs more latency than it saves bandwidth), subprotocols, proxies, and
