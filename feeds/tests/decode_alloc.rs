@@ -4,66 +4,15 @@
 //! Only allocations made by the measuring thread while it is measuring are counted, so the
 //! harness's other threads (and tests running in parallel) cannot disturb the count.
 
-// A `GlobalAlloc` impl is unsafe by definition; this file only forwards to `System`.
-#![allow(unsafe_code)]
+mod common;
 
 use feeds::binance::Decoder;
 use feeds::{Decode, DecodeError, Event, Frame, Venue};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct Counting;
-
-thread_local! {
-    // Per thread, so tests measuring in parallel do not see each other's allocations.
-    // `const` init and `Drop`-free types: using them never allocates or registers a destructor.
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    if MEASURING.with(Cell::get) {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees are ours; counting touches only thread-local `Cell`s.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded with the caller's layout, as `GlobalAlloc::alloc` requires.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made by this thread while running `f`.
+/// Allocations made by this thread while running `f` (the shared per-thread counting
+/// allocator in `tests/common`).
 fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    MEASURING.with(|m| m.set(true));
-    f();
-    MEASURING.with(|m| m.set(false));
-    ALLOCATIONS.with(Cell::get) - before
+    common::count_allocations(f).1 as u64
 }
 
 /// A few hundred distinct frames of every shape the hot path sees, built up front.
