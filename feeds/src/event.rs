@@ -86,6 +86,40 @@ impl Decimal {
     /// Parse a plain decimal literal (`-12.345`, `0.00040000`, `58`); exponents are accepted
     /// too (`1.423e-4`) since some venues send them. `None` on anything else or on overflow.
     pub fn parse(text: &[u8]) -> Option<Decimal> {
+        if let Some(d) = Self::parse_plain(text) {
+            return Some(d);
+        }
+        Self::parse_general(text)
+    }
+
+    /// The common case, `123.456` with at most 18 digits and no sign or exponent: no overflow
+    /// is possible, so no checked arithmetic. `None` sends anything else to the general parser.
+    #[inline]
+    fn parse_plain(text: &[u8]) -> Option<Decimal> {
+        if text.is_empty() || text.len() > 19 {
+            return None;
+        }
+        let mut mantissa: i64 = 0;
+        let mut dot: Option<usize> = None;
+        for (i, &c) in text.iter().enumerate() {
+            match c {
+                b'0'..=b'9' => mantissa = mantissa * 10 + i64::from(c - b'0'),
+                b'.' if dot.is_none() => dot = Some(i),
+                _ => return None,
+            }
+        }
+        let digits = text.len() - usize::from(dot.is_some());
+        if digits == 0 || digits > 18 {
+            return None;
+        }
+        let scale = dot.map_or(0, |at| text.len() - at - 1);
+        Some(Decimal {
+            mantissa,
+            scale: scale as u8,
+        })
+    }
+
+    fn parse_general(text: &[u8]) -> Option<Decimal> {
         let (neg, digits) = match text.first()? {
             b'-' => (true, &text[1..]),
             b'+' => (false, &text[1..]),
@@ -95,12 +129,25 @@ impl Decimal {
         let mut scale: i32 = 0;
         let mut seen_digit = false;
         let mut seen_dot = false;
+        // Fractional zeros not yet folded into the mantissa: they only matter if a non-zero
+        // digit follows, so `0.1000…000` (more than 18 digits) still parses.
+        let mut pending_zeros: i32 = 0;
+        let mut exponent = 0;
         let mut i = 0;
         while i < digits.len() {
             let c = digits[i];
             match c {
+                b'0' if seen_dot => {
+                    seen_digit = true;
+                    pending_zeros += 1;
+                }
                 b'0'..=b'9' => {
                     seen_digit = true;
+                    for _ in 0..pending_zeros {
+                        mantissa = mantissa.checked_mul(10)?;
+                    }
+                    scale += pending_zeros;
+                    pending_zeros = 0;
                     mantissa = mantissa.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
                     if seen_dot {
                         scale += 1;
@@ -108,8 +155,7 @@ impl Decimal {
                 }
                 b'.' if !seen_dot => seen_dot = true,
                 b'e' | b'E' if seen_digit => {
-                    let exp = parse_exponent(&digits[i + 1..])?;
-                    scale -= exp;
+                    exponent = parse_exponent(&digits[i + 1..])?;
                     break;
                 }
                 _ => return None,
@@ -119,6 +165,16 @@ impl Decimal {
         if !seen_digit {
             return None;
         }
+        // Keep the exchange's trailing zeros (its scale) where they fit.
+        while pending_zeros > 0 && scale < i32::from(Self::MAX_SCALE) {
+            match mantissa.checked_mul(10) {
+                Some(m) => mantissa = m,
+                None => break,
+            }
+            scale += 1;
+            pending_zeros -= 1;
+        }
+        scale -= exponent;
         // Negative scale (large exponent): multiply out.
         while scale < 0 {
             mantissa = mantissa.checked_mul(10)?;
@@ -271,4 +327,79 @@ pub struct Event {
     pub trade_id: Option<u64>,
     /// Number of underlying fills this event stands for (`l - f + 1` for Binance aggTrade), ≥ 1.
     pub fills: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(text: &str) -> Option<(i64, u8)> {
+        Decimal::parse(text.as_bytes()).map(|x| (x.mantissa, x.scale))
+    }
+
+    #[test]
+    fn parses_exchange_decimals_exactly() {
+        assert_eq!(d("76650.00000000"), Some((7_665_000_000_000, 8)));
+        assert_eq!(d("0.00040000"), Some((40_000, 8)));
+        assert_eq!(d("58"), Some((58, 0)));
+        assert_eq!(d("-12.5"), Some((-125, 1)));
+        assert_eq!(d("+3"), Some((3, 0)));
+        assert_eq!(d("1.423e-4"), Some((1423, 7)));
+        assert_eq!(d("2E3"), Some((2000, 0)));
+        assert_eq!(d(".5"), Some((5, 1)));
+        assert_eq!(d("1."), Some((1, 0)));
+        assert_eq!(d("999999999999999999"), Some((999_999_999_999_999_999, 0)));
+        // 19 digits still fit an i64 through the general parser; 20 do not.
+        assert_eq!(
+            d("1234567890123456789"),
+            Some((1_234_567_890_123_456_789, 0))
+        );
+        assert_eq!(d("99999999999999999999"), None);
+        // More than 18 fractional digits only when the extra ones are zeros.
+        assert_eq!(
+            Decimal::parse(b"0.1000000000000000000000"),
+            Some(Decimal::new(1, 1)),
+            "trailing zeros beyond 18 digits are dropped"
+        );
+        assert_eq!(
+            d("0.1000000000000000000000"),
+            Some((100_000_000_000_000_000, 18))
+        );
+        assert_eq!(d("0.0000000000000000001"), None);
+        for bad in [
+            "", ".", "-", "1.2.3", "1e", "e5", "0x10", "1,5", " 1", "NaN", "1e9999",
+        ] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn equality_is_numeric_and_display_keeps_the_scale() {
+        let a = Decimal::parse(b"76650.00000000").unwrap();
+        let b = Decimal::parse(b"76650").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "76650.00000000");
+        assert_eq!(Decimal::parse(b"-0.05").unwrap().to_string(), "-0.05");
+        assert_eq!(Decimal::parse(b"0.00040000").unwrap().to_f64(), 0.0004);
+        assert_eq!(a.to_f64(), 76650.0);
+    }
+
+    proptest! {
+        /// The fast path and the general parser agree wherever the fast path answers, and
+        /// the result round-trips through `Display`.
+        #[test]
+        fn fast_and_general_parsers_agree(int in 0u64..10_000_000_000, frac in 0u64..100_000_000, scale in 0usize..9) {
+            let text = if scale == 0 {
+                int.to_string()
+            } else {
+                format!("{int}.{:0width$}", frac % 10u64.pow(scale as u32), width = scale)
+            };
+            let fast = Decimal::parse_plain(text.as_bytes()).map(|x| (x.mantissa, x.scale));
+            let general = Decimal::parse_general(text.as_bytes()).map(|x| (x.mantissa, x.scale));
+            prop_assert_eq!(fast, general);
+            let parsed = Decimal::parse(text.as_bytes()).unwrap();
+            prop_assert_eq!(parsed.to_string(), text);
+        }
+    }
 }
