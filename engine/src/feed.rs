@@ -185,11 +185,27 @@ impl Feed {
         let mut idle_since: Option<u64> = None;
         let mut jitter = 0x9E37_79B9_7F4A_7C15u64 ^ wall0 as u64 ^ id as u64;
 
-        while !stop.is_set() {
+        // Set once `stop` is seen: every connection has been sent a close frame, and frames that
+        // still arrive before the peers answer are routed like any other (nothing is dropped).
+        let mut closing_deadline: Option<u64> = None;
+        loop {
             let now = mono_ns();
+            if stop.is_set() && closing_deadline.is_none() {
+                for slot in &slots {
+                    if let Some(conn) = slot.id {
+                        client.close(conn, 1000);
+                    }
+                }
+                closing_deadline = Some(now + 1_000_000_000);
+            }
+            if let Some(deadline) = closing_deadline {
+                if client.open_connections() == 0 || now >= deadline {
+                    break;
+                }
+            }
             // (Re)connect what is down and due.
             for slot in slots.iter_mut() {
-                if slot.id.is_none() && now >= slot.retry_at_ns {
+                if closing_deadline.is_none() && slot.id.is_none() && now >= slot.retry_at_ns {
                     let sub = &subs[slot.sub];
                     match client.connect(&sub.url) {
                         Ok(conn) => {
@@ -221,6 +237,7 @@ impl Feed {
                 }
             };
             let mut frames = 0u64;
+            let closing = closing_deadline.is_some();
             {
                 let table = &*table;
                 let downstream = &mut downstream;
@@ -281,11 +298,15 @@ impl Feed {
                             reason,
                             clean,
                         } => {
-                            stats_ref.disconnects.inc();
-                            log::warn!(
-                                "feed: {venue} connection {} closed (code {code:?}, {reason:?}, clean: {clean})",
-                                conn.0
-                            );
+                            if closing {
+                                log::info!("feed: {venue} connection {} closed", conn.0);
+                            } else {
+                                stats_ref.disconnects.inc();
+                                log::warn!(
+                                    "feed: {venue} connection {} closed (code {code:?}, {reason:?}, clean: {clean})",
+                                    conn.0
+                                );
+                            }
                             lost.push((conn, clean));
                         }
                         WsEvent::Error(e) => {
@@ -303,6 +324,9 @@ impl Feed {
                 if let Some(sub) = by_conn.remove(&conn) {
                     let slot = &mut slots[sub];
                     slot.id = None;
+                    if closing_deadline.is_some() {
+                        continue; // shutting down: no reconnect
+                    }
                     slot.failures = if clean { 1 } else { slot.failures + 1 };
                     if hopeless.contains(&conn) {
                         slot.failures = slot.failures.max(HOPELESS_FAILURES);
@@ -337,16 +361,6 @@ impl Feed {
             }
         }
 
-        // Clean shutdown: close every connection and give the peers a moment to answer.
-        for slot in &slots {
-            if let Some(conn) = slot.id {
-                client.close(conn, 1000);
-            }
-        }
-        let deadline = mono_ns() + 1_000_000_000;
-        while client.open_connections() > 0 && mono_ns() < deadline {
-            client.poll(Some(Duration::from_millis(20)), &mut |_, _| {})?;
-        }
         let shard = match downstream {
             Downstream::Rings(mut links) => {
                 for link in links.iter_mut() {

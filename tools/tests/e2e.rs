@@ -159,7 +159,10 @@ fn run_end_to_end(cores: Option<CoreMap>) {
 
     // Wait until the simulator has generated every trade and the engine has received every
     // frame that was sent.
+    // The simulator counts a frame as sent when its connection thread writes it, a moment
+    // after the trade was generated: wait until the sent count has also stopped moving.
     let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut last_sent, mut settled_since) = (u64::MAX, Instant::now());
     loop {
         running.io_step(&mut |_, _| {});
         let s = sim.stats();
@@ -170,7 +173,11 @@ fn run_end_to_end(cores: Option<CoreMap>) {
             .iter()
             .map(|f| f.frames.get() - f.acks.get())
             .sum();
-        if generated >= total_trades && got >= sent {
+        if sent != last_sent {
+            (last_sent, settled_since) = (sent, Instant::now());
+        }
+        let settled = settled_since.elapsed() >= Duration::from_millis(300);
+        if generated >= total_trades && settled && got >= sent {
             break;
         }
         assert!(
@@ -182,6 +189,16 @@ fn run_end_to_end(cores: Option<CoreMap>) {
     let feed_stats = running.feed_stats.clone();
     running.shutdown(&mut |_, _| {});
     sim.stop();
+    let tape_text = std::fs::read_to_string(&tape).unwrap();
+    let received: u64 = feed_stats
+        .iter()
+        .map(|f| f.frames.get() - f.acks.get())
+        .sum();
+    assert_eq!(
+        tape_text.lines().count() as u64,
+        received,
+        "the engine received exactly the frames the simulator sent"
+    );
 
     let errors: u64 = feed_stats
         .iter()
@@ -189,7 +206,7 @@ fn run_end_to_end(cores: Option<CoreMap>) {
         .sum();
     assert_eq!(errors, 0, "decode errors or unknown symbols");
 
-    let expected = expected_bars(&std::fs::read_to_string(&tape).unwrap());
+    let expected = expected_bars(&tape_text);
     assert!(
         expected.len() >= 8,
         "too few bars to be meaningful: {}",
