@@ -56,6 +56,16 @@ impl Plan {
         };
         for f in &feeds {
             let venue = f.venue()?;
+            if !matches!(venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
+                return Err(ConfigError::Invalid {
+                    origin: format!("feeds ({venue})"),
+                    message: format!(
+                        "live connections to {venue} are not built yet (its frames can be \
+                         decoded with `squeezeflow decode --venue {venue}`); \
+                         supported here: binance, binance-usdm"
+                    ),
+                });
+            }
             let pairs: Vec<String> = f.pairs.iter().map(|p| p.to_ascii_lowercase()).collect();
             for p in &pairs {
                 let sym = frame_symbol(venue, p).ok_or_else(|| ConfigError::Invalid {

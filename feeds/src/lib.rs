@@ -15,4 +15,4 @@ pub mod venue;
 pub mod ws;
 
 pub use event::{Decimal, Event, EventKind, Side, Symbol};
-pub use venue::{Decode, DecodeError, Frame, Venue};
+pub use venue::{Decode, DecodeError, Frame, MarketKind, Venue};

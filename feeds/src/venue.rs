@@ -4,6 +4,9 @@ use crate::event::{Event, Symbol};
 use std::fmt;
 
 /// A venue = one exchange API family with one wire format and one market-id prefix.
+///
+/// Each venue's adapter lives in its own module (`crate::binance`, `crate::bybit`, …); this
+/// enum only names them and dispatches. Market-id rules follow reference/seed-compat.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Venue {
@@ -11,16 +14,118 @@ pub enum Venue {
     BinanceSpot,
     /// Binance USDⓈ-M futures (`fstream.binance.com/market`), market ids `BINANCE_FUTURES:<pair>`.
     BinanceUsdm,
+    /// Binance COIN-M futures (`dstream.binance.com`), `BINANCE_FUTURES:btcusd_perp`; contracts → base.
+    BinanceCoinm,
+    /// Bybit v5 linear (USDT/USDC) perpetuals, `BYBIT:BTCUSDT`.
+    BybitLinear,
+    /// Bybit v5 inverse perpetuals, `BYBIT:BTCUSD`; USD contracts → base.
+    BybitInverse,
+    /// Bybit v5 spot, `BYBIT:BTCUSDT-SPOT`.
+    BybitSpot,
+    /// OKX v5 spot, `OKEX:BTC-USDT`.
+    OkxSpot,
+    /// OKX v5 perpetual swaps, `OKEX:BTC-USDT-SWAP`; `sz × ctVal`.
+    OkxSwap,
+    /// OKX v5 dated futures, `OKEX:BTC-USD-261225` (FUTURE, not PERP).
+    OkxFutures,
+    /// Coinbase Exchange (`ws-feed.exchange.coinbase.com`, `matches`), `COINBASE:BTC-USD`.
+    Coinbase,
+    /// Coinbase Advanced Trade (`market_trades`), `COINBASE:BTC-USD`.
+    CoinbaseAdvanced,
+    /// Kraken spot WebSocket v2, `KRAKEN:XBT/USD`.
+    KrakenSpot,
+    /// Kraken Futures, `KRAKEN:PI_XBTUSD` / `KRAKEN:PF_XBTUSD`.
+    KrakenFutures,
+    /// BitMEX, `BITMEX:XBTUSD`; `homeNotional` for base size.
+    Bitmex,
+    /// Deribit, `DERIBIT:BTC-PERPETUAL`; inverse USD amounts → base.
+    Deribit,
+    /// Bitfinex, `BITFINEX:BTCUSD` (spot) and `BITFINEX:BTCF0:USTF0` (perp).
+    Bitfinex,
+    /// HTX (Huobi) spot, `HUOBI:btcusdt`; gzip-compressed binary frames.
+    Huobi,
+    /// HTX (Huobi) USDT-margined swaps, `HUOBI:BTC-USDT`.
+    HuobiSwap,
+    /// Bitget v2 USDT futures, `BITGET:BTCUSDT`.
+    Bitget,
+    /// Bitget v2 spot.
+    BitgetSpot,
+    /// Gate.io USDT futures, `GATEIO:BTC_USDT`.
+    GateFutures,
+    /// Hyperliquid perpetuals, `HYPERLIQUID:BTC`.
+    Hyperliquid,
+}
+
+/// What a market trades (seed-compat.md "Market ids and classification").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MarketKind {
+    Spot,
+    Perp,
+    /// Dated futures: followed and stored, but neither SPOT nor PERP for the strategy.
+    Future,
+}
+
+impl MarketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MarketKind::Spot => "SPOT",
+            MarketKind::Perp => "PERP",
+            MarketKind::Future => "FUTURE",
+        }
+    }
 }
 
 impl Venue {
-    pub const ALL: &'static [Venue] = &[Venue::BinanceSpot, Venue::BinanceUsdm];
+    pub const ALL: &'static [Venue] = &[
+        Venue::BinanceSpot,
+        Venue::BinanceUsdm,
+        Venue::BinanceCoinm,
+        Venue::BybitLinear,
+        Venue::BybitInverse,
+        Venue::BybitSpot,
+        Venue::OkxSpot,
+        Venue::OkxSwap,
+        Venue::OkxFutures,
+        Venue::Coinbase,
+        Venue::CoinbaseAdvanced,
+        Venue::KrakenSpot,
+        Venue::KrakenFutures,
+        Venue::Bitmex,
+        Venue::Deribit,
+        Venue::Bitfinex,
+        Venue::Huobi,
+        Venue::HuobiSwap,
+        Venue::Bitget,
+        Venue::BitgetSpot,
+        Venue::GateFutures,
+        Venue::Hyperliquid,
+    ];
 
-    /// The name used on the command line, in tapes and in logs (`binance`, `binance-usdm`).
+    /// The name used on the command line, in config files, in tapes and in logs.
     pub fn name(self) -> &'static str {
         match self {
             Venue::BinanceSpot => "binance",
             Venue::BinanceUsdm => "binance-usdm",
+            Venue::BinanceCoinm => "binance-coinm",
+            Venue::BybitLinear => "bybit-linear",
+            Venue::BybitInverse => "bybit-inverse",
+            Venue::BybitSpot => "bybit-spot",
+            Venue::OkxSpot => "okx-spot",
+            Venue::OkxSwap => "okx-swap",
+            Venue::OkxFutures => "okx-futures",
+            Venue::Coinbase => "coinbase",
+            Venue::CoinbaseAdvanced => "coinbase-advanced",
+            Venue::KrakenSpot => "kraken",
+            Venue::KrakenFutures => "kraken-futures",
+            Venue::Bitmex => "bitmex",
+            Venue::Deribit => "deribit",
+            Venue::Bitfinex => "bitfinex",
+            Venue::Huobi => "huobi",
+            Venue::HuobiSwap => "huobi-swap",
+            Venue::Bitget => "bitget",
+            Venue::BitgetSpot => "bitget-spot",
+            Venue::GateFutures => "gate-futures",
+            Venue::Hyperliquid => "hyperliquid",
         }
     }
 
@@ -32,29 +137,88 @@ impl Venue {
     pub fn exchange(self) -> &'static str {
         match self {
             Venue::BinanceSpot => "BINANCE",
-            Venue::BinanceUsdm => "BINANCE_FUTURES",
+            Venue::BinanceUsdm | Venue::BinanceCoinm => "BINANCE_FUTURES",
+            Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => "BYBIT",
+            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => "OKEX",
+            Venue::Coinbase | Venue::CoinbaseAdvanced => "COINBASE",
+            Venue::KrakenSpot | Venue::KrakenFutures => "KRAKEN",
+            Venue::Bitmex => "BITMEX",
+            Venue::Deribit => "DERIBIT",
+            Venue::Bitfinex => "BITFINEX",
+            Venue::Huobi | Venue::HuobiSwap => "HUOBI",
+            Venue::Bitget | Venue::BitgetSpot => "BITGET",
+            Venue::GateFutures => "GATEIO",
+            Venue::Hyperliquid => "HYPERLIQUID",
         }
     }
 
     /// Whether the venue's markets are perpetual futures (true) or spot (false).
+    /// Prefer [`Venue::market_kind`], which also knows dated futures and mixed venues.
     pub fn is_perp(self) -> bool {
-        matches!(self, Venue::BinanceUsdm)
+        matches!(
+            self,
+            Venue::BinanceUsdm
+                | Venue::BinanceCoinm
+                | Venue::BybitLinear
+                | Venue::BybitInverse
+                | Venue::OkxSwap
+                | Venue::KrakenFutures
+                | Venue::Bitmex
+                | Venue::Deribit
+                | Venue::HuobiSwap
+                | Venue::Bitget
+                | Venue::GateFutures
+                | Venue::Hyperliquid
+        )
+    }
+
+    /// SPOT / PERP / FUTURE of one of this venue's instruments (the symbol as its frames
+    /// carry it). Venues that list several kinds on one feed decide by the name.
+    pub fn market_kind(self, symbol: &Symbol) -> MarketKind {
+        let s = symbol.as_str();
+        match self {
+            Venue::OkxFutures => MarketKind::Future,
+            Venue::Deribit if !s.ends_with("-PERPETUAL") => MarketKind::Future,
+            Venue::Bitfinex if s.contains("F0:") => MarketKind::Perp,
+            Venue::Bitfinex => MarketKind::Spot,
+            v if v.is_perp() => MarketKind::Perp,
+            _ => MarketKind::Spot,
+        }
     }
 
     /// The market id for a symbol as it appears in this venue's frames:
     /// `BINANCE:btcusdt` from `BTCUSDT` (Binance pairs are lower case in aggr-server's ids).
     pub fn market_id(self, symbol: &Symbol) -> String {
         let pair = match self {
-            Venue::BinanceSpot | Venue::BinanceUsdm => symbol.as_str().to_ascii_lowercase(),
+            Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::Huobi => {
+                symbol.as_str().to_ascii_lowercase()
+            }
+            Venue::BybitSpot => format!("{}-SPOT", symbol.as_str()),
+            _ => symbol.as_str().to_owned(),
         };
         format!("{}:{}", self.exchange(), pair)
     }
 
-    /// A fresh decoder for this venue's frames.
+    /// A fresh decoder for this venue's frames, with the bundled instrument metadata.
     pub fn decoder(self) -> Box<dyn Decode + Send> {
         match self {
             Venue::BinanceSpot | Venue::BinanceUsdm => Box::new(crate::binance::Decoder::new(self)),
+            _ => Box::new(Unsupported(self)),
         }
+    }
+}
+
+/// The decoder of a venue whose adapter is not built yet: every frame is `Unknown`.
+#[derive(Debug)]
+struct Unsupported(Venue);
+
+impl Decode for Unsupported {
+    fn venue(&self) -> Venue {
+        self.0
+    }
+
+    fn decode(&mut self, _: &mut [u8], _: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+        Err(DecodeError::Unknown)
     }
 }
 

@@ -230,9 +230,9 @@ fn decode_prints_events_and_reports_bad_lines() {
     let err = text(&out.stderr);
     assert!(err.contains("line 9: malformed JSON"), "{err}");
 
-    let out = squeezeflow(&["decode", "--venue", "kraken"]);
+    let out = squeezeflow(&["decode", "--venue", "krakken"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("unknown venue \"kraken\""));
+    assert!(text(&out.stderr).contains("unknown venue \"krakken\""));
 }
 
 #[test]

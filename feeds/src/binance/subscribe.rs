@@ -27,7 +27,7 @@ pub const MAX_MSGS_PER_SEC_USDM: u32 = 10;
 pub const fn max_msgs_per_sec(venue: Venue) -> u32 {
     match venue {
         Venue::BinanceSpot => MAX_MSGS_PER_SEC_SPOT,
-        Venue::BinanceUsdm => MAX_MSGS_PER_SEC_USDM,
+        _ => MAX_MSGS_PER_SEC_USDM,
     }
 }
 
@@ -36,7 +36,7 @@ pub const fn max_msgs_per_sec(venue: Venue) -> u32 {
 pub fn stream_names(venue: Venue, pair_lower: &str) -> Vec<String> {
     match venue {
         Venue::BinanceSpot => vec![format!("{pair_lower}@trade")],
-        Venue::BinanceUsdm => vec![
+        _ => vec![
             format!("{pair_lower}@trade"),
             format!("{pair_lower}@forceOrder"),
         ],
@@ -49,8 +49,8 @@ pub fn stream_names(venue: Venue, pair_lower: &str) -> Vec<String> {
 /// `base` is a host such as [`SPOT_BASE`] (or a local simulator's), without a path.
 pub fn combined_urls(venue: Venue, base: &str, pairs: &[&str]) -> Vec<String> {
     let path = match venue {
-        Venue::BinanceSpot => "/stream",
         Venue::BinanceUsdm => "/market/stream",
+        _ => "/stream",
     };
     let base = base.trim_end_matches('/');
     let per_pair = stream_names(venue, "x").len();
