@@ -25,6 +25,8 @@ const SECS_PER_DAY: i64 = 86_400;
 pub fn apply(bar: &mut Bar, tick: &Tick) {
     let notional = tick.price * tick.qty;
     match tick.kind {
+        // Routed elsewhere (`Router` never makes ticks of them); nothing to fold.
+        EventKind::OpenInterest => {}
         EventKind::Liquidation => match tick.side {
             Side::Buy => bar.lbuy += notional,
             Side::Sell => bar.lsell += notional,

@@ -5,7 +5,7 @@
 
 use crate::market::{MarketIdx, Tick};
 use crate::stats::FeedStats;
-use feeds::{Decode, DecodeError, Frame, Symbol, Venue};
+use feeds::{Decode, DecodeError, EventKind, Frame, Symbol, Venue};
 use std::sync::Arc;
 
 /// How often a given error kind is written to the log: its 1st, 10th, 100th … occurrence.
@@ -67,6 +67,8 @@ impl Router {
         let len = frame.len();
         let mut routed = 0u64;
         let result = decoder.decode(frame, &mut |ev| match resolve(venue, &ev.symbol) {
+            // Open interest is not part of bars; counted until it has a store of its own.
+            Some(_) if ev.kind == EventKind::OpenInterest => stats.open_interest.inc(),
             Some(idx) => {
                 routed += 1;
                 sink(Tick::from_event(idx, &ev, recv_ns));

@@ -32,6 +32,10 @@ pub enum EventKind {
     Trade = 0,
     /// A forced liquidation print: only `lbuy/lsell`.
     Liquidation = 1,
+    /// An open-interest reading: `qty` = open interest in base units at `ts_us`, `price` = the
+    /// venue's reference price when it sends one (else zero), `side` meaningless (`Buy`).
+    /// Never part of a bar.
+    OpenInterest = 2,
 }
 
 impl EventKind {
@@ -39,6 +43,7 @@ impl EventKind {
         match self {
             EventKind::Trade => "trade",
             EventKind::Liquidation => "liquidation",
+            EventKind::OpenInterest => "open_interest",
         }
     }
 }

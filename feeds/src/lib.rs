@@ -11,8 +11,10 @@
 pub mod binance;
 pub mod clock;
 pub mod event;
+pub mod instruments;
 pub mod venue;
 pub mod ws;
 
 pub use event::{Decimal, Event, EventKind, Side, Symbol};
+pub use instruments::{ContractSpec, Instruments};
 pub use venue::{Decode, DecodeError, Frame, MarketKind, Venue};
