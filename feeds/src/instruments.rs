@@ -1,7 +1,7 @@
 //! Instrument metadata the decoders need to turn venue quantities into base units: contract
 //! sizes and whether a contract is inverse (quoted in USD, so base = contracts × size / price).
 //!
-//! A snapshot is bundled with the binary (`feeds/data/instruments.json`) so tests and first
+//! A snapshot is bundled with the binary (`feeds/data/instruments/*.json`) so tests and first
 //! runs work offline; the engine may replace it at start-up with fresher metadata fetched over
 //! REST on the IO core and cached under the data dir (same JSON format).
 
@@ -53,12 +53,34 @@ pub enum InstrumentsError {
     Entry { index: usize, message: String },
 }
 
-const BUNDLED: &str = include_str!("../data/instruments.json");
+/// The bundled snapshot, one file per exchange family (`feeds/data/instruments/*.json`).
+const BUNDLED: &[(&str, &str)] = &[
+    ("binance", include_str!("../data/instruments/binance.json")),
+    ("bybit", include_str!("../data/instruments/bybit.json")),
+    ("okx", include_str!("../data/instruments/okx.json")),
+    ("coinbase", include_str!("../data/instruments/coinbase.json")),
+    ("kraken", include_str!("../data/instruments/kraken.json")),
+    ("bitmex", include_str!("../data/instruments/bitmex.json")),
+    ("deribit", include_str!("../data/instruments/deribit.json")),
+    ("bitfinex", include_str!("../data/instruments/bitfinex.json")),
+    ("huobi", include_str!("../data/instruments/huobi.json")),
+    ("bitget", include_str!("../data/instruments/bitget.json")),
+    ("gate", include_str!("../data/instruments/gate.json")),
+    ("hyperliquid", include_str!("../data/instruments/hyperliquid.json")),
+];
 
 impl Instruments {
     /// The snapshot bundled with the binary.
     pub fn bundled() -> Arc<Instruments> {
-        Arc::new(Instruments::parse(BUNDLED).expect("bundled instruments.json is valid"))
+        let mut all = Instruments::default();
+        for (family, text) in BUNDLED {
+            match Instruments::parse(text) {
+                Ok(part) => all.by_key.extend(part.by_key),
+                // A unit test parses every bundled file, so this is a build mistake.
+                Err(e) => panic!("bundled instruments/{family}.json: {e}"),
+            }
+        }
+        Arc::new(all)
     }
 
     /// Parse `[{"venue":"okx-swap","symbol":"BTC-USDT-SWAP","size":"0.01","inverse":false}, …]`.
@@ -155,6 +177,11 @@ mod tests {
 
     #[test]
     fn bundled_snapshot_parses() {
+        for (family, text) in BUNDLED {
+            if let Err(e) = Instruments::parse(text) {
+                panic!("instruments/{family}.json: {e}");
+            }
+        }
         let _ = Instruments::bundled();
     }
 }
