@@ -34,6 +34,24 @@ pub struct Config {
     pub bars: BarsConfig,
     /// `[[feeds]]` tables: which venues and pairs to follow.
     pub feeds: Vec<FeedConfig>,
+    /// `[strategy]`: the SqueezeFlow parameters (reference/strategy.md).
+    pub strategy: crate::strategy::StrategyConfig,
+    /// `[signals]`: where validated signals go besides the journal.
+    pub signals: SignalsConfig,
+}
+
+/// `[signals]`: the journal under `<data_dir>/signals/` is always written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    /// Print each signal's JSON line on stdout. Default true.
+    pub stdout: bool,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> SignalsConfig {
+        SignalsConfig { stdout: true }
+    }
 }
 
 impl Default for Config {
@@ -44,6 +62,8 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             bars: BarsConfig::default(),
             feeds: Vec::new(),
+            strategy: Default::default(),
+            signals: SignalsConfig::default(),
         }
     }
 }
@@ -194,6 +214,12 @@ impl Config {
         if let Some(dir) = get("SQUEEZEFLOW_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
         }
+        self.strategy
+            .apply_env(&get)
+            .map_err(|message| ConfigError::Invalid {
+                origin: "environment".to_string(),
+                message,
+            })?;
         self.validate().map_err(|e| match e {
             ConfigError::Invalid { origin, message } => ConfigError::Invalid {
                 origin: format!("environment: {origin}"),
@@ -224,6 +250,9 @@ impl Config {
                 format!("{} is outside 2..=16777216", self.runtime.ring_capacity),
             ));
         }
+        self.strategy
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {
             f.venue().map_err(|e| match e {
                 ConfigError::Invalid { message, .. } => {

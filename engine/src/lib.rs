@@ -21,8 +21,10 @@ pub mod ring;
 pub mod route;
 pub mod runtime;
 pub mod shard;
+pub mod sink;
 pub mod stats;
 pub mod store;
+pub mod strategy;
 mod sync;
 pub mod tape;
 

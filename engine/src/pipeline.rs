@@ -8,12 +8,17 @@ use crate::market::{MarketTable, Tick};
 use crate::ring::{self, Consumer};
 use crate::runtime::{available_cores, pin_current, CoreMap, IdlePolicy, Sleeper, StopFlag};
 use crate::shard::{Shard, ShardCore, ShardOut, ShardReport};
+use crate::sink::{PositionBook, Signals};
 use crate::stats::{latency_histogram, FeedStats, ShardStats};
 use crate::store::{self, Store};
+use crate::strategy::engine::Settings;
+use crate::strategy::symbols::{resolve, MarketInfo};
+use crate::strategy::{SignalEvent, Strategy, SymbolSpec};
 use feeds::ws::WsConfig;
 use feeds::{Symbol, Venue};
 use hdrhistogram::Histogram;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,6 +36,80 @@ pub struct Plan {
     pub table: MarketTable,
     /// Connections, dealt to feed threads round-robin.
     pub subscriptions: Vec<Subscription>,
+    /// The strategy's settings and symbols (`None` when `[strategy] enabled = false`).
+    pub strategy: Option<StrategyPlan>,
+    /// Print signals on stdout.
+    pub signals_stdout: bool,
+}
+
+/// What the shards need to run the strategy.
+#[derive(Debug, Clone)]
+pub struct StrategyPlan {
+    pub settings: Settings,
+    pub symbols: Vec<SymbolSpec>,
+}
+
+impl StrategyPlan {
+    /// Resolve the traded symbols from the market table (errors name the problem).
+    pub fn resolve(
+        cfg: &crate::strategy::StrategyConfig,
+        table: &MarketTable,
+    ) -> Result<StrategyPlan, ConfigError> {
+        let infos: Vec<MarketInfo<'_>> = table
+            .iter()
+            .map(|(idx, m)| MarketInfo {
+                idx,
+                id: &m.id,
+                base: &m.base,
+                kind: m.venue.market_kind(&m.symbol),
+            })
+            .collect();
+        let symbols = resolve(cfg, &infos).map_err(|message| ConfigError::Invalid {
+            origin: "strategy".to_string(),
+            message,
+        })?;
+        Ok(StrategyPlan {
+            settings: Settings::from_config(cfg),
+            symbols,
+        })
+    }
+
+    /// One `Strategy` per shard (index = shard id) over the symbols whose markets it owns,
+    /// with positions of an earlier run restored.
+    pub fn strategies(
+        &self,
+        table: &MarketTable,
+        shards: usize,
+        book: &PositionBook,
+    ) -> Vec<Strategy> {
+        let open = Arc::new(AtomicUsize::new(0));
+        (0..shards.max(1))
+            .map(|s| {
+                let mine: Vec<(u16, SymbolSpec)> = self
+                    .symbols
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, spec)| table.get(spec.reference).shard == s)
+                    .map(|(g, spec)| (g as u16, spec.clone()))
+                    .collect();
+                let mut st = Strategy::new(self.settings, mine, open.clone());
+                for (g, spec) in self.symbols.iter().enumerate() {
+                    if let Some(p) = book.open_positions().get(&spec.base) {
+                        if st.restore(g as u16, *p) {
+                            log::info!(
+                                "paper position restored: {} {} at {} (entered {})",
+                                if p.direction > 0 { "LONG" } else { "SHORT" },
+                                spec.pair,
+                                p.entry_price,
+                                crate::strategy::signal::iso_time(p.entry_time)
+                            );
+                        }
+                    }
+                }
+                st
+            })
+            .collect()
+    }
 }
 
 /// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance).
@@ -83,7 +162,14 @@ impl Plan {
                 subscriptions.push(Subscription { venue, url });
             }
         }
+        let strategy = if cfg.strategy.enabled {
+            Some(StrategyPlan::resolve(&cfg.strategy, &table)?)
+        } else {
+            None
+        };
         Ok(Plan {
+            strategy,
+            signals_stdout: cfg.signals.stdout,
             data_dir: cfg.data_dir.clone(),
             cores,
             idle: IdlePolicy {
@@ -108,6 +194,10 @@ fn default_base(venue: Venue) -> &'static str {
     }
 }
 
+/// Capacity of each shard → IO signal ring (signals are rare: the validator allows ten per
+/// symbol per hour).
+const SIGNAL_RING: usize = 1024;
+
 /// The running engine, owned by the IO thread.
 #[derive(Debug)]
 pub struct Running {
@@ -125,6 +215,9 @@ pub struct Running {
     last_retention: Option<Instant>,
     /// Closed bars seen by the IO thread (amendments included).
     pub bars_seen: u64,
+    signal_inputs: Vec<Consumer<SignalEvent>>,
+    /// Journal, positions, stdout (and later Redis) for validated signals.
+    pub signals: Option<Signals>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -133,6 +226,10 @@ pub struct Summary {
     pub tick_to_bar_ns: Histogram<u64>,
     pub decode_ns: Histogram<u64>,
     pub network_us: Histogram<u64>,
+    /// One second's strategy evaluation of a shard's symbols.
+    pub strategy_eval_ns: Histogram<u64>,
+    /// Bar close → signal journaled.
+    pub close_to_journal_ns: Histogram<u64>,
 }
 
 impl Running {
@@ -158,15 +255,57 @@ impl Running {
         let mut shards = Vec::new();
         let mut shard_stats = Vec::new();
         let mut wakers = Vec::new();
+        let mut signal_inputs = Vec::new();
+        let mut strategies: Vec<Option<Strategy>> = Vec::new();
+        let mut sinks = None;
+        if let Some(sp) = &plan.strategy {
+            let book = PositionBook::load(&plan.data_dir).map_err(std::io::Error::other)?;
+            strategies = sp
+                .strategies(&table, n_shards, &book)
+                .into_iter()
+                .map(Some)
+                .collect();
+            sinks = Some(Signals::new(
+                &plan.data_dir,
+                sp.symbols.clone(),
+                sp.settings.ttl_s,
+                plan.signals_stdout,
+                true,
+            ));
+            log::info!(
+                "strategy: {} on {} bars, window {} h, every {} s",
+                sp.symbols
+                    .iter()
+                    .map(|s| format!("{} ({} markets)", s.pair, s.markets.len()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if sp.settings.one_second {
+                    "1 s".to_string()
+                } else {
+                    format!("{} s", sp.settings.timeframe_s)
+                },
+                sp.settings.lookback_s as f64 / 3600.0,
+                sp.settings.run_interval_s
+            );
+        }
+        let mut with_strategy =
+            |core: ShardCore, s: usize, signal_inputs: &mut Vec<Consumer<SignalEvent>>| {
+                match strategies.get_mut(s).and_then(Option::take) {
+                    Some(st) => {
+                        let (p, c) = ring::channel::<SignalEvent>(SIGNAL_RING);
+                        signal_inputs.push(c);
+                        core.with_strategy(st, p)
+                    }
+                    None => core,
+                }
+            };
         for (s, inputs) in consumers.into_iter().enumerate() {
             let (out_p, out_c) = ring::channel::<ShardOut>(plan.ring_capacity);
             outputs.push(out_c);
             let stats = Arc::new(ShardStats::default());
             shard_stats.push(stats.clone());
-            let shard = Shard::new(
-                ShardCore::new(s, &table, &plan.data_dir, out_p, stats, plan.grace_ms),
-                inputs,
-            );
+            let core = ShardCore::new(s, &table, &plan.data_dir, out_p, stats, plan.grace_ms);
+            let shard = Shard::new(with_strategy(core, s, &mut signal_inputs), inputs);
             let (tx, rx) = std::sync::mpsc::channel();
             let core = plan.cores.shards[s];
             let (idle, stop) = (plan.idle, stop.clone());
@@ -197,14 +336,8 @@ impl Running {
                 outputs.push(out_c);
                 let stats = Arc::new(ShardStats::default());
                 shard_stats.push(stats.clone());
-                Downstream::Inline(Box::new(ShardCore::new(
-                    0,
-                    &table,
-                    &plan.data_dir,
-                    out_p,
-                    stats,
-                    plan.grace_ms,
-                )))
+                let core = ShardCore::new(0, &table, &plan.data_dir, out_p, stats, plan.grace_ms);
+                Downstream::Inline(Box::new(with_strategy(core, 0, &mut signal_inputs)))
             } else {
                 Downstream::Rings(
                     producers[f]
@@ -247,12 +380,21 @@ impl Running {
             retention_days: plan.retention_days,
             last_retention: None,
             bars_seen: 0,
+            signal_inputs,
+            signals: sinks,
         })
     }
 
     /// One round of IO duties: drain closed bars into `on_bar`, sync bar files on the timer,
     /// apply retention hourly. Call it in a loop from the IO thread.
     pub fn io_step(&mut self, on_bar: &mut dyn FnMut(&MarketTable, &ShardOut)) {
+        if let Some(sinks) = self.signals.as_mut() {
+            for input in self.signal_inputs.iter_mut() {
+                input.drain(64, |sig| {
+                    sinks.on_signal(&sig);
+                });
+            }
+        }
         for out in self.outputs.iter_mut() {
             let table = &*self.table;
             let seen = &mut self.bars_seen;
@@ -310,6 +452,8 @@ impl Running {
             tick_to_bar_ns: latency_histogram(),
             decode_ns: latency_histogram(),
             network_us: latency_histogram(),
+            strategy_eval_ns: latency_histogram(),
+            close_to_journal_ns: latency_histogram(),
         };
         // Feeds close their connections (and an inline shard closes its bars) before they
         // return; keep draining outputs meanwhile so nothing blocks on a full ring.
@@ -325,6 +469,7 @@ impl Running {
                     let _ = summary.network_us.add(&r.network_us);
                     if let Some(shard) = &r.shard {
                         let _ = summary.tick_to_bar_ns.add(&shard.tick_to_bar_ns);
+                        let _ = summary.strategy_eval_ns.add(&shard.strategy_eval_ns);
                     }
                 }
                 Ok(Err(e)) => log::error!("feed thread failed: {e}"),
@@ -342,12 +487,16 @@ impl Running {
             match h.join() {
                 Ok(r) => {
                     let _ = summary.tick_to_bar_ns.add(&r.tick_to_bar_ns);
+                    let _ = summary.strategy_eval_ns.add(&r.strategy_eval_ns);
                 }
                 Err(_) => log::error!("shard thread panicked"),
             }
         }
         self.io_step(on_bar);
         self.sync_files();
+        if let Some(sinks) = &self.signals {
+            let _ = summary.close_to_journal_ns.add(&sinks.close_to_journal_ns);
+        }
         summary
     }
 }

@@ -8,6 +8,7 @@ use crate::market::{MarketTable, Tick};
 use crate::route::Router;
 use crate::stats::FeedStats;
 use crate::store::StoreError;
+use crate::strategy::{SignalEvent, Strategy};
 use crate::tape::{TapeError, TapeReader};
 use feeds::Venue;
 use std::io::BufRead;
@@ -37,6 +38,12 @@ pub struct Replay {
     buf: Vec<u8>,
     lines: u64,
     bad_lines: u64,
+    strategy: Option<Strategy>,
+    /// Event clock: the latest exchange time seen (µs), and the second it was last acted on.
+    event_us: i64,
+    clock_second: i64,
+    grace_us: i64,
+    signals: Vec<SignalEvent>,
 }
 
 impl Replay {
@@ -50,7 +57,42 @@ impl Replay {
             buf: Vec::with_capacity(64 * 1024),
             lines: 0,
             bad_lines: 0,
+            strategy: None,
+            event_us: i64::MIN,
+            clock_second: i64::MIN,
+            grace_us: 0,
+            signals: Vec::new(),
         }
+    }
+
+    /// A replay over a fixed market table (so market indices match a strategy's symbols)
+    /// that runs `strategy` in event time: bars of second S close for the strategy once a
+    /// tick with time ≥ S+1+grace has been seen, exactly as the live shard does on the wall
+    /// clock. Frames of markets not in `table` are counted as unknown symbols.
+    pub fn with_strategy(
+        data_dir: &Path,
+        table: MarketTable,
+        strategy: Strategy,
+        grace_ms: u64,
+    ) -> Replay {
+        let mut r = Replay::new(data_dir);
+        for (idx, m) in table.iter() {
+            r.agg.add_market(idx, &m.id);
+        }
+        r.table = table;
+        r.strategy = Some(strategy);
+        r.grace_us = grace_ms as i64 * 1000;
+        r.signals = Vec::with_capacity(1024);
+        r
+    }
+
+    /// Signals emitted since the last call, in order.
+    pub fn take_signals(&mut self) -> std::vec::Drain<'_, SignalEvent> {
+        self.signals.drain(..)
+    }
+
+    pub fn strategy(&self) -> Option<&Strategy> {
+        self.strategy.as_ref()
     }
 
     /// One frame through decode → route → aggregate. `frame` is copied into a reused buffer
@@ -80,20 +122,48 @@ impl Replay {
         let table = &mut self.table;
         let ticks = &mut self.ticks;
         ticks.clear();
+        let fixed = self.strategy.is_some();
         let _ = self.router.route(
             venue,
             conn,
             &mut self.buf,
             recv_ns,
-            &mut |v, s| Some(table.add(v, *s)),
+            &mut |v, s| {
+                if fixed {
+                    table.lookup(v, s)
+                } else {
+                    Some(table.add(v, *s))
+                }
+            },
             &mut |t| ticks.push(t),
         );
         for idx in before..self.table.len() {
             let idx = idx as u32;
             self.agg.add_market(idx, &self.table.get(idx).id);
         }
+        let Some(strategy) = self.strategy.as_mut() else {
+            for t in &self.ticks {
+                self.agg.on_tick(t, on_closed)?;
+            }
+            return Ok(());
+        };
+        let signals = &mut self.signals;
         for t in &self.ticks {
-            self.agg.on_tick(t, on_closed)?;
+            self.agg.on_tick(t, &mut |b| {
+                on_closed(b);
+                strategy.on_bar(&b, recv_ns, &mut |s| signals.push(s));
+            })?;
+            self.event_us = self.event_us.max(t.ts_us);
+        }
+        // Act on the event clock once per second of it.
+        let second = (self.event_us - self.grace_us).div_euclid(1_000_000);
+        if self.event_us != i64::MIN && second > self.clock_second {
+            self.clock_second = second;
+            self.agg.close_due(self.event_us, self.grace_us, &mut |b| {
+                on_closed(b);
+                strategy.on_bar(&b, recv_ns, &mut |s| signals.push(s));
+            })?;
+            strategy.advance(second - 1, recv_ns, &mut |s| signals.push(s));
         }
         Ok(())
     }
@@ -126,12 +196,34 @@ impl Replay {
         }
     }
 
+    /// Close every open bar and, with a strategy, evaluate through the last second seen.
+    /// [`Replay::finish`] does this too; call it first to collect the last signals with
+    /// [`Replay::take_signals`].
+    pub fn close_out(&mut self, on_closed: &mut dyn FnMut(ClosedBar)) -> Result<(), StoreError> {
+        match self.strategy.as_mut() {
+            Some(strategy) => {
+                let signals = &mut self.signals;
+                self.agg.close_all(&mut |b| {
+                    on_closed(b);
+                    strategy.on_bar(&b, 0, &mut |s| signals.push(s));
+                })?;
+                // Every bar is final now: evaluate through the last second seen.
+                if self.event_us != i64::MIN {
+                    let last = self.event_us.div_euclid(1_000_000);
+                    strategy.advance(last, 0, &mut |s| signals.push(s));
+                }
+                Ok(())
+            }
+            None => self.agg.close_all(on_closed),
+        }
+    }
+
     /// Close every open bar and return the totals.
     pub fn finish(
         mut self,
         on_closed: &mut dyn FnMut(ClosedBar),
     ) -> Result<ReplayReport, StoreError> {
-        self.agg.close_all(on_closed)?;
+        self.close_out(on_closed)?;
         self.agg.flush().map_err(|e| StoreError::Io {
             path: Default::default(),
             source: e,
@@ -159,4 +251,32 @@ pub enum ReplayError {
     Io(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The markets a tape's frames carry, in order of first appearance (a first pass before a
+/// replay with a strategy, which needs the symbols up front). Bad lines are skipped here;
+/// the replay proper reports them.
+pub fn scan_markets(input: impl BufRead, table: &mut MarketTable) -> Result<(), ReplayError> {
+    let mut router = Router::new(Arc::new(FeedStats::default()));
+    let mut reader = TapeReader::new(input);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                buf.clear();
+                buf.extend_from_slice(rec.frame);
+                let _ = router.route(
+                    rec.venue,
+                    rec.conn,
+                    &mut buf,
+                    rec.ts_ns,
+                    &mut |v, s| Some(table.add(v, *s)),
+                    &mut |_| {},
+                );
+            }
+            Ok(None) => return Ok(()),
+            Err(TapeError::Io(e)) => return Err(ReplayError::Io(e)),
+            Err(_) => {}
+        }
+    }
 }

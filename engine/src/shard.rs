@@ -11,6 +11,7 @@ use crate::ring::{Consumer, Producer};
 use crate::route::should_sample;
 use crate::runtime::{IdlePolicy, Sleeper, StopFlag};
 use crate::stats::{latency_histogram, Percentiles, ShardStats};
+use crate::strategy::{SignalEvent, Strategy};
 use feeds::clock::{mono_ns, wall_us};
 use hdrhistogram::Histogram;
 use std::path::Path;
@@ -27,6 +28,8 @@ pub enum ShardOut {
 pub struct ShardReport {
     pub id: usize,
     pub tick_to_bar_ns: Histogram<u64>,
+    /// Time to evaluate every symbol of the shard for one second (strategy on only).
+    pub strategy_eval_ns: Histogram<u64>,
 }
 
 /// Ticks taken from one ring per drain call: bounds the time between wall-clock checks.
@@ -44,9 +47,12 @@ pub struct ShardCore {
     out: Producer<ShardOut>,
     stats: Arc<ShardStats>,
     tick_to_bar: Histogram<u64>,
+    strategy_eval: Histogram<u64>,
     grace_us: i64,
     last_close_check: u64,
     last_publish: u64,
+    strategy: Option<Strategy>,
+    signals: Option<Producer<SignalEvent>>,
 }
 
 impl ShardCore {
@@ -76,20 +82,42 @@ impl ShardCore {
             out,
             stats,
             tick_to_bar: latency_histogram(),
+            strategy_eval: latency_histogram(),
             grace_us: grace_ms as i64 * 1000,
             last_close_check: 0,
             last_publish: mono_ns(),
+            strategy: None,
+            signals: None,
         }
+    }
+
+    /// Run `strategy` on this shard's closed bars; validated signals go to `signals`.
+    pub fn with_strategy(
+        mut self,
+        strategy: Strategy,
+        signals: Producer<SignalEvent>,
+    ) -> ShardCore {
+        self.strategy = Some(strategy);
+        self.signals = Some(signals);
+        self
+    }
+
+    pub fn strategy(&self) -> Option<&Strategy> {
+        self.strategy.as_ref()
     }
 
     /// Fold one tick into its bar and record tick-to-bar latency.
     #[inline]
     pub fn on_tick(&mut self, tick: &Tick) {
         let (out, stats) = (&mut self.out, &*self.stats);
-        if let Err(e) = self
-            .agg
-            .on_tick(tick, &mut |b| push_out(out, stats, ShardOut::Bar(b)))
-        {
+        let (strategy, signals) = (&mut self.strategy, &mut self.signals);
+        let recv_ns = tick.recv_ns;
+        if let Err(e) = self.agg.on_tick(tick, &mut |b| {
+            push_out(out, stats, ShardOut::Bar(b));
+            if let (Some(st), Some(sig)) = (strategy.as_mut(), signals.as_mut()) {
+                st.on_bar(&b, recv_ns, &mut |s| push_signal(sig, stats, s));
+            }
+        }) {
             // A full disk or a damaged file would fail every tick: count them all, log a sample.
             stats.store_errors.inc();
             if should_sample(stats.store_errors.get()) {
@@ -110,13 +138,22 @@ impl ShardCore {
     pub fn on_clock(&mut self, now_ns: u64) {
         if now_ns.saturating_sub(self.last_close_check) >= CLOSE_CHECK_NS {
             self.last_close_check = now_ns;
+            let wall = wall_us();
             let (out, stats) = (&mut self.out, &*self.stats);
-            if let Err(e) = self.agg.close_due(wall_us(), self.grace_us, &mut |b| {
-                push_out(out, stats, ShardOut::Bar(b))
+            let (strategy, signals) = (&mut self.strategy, &mut self.signals);
+            if let Err(e) = self.agg.close_due(wall, self.grace_us, &mut |b| {
+                push_out(out, stats, ShardOut::Bar(b));
+                if let (Some(st), Some(sig)) = (strategy.as_mut(), signals.as_mut()) {
+                    st.on_bar(&b, now_ns, &mut |s| push_signal(sig, stats, s));
+                }
             }) {
                 self.stats.store_errors.inc();
                 log::error!("shard {}: {e}", self.id);
             }
+            // Every bar of seconds up to `complete` is closed now (a trade later than the
+            // grace amends the store but is late for the strategy).
+            let complete = (wall - self.grace_us).div_euclid(1_000_000) - 1;
+            self.advance_strategy(complete, now_ns);
             self.sync_stats();
         }
         if now_ns.saturating_sub(self.last_publish) >= PUBLISH_NS {
@@ -138,11 +175,29 @@ impl ShardCore {
         if let Err(e) = self.agg.flush() {
             log::error!("shard {}: flushing bar files: {e}", self.id);
         }
+        let complete = (wall_us() - self.grace_us).div_euclid(1_000_000) - 1;
+        self.advance_strategy(complete, mono_ns());
         self.sync_stats();
         self.publish_latency();
         ShardReport {
             id: self.id,
             tick_to_bar_ns: self.tick_to_bar,
+            strategy_eval_ns: self.strategy_eval,
+        }
+    }
+
+    /// Evaluate the strategy for every second up to `complete`.
+    #[inline]
+    fn advance_strategy(&mut self, complete: i64, now_ns: u64) {
+        let stats = &*self.stats;
+        if let (Some(st), Some(sig)) = (self.strategy.as_mut(), self.signals.as_mut()) {
+            if st.last_second().is_none_or(|s| complete > s) {
+                let t0 = mono_ns();
+                st.advance(complete, now_ns, &mut |s| push_signal(sig, stats, s));
+                let _ = self
+                    .strategy_eval
+                    .record(mono_ns().saturating_sub(t0).max(1));
+            }
         }
     }
 
@@ -152,6 +207,15 @@ impl ShardCore {
         s.ticks.add(a.ticks - s.ticks.get());
         s.bars_closed.add(a.bars_closed - s.bars_closed.get());
         s.late_ticks.add(a.late_ticks - s.late_ticks.get());
+        if let Some(st) = &self.strategy {
+            let c = st.counters();
+            s.evaluations.add(c.evaluations - s.evaluations.get());
+            s.signals.add(c.signals - s.signals.get());
+            let rejected = c.rejected_duplicate + c.rejected_hourly + c.rejected_range;
+            s.signals_rejected.add(rejected - s.signals_rejected.get());
+            s.strategy_late_bars
+                .add(c.late_bars - s.strategy_late_bars.get());
+        }
     }
 
     fn publish_latency(&self) {
@@ -160,6 +224,11 @@ impl ShardCore {
         self.stats.tick_to_bar_p99_ns.set(p.p99);
         self.stats.tick_to_bar_p999_ns.set(p.p999);
         self.stats.tick_to_bar_max_ns.set(p.max);
+        if self.strategy.is_some() {
+            let e = Percentiles::of(&self.strategy_eval);
+            self.stats.strategy_eval_p50_ns.set(e.p50);
+            self.stats.strategy_eval_p99_ns.set(e.p99);
+        }
     }
 }
 
@@ -229,6 +298,30 @@ fn push_out(out: &mut Producer<ShardOut>, stats: &ShardStats, item: ShardOut) {
                     counted = true;
                 }
                 item = back;
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Push a signal to the IO thread; like bars, never dropped (the ring is sized for bursts far
+/// beyond the validator's hourly limit, so this spins only if the IO thread is stuck).
+#[inline]
+fn push_signal(out: &mut Producer<SignalEvent>, stats: &ShardStats, sig: SignalEvent) {
+    let mut sig = sig;
+    let mut counted = false;
+    loop {
+        match out.try_push(sig) {
+            Ok(()) => return,
+            Err(back) => {
+                if out.is_abandoned() {
+                    return;
+                }
+                if !counted {
+                    stats.out_ring_full.inc();
+                    counted = true;
+                }
+                sig = back;
                 std::hint::spin_loop();
             }
         }

@@ -103,6 +103,15 @@ pub struct ShardStats {
     pub tick_to_bar_p99_ns: Gauge,
     pub tick_to_bar_p999_ns: Gauge,
     pub tick_to_bar_max_ns: Gauge,
+    /// Strategy evaluations (symbol × second), signals sent, signals the validator rejected,
+    /// closed bars that reached the strategy after their second was evaluated.
+    pub evaluations: Counter,
+    pub signals: Counter,
+    pub signals_rejected: Counter,
+    pub strategy_late_bars: Counter,
+    /// Time to evaluate the shard's symbols for one second, ns, since start.
+    pub strategy_eval_p50_ns: Gauge,
+    pub strategy_eval_p99_ns: Gauge,
 }
 
 /// HDR percentiles of one histogram, for printing.

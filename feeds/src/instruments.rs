@@ -58,15 +58,24 @@ const BUNDLED: &[(&str, &str)] = &[
     ("binance", include_str!("../data/instruments/binance.json")),
     ("bybit", include_str!("../data/instruments/bybit.json")),
     ("okx", include_str!("../data/instruments/okx.json")),
-    ("coinbase", include_str!("../data/instruments/coinbase.json")),
+    (
+        "coinbase",
+        include_str!("../data/instruments/coinbase.json"),
+    ),
     ("kraken", include_str!("../data/instruments/kraken.json")),
     ("bitmex", include_str!("../data/instruments/bitmex.json")),
     ("deribit", include_str!("../data/instruments/deribit.json")),
-    ("bitfinex", include_str!("../data/instruments/bitfinex.json")),
+    (
+        "bitfinex",
+        include_str!("../data/instruments/bitfinex.json"),
+    ),
     ("huobi", include_str!("../data/instruments/huobi.json")),
     ("bitget", include_str!("../data/instruments/bitget.json")),
     ("gate", include_str!("../data/instruments/gate.json")),
-    ("hyperliquid", include_str!("../data/instruments/hyperliquid.json")),
+    (
+        "hyperliquid",
+        include_str!("../data/instruments/hyperliquid.json"),
+    ),
 ];
 
 impl Instruments {

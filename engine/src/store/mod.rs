@@ -85,6 +85,7 @@ use crate::bar::Bar;
 
 pub use file::{DayReader, DayWriter};
 pub use layout::{HEADER_SIZE, SLOTS_PER_DAY, SLOT_SIZE};
+pub(crate) use path::civil_from_days;
 pub use path::day_path;
 pub use query::{parse_timeframe, resample, Store};
 

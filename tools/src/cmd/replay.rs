@@ -3,7 +3,10 @@
 
 use super::Global;
 use anyhow::Context;
-use engine::replay::Replay;
+use engine::market::MarketTable;
+use engine::pipeline::StrategyPlan;
+use engine::replay::{scan_markets, Replay};
+use engine::sink::{PositionBook, Signals};
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,8 +24,51 @@ pub(crate) struct Args {
 
 pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
-    let mut replay = Replay::new(&cfg.data_dir);
     let started = Instant::now();
+    let (mut replay, mut sinks) = if cfg.strategy.enabled {
+        // First pass: which markets the tapes carry, so the strategy knows its symbols.
+        let mut table = MarketTable::new(1);
+        for path in &args.tapes {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            scan_markets(BufReader::with_capacity(1 << 20, file), &mut table)
+                .with_context(|| format!("scanning {}", path.display()))?;
+        }
+        let plan = StrategyPlan::resolve(&cfg.strategy, &table)?;
+        if plan.symbols.is_empty() {
+            eprintln!("strategy: no symbol in the tapes has both SPOT and PERP markets; replaying bars only");
+            (Replay::new(&cfg.data_dir), None)
+        } else {
+            eprintln!(
+                "strategy: {}; signals journaled under {}",
+                plan.symbols
+                    .iter()
+                    .map(|s| format!("{} ({} markets)", s.pair, s.markets.len()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cfg.data_dir.join("signals").display()
+            );
+            // A replay starts flat: positions of a live run in the same data dir are not used.
+            let fresh = PositionBook::new(&cfg.data_dir);
+            let strategy = plan
+                .strategies(&table, 1, &fresh)
+                .pop()
+                .expect("one strategy for one shard");
+            let sinks = Signals::new(
+                &cfg.data_dir,
+                plan.symbols.clone(),
+                plan.settings.ttl_s,
+                cfg.signals.stdout,
+                false,
+            );
+            (
+                Replay::with_strategy(&cfg.data_dir, table, strategy, cfg.bars.grace_ms),
+                Some(sinks),
+            )
+        }
+    } else {
+        (Replay::new(&cfg.data_dir), None)
+    };
     let mut bad = 0u64;
     for path in &args.tapes {
         let file =
@@ -50,9 +96,31 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 &mut |_| {},
             )
             .with_context(|| format!("replaying {}", path.display()))?;
+        if let Some(sinks) = sinks.as_mut() {
+            for sig in replay.take_signals() {
+                sinks.on_signal(&sig);
+            }
+        }
     }
+    replay.close_out(&mut |_| {})?;
+    if let Some(sinks) = sinks.as_mut() {
+        for sig in replay.take_signals() {
+            sinks.on_signal(&sig);
+        }
+    }
+    let counters = replay.strategy().map(|s| s.counters());
     let secs = started.elapsed().as_secs_f64();
     let r = replay.finish(&mut |_| {})?;
+    if let (Some(c), Some(sinks)) = (counters, sinks.as_ref()) {
+        eprintln!(
+            "strategy: {} evaluations ({} below min_data_points), {} signals ({} rejected by the validator), {} open paper positions",
+            c.evaluations,
+            c.min_data,
+            sinks.counts().signals,
+            c.rejected_duplicate + c.rejected_hourly + c.rejected_range,
+            sinks.positions().open_positions().len()
+        );
+    }
     eprintln!(
         "{} lines ({} bad), {} frames, {} events, {} decode errors, {} markets, {} bars closed, {} late ticks in {:.2} s ({:.0} frames/s); bars under {}",
         r.lines,
