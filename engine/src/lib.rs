@@ -6,6 +6,7 @@
 //! - [`route`]: frame → decoded events → ticks (shared by live feeds and replay).
 //! - [`feed`] / [`shard`]: the two hot thread loops; [`pipeline`] wires them up.
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
+//! - [`sink`]: where signals go (Redis).
 //! - [`config`], [`stats`], [`tape`], [`replay`].
 #![deny(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod ring;
 pub mod route;
 pub mod runtime;
 pub mod shard;
+pub mod sink;
 pub mod stats;
 pub mod store;
 mod sync;
