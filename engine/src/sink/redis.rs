@@ -22,10 +22,16 @@
 //! is sent again. If the connection drops after the request was written but before `EXEC`'s
 //! reply was read, the outcome is unknown; after reconnecting, the sink looks for the exact
 //! JSON in the symbol's history list (`LPOS`) and only publishes again when it is absent. That
-//! makes signals exactly-once on the keys, except in two at-least-once corners: Redis lost the
+//! makes signals exactly-once on the keys, except in at-least-once corners: Redis lost the
 //! write anyway (no persistence, or `appendfsync everysec` losing its last second in a crash —
-//! the signal is published again, and channel subscribers may see it twice), or `LPOS` is not
-//! available (Redis < 6.0.6). Alerts have no history to check and are simply sent again.
+//! the signal is published again, and channel subscribers may see it twice), another writer
+//! pushed `history_len` entries to the same list in between, or `LPOS` is not available
+//! (Redis < 6.0.6). Alerts have no history to check and are simply sent again.
+//!
+//! A transaction the server refuses while queueing (`EXECABORT` after `-OOM`, `-LOADING`,
+//! `-READONLY`, `-MISCONF` …) applied nothing and is retried with backoff. A command failing
+//! inside an executed transaction (e.g. `WRONGTYPE`) is counted and logged but not retried:
+//! Redis has no rollback, the rest was applied, and sending it again would duplicate it.
 //!
 //! [`RespConn`] is the small RESP2 client underneath (also usable for checks and tests).
 
