@@ -46,11 +46,23 @@ pub struct Config {
 pub struct SignalsConfig {
     /// Print each signal's JSON line on stdout. Default true.
     pub stdout: bool,
+    /// Publish signals to Redis in the original's layout (seed-compat.md). Default false.
+    pub redis: bool,
+    /// Redis server (env `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`, `REDIS_PASSWORD` override).
+    pub redis_host: String,
+    pub redis_port: u16,
+    pub redis_db: u32,
 }
 
 impl Default for SignalsConfig {
     fn default() -> SignalsConfig {
-        SignalsConfig { stdout: true }
+        SignalsConfig {
+            stdout: true,
+            redis: false,
+            redis_host: "127.0.0.1".to_string(),
+            redis_port: 6379,
+            redis_db: 0,
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! - [`route`]: frame → decoded events → ticks (shared by live feeds and replay).
 //! - [`feed`] / [`shard`]: the two hot thread loops; [`pipeline`] wires them up.
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
+//! - [`sink`]: where signals go (Redis).
 //! - [`config`], [`stats`], [`tape`], [`replay`].
 #![deny(unsafe_code)]
 

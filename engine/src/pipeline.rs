@@ -40,6 +40,8 @@ pub struct Plan {
     pub strategy: Option<StrategyPlan>,
     /// Print signals on stdout.
     pub signals_stdout: bool,
+    /// Publish signals to Redis (`[signals] redis = true`), environment applied.
+    pub redis: Option<crate::sink::redis::RedisConfig>,
 }
 
 /// What the shards need to run the strategy.
@@ -167,8 +169,27 @@ impl Plan {
         } else {
             None
         };
+        let redis = if cfg.signals.redis {
+            let mut r = crate::sink::redis::RedisConfig {
+                host: cfg.signals.redis_host.clone(),
+                port: cfg.signals.redis_port,
+                db: cfg.signals.redis_db,
+                signal_ttl_s: cfg.strategy.signal_ttl_s,
+                ..Default::default()
+            };
+            r.apply_env()
+                .and_then(|()| r.validate())
+                .map_err(|e| ConfigError::Invalid {
+                    origin: "signals.redis".to_string(),
+                    message: e.to_string(),
+                })?;
+            Some(r)
+        } else {
+            None
+        };
         Ok(Plan {
             strategy,
+            redis,
             signals_stdout: cfg.signals.stdout,
             data_dir: cfg.data_dir.clone(),
             cores,
@@ -265,13 +286,25 @@ impl Running {
                 .into_iter()
                 .map(Some)
                 .collect();
-            sinks = Some(Signals::new(
+            let mut signals = Signals::new(
                 &plan.data_dir,
                 sp.symbols.clone(),
                 sp.settings.ttl_s,
                 plan.signals_stdout,
                 true,
-            ));
+            );
+            if let Some(rc) = plan.redis.clone() {
+                log::info!(
+                    "signals: publishing to Redis at {}:{} db {}",
+                    rc.host,
+                    rc.port,
+                    rc.db
+                );
+                let sink =
+                    crate::sink::redis::RedisSink::start(rc).map_err(std::io::Error::other)?;
+                signals = signals.with_redis(sink);
+            }
+            sinks = Some(signals);
             log::info!(
                 "strategy: {} on {} bars, window {} h, every {} s",
                 sp.symbols
@@ -494,8 +527,9 @@ impl Running {
         }
         self.io_step(on_bar);
         self.sync_files();
-        if let Some(sinks) = &self.signals {
+        if let Some(sinks) = self.signals.take() {
             let _ = summary.close_to_journal_ns.add(&sinks.close_to_journal_ns);
+            sinks.finish();
         }
         summary
     }

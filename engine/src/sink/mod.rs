@@ -1,9 +1,11 @@
 //! Where validated signals go, on the IO thread: the daily JSONL journal (always), stdout
-//! (optional), Redis (optional, [`redis`]), and the paper-position file that lets a restart
-//! keep open positions.
+//! (optional), Redis (optional, [`redis`]: the layout FreqTrade's strategy reads, with a bounded
+//! backlog while Redis is down), and the paper-position file that lets a restart keep open
+//! positions. Slow sinks run on helper threads of the IO core; the hot threads never wait.
 
 pub mod journal;
 pub mod positions;
+pub mod redis;
 
 use crate::stats::latency_histogram;
 use crate::strategy::signal::signal_json;
@@ -37,6 +39,7 @@ pub struct Signals {
     /// Bar close → signal journaled, ns (live only).
     pub close_to_journal_ns: Histogram<u64>,
     counts: SinkCounts,
+    redis: Option<redis::RedisSink>,
 }
 
 impl Signals {
@@ -57,6 +60,31 @@ impl Signals {
             live,
             close_to_journal_ns: latency_histogram(),
             counts: SinkCounts::default(),
+            redis: None,
+        }
+    }
+
+    /// Also publish every signal to Redis.
+    pub fn with_redis(mut self, sink: redis::RedisSink) -> Signals {
+        self.redis = Some(sink);
+        self
+    }
+
+    /// The Redis sink's counters, if Redis is on.
+    pub fn redis_stats(&self) -> Option<redis::RedisStats> {
+        self.redis.as_ref().map(|r| r.stats())
+    }
+
+    /// Flush Redis (up to 3 s) and say what could not be published.
+    pub fn finish(self) {
+        if let Some(r) = self.redis {
+            let report = r.shutdown(std::time::Duration::from_secs(3));
+            if report.remaining > 0 {
+                log::warn!(
+                    "redis: {} signals not published at shutdown (they are in the journal)",
+                    report.remaining
+                );
+            }
         }
     }
 
@@ -106,6 +134,16 @@ impl Signals {
             sig.price,
             crate::strategy::signal::iso_time(sig.time)
         );
+        if let Some(r) = &self.redis {
+            if let Err(e) = r.submit(redis::OutSignal {
+                symbol: spec.pair.clone(),
+                json: line.clone(),
+                created_unix_ms: feeds::clock::wall_us() / 1000,
+                ttl_s: self.ttl_s,
+            }) {
+                log::error!("redis: signal not queued: {e}");
+            }
+        }
         if self.stdout {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
