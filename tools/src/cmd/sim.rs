@@ -20,6 +20,13 @@ pub(crate) struct Args {
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long)]
     seconds: Option<u64>,
+    /// Instead of serving, write a scripted market to the `--tape` file in event time and
+    /// exit: `squeeze` (calm hour, spot buying while perps sell, reset, reversal).
+    #[arg(long, requires = "tape")]
+    scenario: Option<String>,
+    /// Start time of a scenario (Unix seconds; default: now minus the scenario's length).
+    #[arg(long, requires = "scenario")]
+    start: Option<i64>,
 }
 
 /// The synthetic market, shared by `sim` and `demo`.
@@ -39,7 +46,7 @@ pub(crate) struct MarketArgs {
     pub(crate) seed: u64,
     /// Record every frame sent to this JSONL tape (replayable with `squeezeflow replay`).
     #[arg(long)]
-    tape: Option<PathBuf>,
+    pub(crate) tape: Option<PathBuf>,
 }
 
 impl MarketArgs {
@@ -61,6 +68,30 @@ impl MarketArgs {
 
 pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     super::init_logging(global.log_level.as_deref().unwrap_or("info"));
+    if let Some(name) = &args.scenario {
+        use tools::sim::scenario;
+        let script = match name.as_str() {
+            "squeeze" => scenario::squeeze_script(),
+            other => anyhow::bail!("unknown scenario {other:?} (known: squeeze)"),
+        };
+        let path = args.market.tape.as_ref().expect("clap requires --tape");
+        let start = args
+            .start
+            .unwrap_or_else(|| feeds::clock::wall_us() / 1_000_000 - script.len() as i64 * 60);
+        let file = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let r = scenario::write_script(&mut out, &script, start, 60_000.0)?;
+        std::io::Write::flush(&mut out)?;
+        eprintln!(
+            "scenario {name}: {} minutes, {} frames from {} written to {}",
+            r.minutes,
+            r.frames,
+            engine::strategy::signal::iso_time(start - start.rem_euclid(60)),
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let cfg = SimConfig {
         spot_port: args.spot_port,
         futures_port: args.futures_port,
