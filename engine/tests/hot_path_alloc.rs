@@ -1,5 +1,7 @@
 //! The hot path allocates nothing in steady state: decode + route + SPSC hop + aggregate (with
-//! bar-store writes) of 100 000 frames after warm-up, counted by a global allocator.
+//! bar-store writes) of 100 000 frames after warm-up, and the strategy (windows, all five
+//! phases, positions, validator) over hours of bars, counted by a global allocator that counts
+//! only on the test's own thread (tests in this binary run in parallel).
 
 // A counting global allocator needs `unsafe impl GlobalAlloc`.
 #![allow(unsafe_code)]
@@ -15,20 +17,37 @@ use engine::route::Router;
 use engine::stats::FeedStats;
 use feeds::Venue;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
 use std::sync::Arc;
 
 struct Counting;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_this_thread(on: bool) {
+    COUNTING.with(|c| c.set(on));
+}
+
+fn allocations() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+fn counted() {
+    // `try_with`: the allocator may run while thread-locals are being torn down.
+    let _ = COUNTING.try_with(|c| {
+        if c.get() {
+            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+        }
+    });
+}
 
 // SAFETY: forwards to the system allocator unchanged; only counts calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        counted();
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -37,9 +56,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
+        counted();
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -129,10 +146,11 @@ fn decode_route_aggregate_allocates_nothing_after_warm_up() {
         }
     };
     run(&frames[..10_000]);
-    COUNTING.store(true, Ordering::SeqCst);
+    let before = allocations();
+    count_this_thread(true);
     run(&frames[10_000..]);
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
+    count_this_thread(false);
+    let allocs = allocations() - before;
 
     assert_eq!(stats.frames.get(), 110_000);
     assert_eq!(
@@ -146,4 +164,102 @@ fn decode_route_aggregate_allocates_nothing_after_warm_up() {
         allocs, 0,
         "{allocs} heap allocations on the hot path after warm-up"
     );
+}
+
+/// Hours of bars for one symbol (a spot and a perp market) whose flows swing between spot
+/// buying / perp selling and the reverse, so evaluations reach every phase, enter and exit.
+fn strategy_allocates_nothing(one_second: bool) {
+    use engine::aggregate::ClosedBar;
+    use engine::bar::Bar;
+    use engine::strategy::engine::Settings;
+    use engine::strategy::{Strategy, StrategyConfig, SymbolSpec};
+    use feeds::MarketKind;
+    use std::sync::atomic::AtomicUsize;
+
+    let cfg = StrategyConfig {
+        enable_1s_mode: one_second,
+        min_entry_score: 3.0,
+        cooldown_s: 60,
+        max_signals_per_hour: 64,
+        ..StrategyConfig::default()
+    };
+    let spec = SymbolSpec {
+        base: "BTC".into(),
+        pair: "BTCUSDT".into(),
+        markets: vec![(0, MarketKind::Spot), (1, MarketKind::Perp)],
+        reference: 1,
+    };
+    let mut st = Strategy::new(
+        Settings::from_config(&cfg),
+        vec![(0, spec)],
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let mut signals = Vec::with_capacity(100_000);
+    let start = 1_795_478_400i64;
+    let bar = |second: i64, market: u32| {
+        let t = (second - start) as f64;
+        let swing = (t / 1800.0 * std::f64::consts::TAU).sin();
+        let flow = 2.0e5 * swing * if market == 0 { 1.0 } else { -1.0 };
+        let px = 60_000.0 * (1.0 + 0.02 * (t / 2400.0 * std::f64::consts::TAU).sin());
+        let wiggle = ((second * 7919) % 13) as f64;
+        ClosedBar {
+            market,
+            second,
+            bar: Bar {
+                open: px - wiggle,
+                high: px + 10.0 + wiggle,
+                low: px - 10.0 - wiggle,
+                close: px + wiggle,
+                vbuy: 3.0e5 + flow.max(0.0),
+                vsell: 3.0e5 + (-flow).max(0.0),
+                cbuy: 3,
+                csell: 3,
+                ..Bar::EMPTY
+            },
+            late: false,
+        }
+    };
+    let mut run = |from: i64, to: i64| {
+        for s in from..to {
+            for m in 0..2 {
+                st.on_bar(&bar(s, m), 0, &mut |sig| signals.push(sig));
+            }
+            st.advance(s, 0, &mut |sig| signals.push(sig));
+        }
+    };
+    let warm = start + 5 * 3600;
+    run(start, warm);
+    let before = allocations();
+    count_this_thread(true);
+    run(warm, warm + 3 * 3600);
+    count_this_thread(false);
+    let allocs = allocations() - before;
+    let c = st.counters();
+    assert!(c.evaluations > 10_000, "{c:?}");
+    assert!(c.signals >= 4, "entries and exits happened: {c:?}");
+    assert!(c.below_min_score + c.signals > 0, "phase 4 ran: {c:?}");
+    assert_eq!(
+        allocs, 0,
+        "{allocs} heap allocations in the strategy after warm-up ({c:?})"
+    );
+}
+
+#[test]
+fn strategy_on_minute_bars_allocates_nothing_after_warm_up() {
+    strategy_allocates_nothing(false);
+}
+
+#[test]
+fn strategy_in_one_second_mode_allocates_nothing_after_warm_up() {
+    strategy_allocates_nothing(true);
+}
+
+#[test]
+fn the_counter_sees_allocations_on_this_thread() {
+    let before = allocations();
+    count_this_thread(true);
+    let v: Vec<u64> = std::hint::black_box(Vec::with_capacity(16));
+    count_this_thread(false);
+    assert_eq!(allocations() - before, 1);
+    drop(v);
 }

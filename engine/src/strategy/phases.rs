@@ -930,13 +930,18 @@ pub fn phase5(v: &View<'_>, p: &Params, held: &Held, scratch: &mut Vec<f64>) -> 
     None
 }
 
-/// Median of `x`, sorting it in place (NaN when empty).
+/// Median of `x` (linear interpolation for an even count), reordering it in place with two
+/// selections instead of a sort (NaN when empty).
 fn median_in_place(x: &mut [f64]) -> f64 {
     if x.is_empty() {
         return f64::NAN;
     }
-    x.sort_unstable_by(f64::total_cmp);
-    let pos = 0.5 * (x.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    x[lo] + (x[hi] - x[lo]) * (pos - lo as f64)
+    let n = x.len();
+    let lo = (n - 1) / 2;
+    let (_, &mut a, upper) = x.select_nth_unstable_by(lo, f64::total_cmp);
+    if n % 2 == 1 {
+        return a;
+    }
+    let b = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    a + (b - a) * 0.5
 }

@@ -160,9 +160,22 @@ impl Window {
             dropped = true;
         }
         if dropped {
-            for i in self.head..self.head + self.len {
-                self.update_cvd(i);
-            }
+            self.rebase();
+        }
+    }
+
+    /// Recompute the CVDs from the window's first bar (same additions, in the same order, as
+    /// [`Window::update_cvd`] bar by bar, so the values are identical).
+    fn rebase(&mut self) {
+        let r = self.head..self.head + self.len;
+        let [_, _, _, _, sf, pf, _, _, scvd, pcvd, div] = &mut self.cols;
+        let (mut s, mut p) = (0.0, 0.0);
+        for i in r {
+            s += sf[i];
+            p += pf[i];
+            scvd[i] = s;
+            pcvd[i] = p;
+            div[i] = s - p;
         }
     }
 
@@ -203,9 +216,7 @@ impl Window {
             // Cannot happen with trim() after every second; keep the bound anyway.
             self.head += 1;
             self.len -= 1;
-            for i in self.head..self.head + self.len {
-                self.update_cvd(i);
-            }
+            self.rebase();
         }
     }
 
