@@ -112,6 +112,56 @@ impl StrategyPlan {
             })
             .collect()
     }
+
+    /// Rebuild each strategy's windows from the bar store (the lookback before `now_s`), so a
+    /// restart neither waits `min_data_points` bars nor leaves restored positions without the
+    /// bars phase 5 needs. Nothing is evaluated during the warm-up.
+    pub fn warm_up(
+        &self,
+        strategies: &mut [Strategy],
+        table: &MarketTable,
+        data_dir: &std::path::Path,
+        now_s: i64,
+    ) {
+        let store = Store::new(data_dir);
+        let s = &self.settings;
+        let from = now_s - s.lookback_s - s.timeframe_s;
+        for st in strategies.iter_mut() {
+            let markets: Vec<(u32, String)> = st
+                .specs()
+                .iter()
+                .flat_map(|spec| {
+                    spec.markets
+                        .iter()
+                        .map(|(idx, _)| (*idx, table.get(*idx).id.clone()))
+                })
+                .collect();
+            if markets.is_empty() {
+                continue;
+            }
+            st.set_warming(true);
+            let started = Instant::now();
+            let result = crate::strategy::history::feed_stored_bars(
+                st,
+                &store,
+                &markets,
+                from,
+                now_s,
+                &mut |_| {},
+                &mut |_| {},
+            );
+            st.set_warming(false);
+            match result {
+                Ok(n) => log::info!(
+                    "strategy: windows warmed from {n} stored bars in {:.0} ms",
+                    started.elapsed().as_secs_f64() * 1e3
+                ),
+                Err(e) => log::warn!(
+                    "strategy: warm-up from the bar store failed ({e}); windows start empty"
+                ),
+            }
+        }
+    }
 }
 
 /// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance).
@@ -281,11 +331,12 @@ impl Running {
         let mut sinks = None;
         if let Some(sp) = &plan.strategy {
             let book = PositionBook::load(&plan.data_dir).map_err(std::io::Error::other)?;
-            strategies = sp
-                .strategies(&table, n_shards, &book)
-                .into_iter()
-                .map(Some)
-                .collect();
+            let mut built = sp.strategies(&table, n_shards, &book);
+            // Bars up to the last complete second before start (the shards take over from there).
+            let now_s =
+                (feeds::clock::wall_us() - plan.grace_ms as i64 * 1000).div_euclid(1_000_000);
+            sp.warm_up(&mut built, &table, &plan.data_dir, now_s);
+            strategies = built.into_iter().map(Some).collect();
             let mut signals = Signals::new(
                 &plan.data_dir,
                 sp.symbols.clone(),

@@ -225,6 +225,8 @@ pub struct Strategy {
     scratch: Vec<f64>,
     seq: u64,
     counters: StrategyCounters,
+    /// Fold bars into windows without evaluating (start-up warm-up from the store).
+    warming: bool,
 }
 
 impl Strategy {
@@ -277,7 +279,15 @@ impl Strategy {
             scratch: Vec::with_capacity(window_cap.max(64 * settings.params.scale)),
             seq: 0,
             counters: StrategyCounters::default(),
+            warming: false,
         }
+    }
+
+    /// While on, seconds are folded into the windows (and into open positions' flows) but not
+    /// evaluated: for rebuilding windows from stored bars at start-up without re-deciding the
+    /// past.
+    pub fn set_warming(&mut self, on: bool) {
+        self.warming = on;
     }
 
     pub fn settings(&self) -> &Settings {
@@ -370,7 +380,7 @@ impl Strategy {
         for second in start..=through {
             for slot in 0..self.states.len() {
                 self.fold_second(slot, second);
-                if (second + 1) % self.settings.run_interval_s == 0 {
+                if !self.warming && (second + 1) % self.settings.run_interval_s == 0 {
                     self.evaluate(slot, second + 1, bar_close_ns, emit);
                 }
             }

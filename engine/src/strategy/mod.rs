@@ -6,9 +6,11 @@
 //! - [`phases`]: the five phases as pure functions of a window;
 //! - [`engine`]: per-shard driver (pending bars, evaluation clock, paper positions, validator);
 //! - [`signal`]: signal JSON (seed-compat.md) and the reasoning text;
+//! - [`history`]: stored bars fed back in second order (start-up warm-up, backtests);
 //! - [`symbols`]: which markets make up each symbol.
 
 pub mod engine;
+pub mod history;
 pub mod math;
 pub mod phases;
 pub mod signal;
