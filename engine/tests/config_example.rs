@@ -12,5 +12,7 @@ fn example_config_parses_with_documented_defaults() {
     assert_eq!(cfg.log_level, d.log_level);
     assert_eq!(cfg.runtime, d.runtime);
     assert_eq!(cfg.bars, d.bars);
+    assert_eq!(cfg.strategy, d.strategy);
+    assert_eq!(cfg.signals, d.signals);
     assert_eq!(cfg.feeds.len(), 2);
 }
