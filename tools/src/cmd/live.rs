@@ -141,6 +141,27 @@ pub(crate) fn run_live(
         "µs",
         &Percentiles::of(&summary.network_us),
     );
+    let signals = ssum(&|s| s.signals.get());
+    if ssum(&|s| s.evaluations.get()) > 0 {
+        eprintln!(
+            "strategy: {} evaluations, {} signals ({} rejected by the validator), {} bars late for the strategy; journal under {}",
+            ssum(&|s| s.evaluations.get()),
+            signals,
+            ssum(&|s| s.signals_rejected.get()),
+            ssum(&|s| s.strategy_late_bars.get()),
+            cfg.data_dir.join("signals").display()
+        );
+        print_latency(
+            "strategy, one second of a shard's symbols evaluated",
+            "ns",
+            &Percentiles::of(&summary.strategy_eval_ns),
+        );
+        print_latency(
+            "bar close → signal journaled",
+            "ns",
+            &Percentiles::of(&summary.close_to_journal_ns),
+        );
+    }
     Ok(summary)
 }
 
@@ -168,8 +189,9 @@ fn status_line(r: &Running, up: Duration, rate: f64) -> String {
         .map(|s| s.network_p50_us.get())
         .max()
         .unwrap_or(0);
+    let signals: u64 = r.shard_stats.iter().map(|s| s.signals.get()).sum();
     format!(
-        "{:>5}s  conns {conns}  frames {frames} ({rate:.0}/s)  bars {bars} (late ticks {late})  tick→bar p50 {} p99 {}  net p50 {}  decode errors {errors}",
+        "{:>5}s  conns {conns}  frames {frames} ({rate:.0}/s)  bars {bars} (late ticks {late})  tick→bar p50 {} p99 {}  net p50 {}  signals {signals}  decode errors {errors}",
         up.as_secs(),
         fmt_ns(p50),
         fmt_ns(p99),
