@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod aggregate;
+pub mod backtest;
 pub mod bar;
 pub mod config;
 pub mod feed;

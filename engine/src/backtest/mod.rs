@@ -1,0 +1,7 @@
+//! Backtests on the stored bars with the live strategy code (`squeezeflow backtest`).
+//!
+//! - [`result`]: what a run produces (trades, equity, chart series, metrics).
+
+pub mod result;
+
+pub use result::{BacktestResult, EquityPoint, Metrics, SymbolSeries, Trade};
