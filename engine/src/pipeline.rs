@@ -149,6 +149,7 @@ impl StrategyPlan {
                 now_s,
                 &mut |_| {},
                 &mut |_| {},
+                &mut |_| {},
             );
             st.set_warming(false);
             match result {

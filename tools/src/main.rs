@@ -43,6 +43,8 @@ enum Command {
     Decode(cmd::decode::Args),
     /// Query stored bars as CSV or JSON.
     Bars(cmd::bars::Args),
+    /// The strategy over stored bars with a paper portfolio: `backtest last_week 10000`.
+    Backtest(cmd::backtest::Args),
     /// Host tuning for bare-metal Linux: check, apply, revert, plan (see tuning/README.md).
     Tune(cmd::tune::Args),
 }
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::main(&global, a),
         Command::Decode(a) => cmd::decode::main(&global, a),
         Command::Bars(a) => cmd::bars::main(&global, a),
+        Command::Backtest(a) => cmd::backtest::main(&global, a),
         Command::Tune(a) => cmd::tune::main(&global, a),
     };
     match result {

@@ -245,6 +245,7 @@ fn stored_bars_warm_the_window_and_give_the_replayed_signals() {
         end,
         &mut |s| got.push(s),
         &mut |_| {},
+        &mut |_| {},
     )
     .unwrap();
     assert!(bars > 500, "{bars}");

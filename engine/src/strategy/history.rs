@@ -1,5 +1,5 @@
 //! Stored bars → strategy: the bar store read back second by second, in the same order the
-//! live shard would have seen the bars, for warming a window at start-up and for backtests.
+//! live shard would have seen the bars (`visit` sees each bar just before the strategy does), for warming a window at start-up and for backtests.
 
 use super::{SignalEvent, Strategy};
 use crate::aggregate::ClosedBar;
@@ -9,6 +9,8 @@ use crate::store::{Store, StoreError};
 /// Feed the committed 1 s bars of `markets` for seconds `[from_s, to_s)` into `strategy`, day
 /// by day (memory stays bounded by one day of the markets' bars), advancing it through each
 /// second. Markets are offered in the order given within a second. Returns the bars read.
+// Three callbacks (signals, bars, progress) beside the five inputs; a struct would only wrap them.
+#[allow(clippy::too_many_arguments)]
 pub fn feed_stored_bars(
     strategy: &mut Strategy,
     store: &Store,
@@ -16,6 +18,7 @@ pub fn feed_stored_bars(
     from_s: i64,
     to_s: i64,
     emit: &mut dyn FnMut(SignalEvent),
+    visit: &mut dyn FnMut(&ClosedBar),
     progress: &mut dyn FnMut(i64),
 ) -> Result<u64, StoreError> {
     let mut count = 0u64;
@@ -34,16 +37,14 @@ pub fn feed_stored_bars(
                     if b.time_ms.div_euclid(1000) == second {
                         next[m] += 1;
                         count += 1;
-                        strategy.on_bar(
-                            &ClosedBar {
-                                market: *idx,
-                                second,
-                                bar: b.bar,
-                                late: false,
-                            },
-                            0,
-                            emit,
-                        );
+                        let closed = ClosedBar {
+                            market: *idx,
+                            second,
+                            bar: b.bar,
+                            late: false,
+                        };
+                        visit(&closed);
+                        strategy.on_bar(&closed, 0, emit);
                     }
                 }
             }

@@ -67,7 +67,8 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn name<T: std::fmt::Debug>(v: T) -> String {
+/// A Rust enum variant as the original's label: `SpotUpFuturesDown` → `SPOT_UP_FUTURES_DOWN`.
+pub fn name<T: std::fmt::Debug>(v: T) -> String {
     // `SpotUpFuturesDown` → `SPOT_UP_FUTURES_DOWN`, the original's label style.
     let s = format!("{v:?}");
     let mut out = String::with_capacity(s.len() + 4);

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus what they share: configuration loading and logging.
 
+pub(crate) mod backtest;
 pub(crate) mod bars;
 pub(crate) mod decode;
 pub(crate) mod demo;
