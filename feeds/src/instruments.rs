@@ -58,15 +58,24 @@ const BUNDLED: &[(&str, &str)] = &[
     ("binance", include_str!("../data/instruments/binance.json")),
     ("bybit", include_str!("../data/instruments/bybit.json")),
     ("okx", include_str!("../data/instruments/okx.json")),
-    ("coinbase", include_str!("../data/instruments/coinbase.json")),
+    (
+        "coinbase",
+        include_str!("../data/instruments/coinbase.json"),
+    ),
     ("kraken", include_str!("../data/instruments/kraken.json")),
     ("bitmex", include_str!("../data/instruments/bitmex.json")),
     ("deribit", include_str!("../data/instruments/deribit.json")),
-    ("bitfinex", include_str!("../data/instruments/bitfinex.json")),
+    (
+        "bitfinex",
+        include_str!("../data/instruments/bitfinex.json"),
+    ),
     ("huobi", include_str!("../data/instruments/huobi.json")),
     ("bitget", include_str!("../data/instruments/bitget.json")),
     ("gate", include_str!("../data/instruments/gate.json")),
-    ("hyperliquid", include_str!("../data/instruments/hyperliquid.json")),
+    (
+        "hyperliquid",
+        include_str!("../data/instruments/hyperliquid.json"),
+    ),
 ];
 
 impl Instruments {
@@ -134,6 +143,15 @@ impl Instruments {
     /// Add or replace one entry (start-up only).
     pub fn insert(&mut self, venue: Venue, symbol: &str, spec: ContractSpec) {
         self.by_key.insert((venue, symbol.to_owned()), spec);
+    }
+
+    /// Every `(symbol, spec)` of `venue`, in no particular order (decoders copy them into
+    /// their own lookup tables at construction).
+    pub fn of_venue(&self, venue: Venue) -> impl Iterator<Item = (&str, ContractSpec)> + '_ {
+        self.by_key
+            .iter()
+            .filter(move |((v, _), _)| *v == venue)
+            .map(|((_, symbol), spec)| (symbol.as_str(), *spec))
     }
 
     pub fn len(&self) -> usize {

@@ -9,10 +9,17 @@
 #![deny(unsafe_code)]
 
 pub mod binance;
+pub mod bitfinex;
+pub mod bitmex;
 pub mod clock;
+pub mod coinbase;
+pub mod deribit;
 pub mod event;
 pub mod instruments;
+pub mod kraken;
+mod tape;
 pub mod venue;
+pub use tape::{Keepalive, INVERSE_SIG_DIGITS};
 pub mod ws;
 
 pub use event::{Decimal, Event, EventKind, Side, Symbol};
