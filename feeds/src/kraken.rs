@@ -48,6 +48,9 @@ pub const FUTURES_KEEPALIVE: Keepalive = Keepalive {
     server_pings: false,
 };
 
+// The docs' 60 s ping deadline must hold at compile time.
+const _: () = assert!(FUTURES_KEEPALIVE.ws_ping && FUTURES_KEEPALIVE.interval_secs < 60);
+
 /// Kraken publishes no per-connection symbol limit; we cap a connection at this many.
 pub const MAX_SYMBOLS_PER_CONN: usize = 100;
 
@@ -483,6 +486,5 @@ mod tests {
                 r#"{"event":"subscribe","feed":"heartbeat"}"#
             ]
         );
-        assert!(FUTURES_KEEPALIVE.ws_ping && FUTURES_KEEPALIVE.interval_secs < 60);
     }
 }
