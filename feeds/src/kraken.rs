@@ -359,9 +359,13 @@ fn futures_trade(trade: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<bool
 
 /// Base units of a futures quantity by product prefix (see the module docs).
 fn futures_base_qty(symbol: &Symbol, qty: Decimal, price: Decimal) -> Result<Decimal, DecodeError> {
-    let name = symbol.as_bytes();
-    let prefix = name.get(..3).map(|p| p.to_ascii_uppercase());
-    match prefix.as_deref() {
+    let prefix = symbol.as_bytes().get(..3).map(|p| {
+        let mut upper = [0u8; 3];
+        upper.copy_from_slice(p);
+        upper.make_ascii_uppercase();
+        upper
+    });
+    match prefix.as_ref() {
         Some(b"PF_" | b"FF_") => Ok(qty),
         Some(b"PI_" | b"FI_") => {
             tape::decimal_from_f64(qty.to_f64() / price.to_f64()).ok_or(DecodeError::Number("qty"))
