@@ -250,7 +250,7 @@ fn other_venues_steady_state_does_not_allocate() {
     let mut decoders: Vec<Box<dyn Decode + Send>> =
         venues.iter().map(|(v, _)| v.decoder()).collect();
     let mut buf = Vec::with_capacity(4096);
-    let mut pass = |decoders: &mut [Box<dyn Decode + Send>], buf: &mut Vec<u8>| {
+    let pass = |decoders: &mut [Box<dyn Decode + Send>], buf: &mut Vec<u8>| {
         let (mut events, mut ok) = (0u64, 0u64);
         for ((_, frames), decoder) in venues.iter().zip(decoders.iter_mut()) {
             for frame in frames {
