@@ -308,3 +308,41 @@ fn market_ids() {
     assert_eq!(id(Venue::Bitmex, "XBTUSD"), "BITMEX:XBTUSD");
     assert_eq!(id(Venue::Deribit, "BTC-PERPETUAL"), "DERIBIT:BTC-PERPETUAL");
 }
+
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every line of every file, for the mutation test (read once).
+    static CORPUS: std::sync::LazyLock<Vec<(Venue, String)>> = std::sync::LazyLock::new(|| {
+        FILES
+            .iter()
+            .flat_map(|&(dir, name, venue)| load(dir, name).0.into_iter().map(move |l| (venue, l)))
+            .collect()
+    });
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Random byte edits of real frames: any result but a panic, and a frame that fails
+        /// after emitting (a bad trade behind good ones in one frame) emitted only valid
+        /// events (positive price and size).
+        #[test]
+        fn mutated_frames_never_panic(pick in any::<prop::sample::Index>(), edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4)) {
+            let (venue, line) = &CORPUS[pick.index(CORPUS.len())];
+            let mut bytes = line.as_bytes().to_vec();
+            for (at, byte) in &edits {
+                let i = at.index(bytes.len().max(1)).min(bytes.len().saturating_sub(1));
+                if let Some(b) = bytes.get_mut(i) {
+                    *b = *byte;
+                }
+            }
+            let mut decoder = venue.decoder();
+            let mut events = Vec::new();
+            let _ = decoder.decode(&mut bytes, &mut |e| events.push(e));
+            for e in events {
+                prop_assert!(e.price.mantissa > 0 && e.qty.mantissa > 0, "{venue}: {e:?}");
+            }
+        }
+    }
+}
