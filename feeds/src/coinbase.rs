@@ -77,7 +77,8 @@ impl Decoder {
     pub fn new(venue: Venue) -> Decoder {
         Decoder {
             venue,
-            parser: Parser::new(),
+            // Coinbase sends every decimal as a string.
+            parser: Parser::without_literals(),
         }
     }
 }

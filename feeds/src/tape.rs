@@ -31,15 +31,28 @@ pub(crate) struct Parser {
     text: Vec<u8>,
     /// Byte offset in `text` of every tape node.
     starts: Vec<u32>,
+    /// Whether number literals are kept (`text` and `starts` filled).
+    literals: bool,
 }
 
 impl Parser {
+    /// A parser that keeps number literals ([`Val::literal`]).
     pub(crate) fn new() -> Parser {
         Parser {
             buffers: Buffers::new(INITIAL_FRAME_CAPACITY),
             tape: Tape(Vec::with_capacity(INITIAL_TAPE_NODES)),
             text: Vec::with_capacity(INITIAL_FRAME_CAPACITY),
             starts: Vec::with_capacity(INITIAL_TAPE_NODES),
+            literals: true,
+        }
+    }
+
+    /// A parser for venues that send every decimal as a string: no frame copy, no node
+    /// offsets, and [`Val::literal`] is always `None`.
+    pub(crate) fn without_literals() -> Parser {
+        Parser {
+            literals: false,
+            ..Parser::new()
         }
     }
 
@@ -51,14 +64,21 @@ impl Parser {
         f: impl FnOnce(Val<'_, '_>) -> Result<R, DecodeError>,
     ) -> Result<R, DecodeError> {
         self.text.clear();
-        self.text.extend_from_slice(frame);
+        self.starts.clear();
+        if self.literals {
+            self.text.extend_from_slice(frame);
+        }
         // The kept tape is re-lifetimed to this frame and emptied back afterwards
         // (`Tape::reset` clears it, keeping the allocation), as in the Binance decoder.
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let result = match simd_json::fill_tape(frame, &mut self.buffers, &mut tape) {
             Ok(()) => {
-                self.starts.clear();
-                for &at in self.buffers.structural_indexes() {
+                let indexes = if self.literals {
+                    self.buffers.structural_indexes()
+                } else {
+                    &[]
+                };
+                for &at in indexes {
                     match self.text.get(at as usize) {
                         Some(b':' | b',' | b'}' | b']') | None => {}
                         Some(_) => self.starts.push(at),
@@ -555,6 +575,18 @@ mod tests {
         })
         .unwrap();
         assert_eq!(with("{\"a\":", |_| Ok(())), Err(DecodeError::Malformed));
+    }
+
+    #[test]
+    fn without_literals_numbers_have_no_text() {
+        let mut bytes = br#"{"p":1.5,"s":"2.5"}"#.to_vec();
+        let got = Parser::without_literals().parse(&mut bytes, |root| {
+            Ok((
+                num_decimal(root.get("p"), "p"),
+                str_decimal(root.get("s"), "s")?,
+            ))
+        });
+        assert_eq!(got, Ok((Err(DecodeError::Field("p")), Decimal::new(25, 1))));
     }
 
     #[test]
