@@ -210,9 +210,18 @@ impl Venue {
         format!("{}:{}", self.exchange(), pair)
     }
 
-    /// A fresh decoder for this venue's frames, with the bundled instrument metadata.
+    /// A fresh decoder for this venue's frames, with the bundled instrument metadata (parsed
+    /// once per process).
     pub fn decoder(self) -> Box<dyn Decode + Send> {
-        self.decoder_with(&Instruments::bundled())
+        static BUNDLED: std::sync::OnceLock<Arc<Instruments>> = std::sync::OnceLock::new();
+        self.decoder_with(BUNDLED.get_or_init(Instruments::bundled))
+    }
+
+    /// Whether this venue's decoder keeps per-connection state, so that each connection needs
+    /// a decoder of its own: Bitfinex (channel ids are per connection) and BitMEX (the clock
+    /// that stamps liquidations, which carry no time).
+    pub fn decoder_per_connection(self) -> bool {
+        matches!(self, Venue::Bitfinex | Venue::Bitmex)
     }
 
     /// A fresh decoder for this venue's frames, taking contract sizes from `instruments`.
