@@ -1,6 +1,6 @@
 //! Differential tests: our simd-json decoders against the plain serde_json reference
-//! decoders of `tests/reference/` on every fixture line of Coinbase, Kraken, BitMEX, Deribit
-//! and Bitfinex, and on generated trade frames (random prices, sizes, sides, ids, times).
+//! decoders of `tests/reference/` on every fixture line of Coinbase, Kraken, BitMEX, Deribit,
+//! Bitfinex and Binance COIN-M, and on generated trade frames (random prices, sizes, sides, ids, times).
 //! Both must agree on success vs failure and on every event: kind, side, symbol, ids and
 //! times exactly; price within 1e-12 and quantity within 1e-9 relative (the reference works
 //! in f64, we in exact decimals).
@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use std::path::PathBuf;
 
 mod reference {
+    pub mod binance_coinm;
     pub mod bitfinex;
     pub mod bitmex;
     pub mod coinbase;
@@ -29,6 +30,7 @@ fn reference_of(venue: Venue) -> RefDecode {
         Venue::Bitmex => reference::bitmex::decode,
         Venue::Deribit => reference::deribit::decode,
         Venue::Bitfinex => reference::bitfinex::decode,
+        Venue::BinanceCoinm => reference::binance_coinm::decode,
         other => panic!("no reference decoder for {other}"),
     }
 }
@@ -119,6 +121,11 @@ fn bitmex_fixtures() {
 #[test]
 fn deribit_fixtures() {
     assert_eq!(file("shared", "deribit", Venue::Deribit), 3);
+}
+
+#[test]
+fn binance_coinm_fixtures() {
+    assert_eq!(file("fixtures", "binance_coinm", Venue::BinanceCoinm), 2);
 }
 
 #[test]
@@ -230,6 +237,19 @@ fn frames(t: &Trade) -> Vec<(Venue, Vec<String>)> {
             t.id,
             if t.id % 5 == 0 { r#","liquidation":"M""# } else { "" }
         )]),
+        (Venue::BinanceCoinm, vec![
+            format!(
+                r#"{{"stream":"{}@aggTrade","data":{{"e":"aggTrade","E":{},"a":{},"s":"{}","p":"{}","q":"{}","f":1,"l":1,"T":{},"m":{}}}}}"#,
+                if t.id % 2 == 0 { "btcusd_perp" } else { "ethusd_perp" },
+                t.ms, t.id,
+                if t.id % 2 == 0 { "BTCUSD_PERP" } else { "ETHUSD_PERP" },
+                t.price, t.qty.split('.').next().unwrap_or("1"), t.ms, !t.buy
+            ),
+            format!(
+                r#"{{"e":"forceOrder","E":{},"o":{{"s":"SOLUSD_PERP","S":"{}","o":"LIMIT","f":"IOC","q":"{}","p":"{}","ap":"{}","X":"FILLED","l":"1","z":"{}","T":{}}}}}"#,
+                t.ms, side.to_uppercase(), t.qty, t.price, t.price, t.qty, t.ms
+            ),
+        ]),
         (Venue::Bitfinex, vec![
             r#"{"event":"subscribed","channel":"trades","chanId":7,"symbol":"tBTCUSD","pair":"BTCUSD"}"#.to_owned(),
             format!(r#"[7,"te",[{},{},{sign}{},{}]]"#, t.id, t.ms, t.qty, t.price),
