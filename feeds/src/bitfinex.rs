@@ -14,8 +14,11 @@
 //! - **Liquidations** `["pos", POS_ID, MTS, _, SYMBOL, AMOUNT, BASE_PRICE, _, IS_MATCH,
 //!   IS_MARKET_SOLD, _, LIQUIDATION_PRICE]`: each liquidated position is reported when it is
 //!   triggered (IS_MATCH 0) and again for its market execution (IS_MATCH 1). Only the trigger
-//!   becomes an event, so a position counts once: `|AMOUNT|` at LIQUIDATION_PRICE, side of
-//!   the forced order (a long, AMOUNT > 0, is sold), time MTS (a float of ms, truncated to µs).
+//!   becomes an event, as in aggr-server, so a position counts once: `|AMOUNT|`, side of the
+//!   forced order (a long, AMOUNT > 0, is sold), time MTS (a float of ms, truncated to µs).
+//!   Triggers usually carry no LIQUIDATION_PRICE (null); the price is then the symbol's last
+//!   trade price on this connection (aggr-server's rule), and without one the position's
+//!   BASE_PRICE (the only price the entry has).
 //! - Events: `subscribed` / `conf` → `SubscribeAck`; `error` → `VenueError` with its code;
 //!   `info` code 20051 (server restart) → `ServerShutdown`; `hb`, `pong`, other `info` →
 //!   `Other`. A data frame on a channel id never announced is `DecodeError::Unknown`.
@@ -75,6 +78,8 @@ enum Channel {
 pub struct Decoder {
     parser: Parser,
     channels: Vec<(u64, Channel)>,
+    /// The last trade price of each traded symbol on this connection (liquidation prices).
+    prices: Vec<(Symbol, Decimal)>,
 }
 
 impl Decoder {
@@ -82,6 +87,7 @@ impl Decoder {
         Decoder {
             parser: Parser::new(),
             channels: Vec::with_capacity(2 * MAX_CHANNELS_PER_CONN),
+            prices: Vec::with_capacity(2 * MAX_CHANNELS_PER_CONN),
         }
     }
 }
@@ -110,10 +116,10 @@ impl Decode for Decoder {
         frame: &mut [u8],
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError> {
-        let channels = &mut self.channels;
+        let (channels, prices) = (&mut self.channels, &mut self.prices);
         self.parser.parse(frame, |root| {
             if root.is_array() {
-                data(root, channels, emit)
+                data(root, channels, prices, emit)
             } else {
                 event(root, channels)
             }
@@ -177,9 +183,18 @@ fn event(root: Val<'_, '_>, channels: &mut Vec<(u64, Channel)>) -> Result<Frame,
     }
 }
 
+/// Record `price` as the last trade price of `symbol` (an entry per symbol, pushed once).
+fn remember(prices: &mut Vec<(Symbol, Decimal)>, symbol: Symbol, price: Decimal) {
+    match prices.iter_mut().find(|(s, _)| *s == symbol) {
+        Some(slot) => slot.1 = price,
+        None => prices.push((symbol, price)),
+    }
+}
+
 fn data(
     root: Val<'_, '_>,
     channels: &[(u64, Channel)],
+    prices: &mut Vec<(Symbol, Decimal)>,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Frame, DecodeError> {
     let id = tape::unsigned(root.index(0), "chanId")?;
@@ -194,7 +209,11 @@ fn data(
             ("hb", _) => Ok(Frame::Other),
             ("te", Channel::Trades(symbol)) => {
                 let trade = root.index(2).ok_or(DecodeError::Field("te"))?;
-                Ok(Frame::Data(u32::from(emit_trade(trade, symbol, emit)?)))
+                let price = emit_trade(trade, symbol, emit)?;
+                if let Some(price) = price {
+                    remember(prices, symbol, price);
+                }
+                Ok(Frame::Data(u32::from(price.is_some())))
             }
             ("tu", Channel::Trades(_)) => Ok(Frame::Data(0)),
             (_, Channel::Other) => Ok(Frame::Other),
@@ -204,20 +223,30 @@ fn data(
     let rows = body.elements().ok_or(DecodeError::Field("payload"))?;
     match channel {
         Channel::Trades(symbol) => {
+            // Newest first: the first trade's price is the latest.
+            let mut newest = None;
             let mut n = 0;
             for row in rows {
-                n += u32::from(emit_trade(row, symbol, emit)?);
+                if let Some(price) = emit_trade(row, symbol, emit)? {
+                    newest = newest.or(Some(price));
+                    n += 1;
+                }
+            }
+            if let Some(price) = newest {
+                remember(prices, symbol, price);
             }
             Ok(Frame::Data(n))
         }
         Channel::Liquidations => {
             // A single entry may also arrive unwrapped (`[chanId, ["pos", …]]`).
             if body.index(0).and_then(Val::str).is_some() {
-                return Ok(Frame::Data(u32::from(emit_liquidation(body, emit)?)));
+                return Ok(Frame::Data(u32::from(emit_liquidation(
+                    body, prices, emit,
+                )?)));
             }
             let mut n = 0;
             for row in rows {
-                n += u32::from(emit_liquidation(row, emit)?);
+                n += u32::from(emit_liquidation(row, prices, emit)?);
             }
             Ok(Frame::Data(n))
         }
@@ -225,12 +254,13 @@ fn data(
     }
 }
 
-/// `[ID, MTS, AMOUNT, PRICE]`; `false` for a zero amount.
+/// `[ID, MTS, AMOUNT, PRICE]`; the price when an event was emitted (`None` for a zero
+/// amount).
 fn emit_trade(
     row: Val<'_, '_>,
     symbol: Symbol,
     emit: &mut dyn FnMut(Event),
-) -> Result<bool, DecodeError> {
+) -> Result<Option<Decimal>, DecodeError> {
     if !row.is_array() {
         return Err(DecodeError::Field("trade"));
     }
@@ -240,7 +270,7 @@ fn emit_trade(
     let price = tape::num_decimal(row.index(3), "PRICE")?;
     let (side, qty) = signed_amount(amount);
     if !tape::tradable(price, qty, "PRICE", "AMOUNT")? {
-        return Ok(false);
+        return Ok(None);
     }
     emit(Event {
         kind: EventKind::Trade,
@@ -252,7 +282,7 @@ fn emit_trade(
         trade_id: Some(id),
         fills: 1,
     });
-    Ok(true)
+    Ok(Some(price))
 }
 
 /// A signed amount → (side, |amount|): positive buys.
@@ -265,7 +295,11 @@ fn signed_amount(amount: Decimal) -> (Side, Decimal) {
 }
 
 /// One `pos` entry of the liquidation feed; `false` when it makes no event.
-fn emit_liquidation(row: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<bool, DecodeError> {
+fn emit_liquidation(
+    row: Val<'_, '_>,
+    prices: &[(Symbol, Decimal)],
+    emit: &mut dyn FnMut(Event),
+) -> Result<bool, DecodeError> {
     if row.index(0).and_then(Val::str) != Some("pos") {
         return Err(DecodeError::Field("pos"));
     }
@@ -276,7 +310,15 @@ fn emit_liquidation(row: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<boo
     let ts_us = millis_decimal_to_micros(mts).ok_or(DecodeError::Number("MTS"))?;
     let symbol = tape::symbol(row.index(4), "SYMBOL")?;
     let amount = tape::num_decimal(row.index(5), "AMOUNT")?;
-    let price = tape::num_decimal(row.index(11), "LIQUIDATION_PRICE")?;
+    let price = match row.index(11) {
+        Some(v) if v.is_number() => tape::num_decimal(Some(v), "LIQUIDATION_PRICE")?,
+        Some(v) if !v.is_null() => return Err(DecodeError::Field("LIQUIDATION_PRICE")),
+        // No liquidation price (a trigger): the symbol's last trade, else BASE_PRICE.
+        _ => match prices.iter().find(|(s, _)| *s == symbol) {
+            Some(&(_, last)) => last,
+            None => tape::num_decimal(row.index(6), "BASE_PRICE")?,
+        },
+    };
     // The position's sign: a long (positive) is liquidated by a sell order.
     let (position, qty) = signed_amount(amount);
     let side = match position {
@@ -334,6 +376,15 @@ mod tests {
             r#"[91684,[["pos",142397657,1574697680829,null,"tBTCF0:USTF0",-2.62932,91.583875238719,null,1,1,null,112.27]]]"#,
             r#"[91684,"hb"]"#,
             r#"[91684,[["neg",1,1,null,"tBTCF0:USTF0",1,1,null,0,0,null,1]]]"#,
+            // A trigger without a liquidation price: BASE_PRICE while no trade was seen…
+            r#"[91684,[["pos",1,1574697680828,null,"tBTCF0:USTF0",2.5,91.5,null,0,0,null,null]]]"#,
+            r#"{"event":"subscribed","channel":"trades","chanId":5,"symbol":"tBTCF0:USTF0"}"#,
+            r#"[5,[[9,1574697680000,1,93.5],[8,1574697670000,1,93.1]]]"#,
+            // …then the symbol's last trade price (the snapshot's newest).
+            r#"[91684,[["pos",2,1574697680828,null,"tBTCF0:USTF0",2.5,91.5,null,0,0,null,null]]]"#,
+            r#"[5,"te",[10,1574697690000,-1,92.25]]"#,
+            r#"[91684,[["pos",3,1574697680828,null,"tBTCF0:USTF0",-1,91.5,null,0,0,null,null]]]"#,
+            r#"[91684,[["pos",3,1574697680828,null,"tBTCF0:USTF0",-1,91.5,null,0,0,null,"x"]]]"#,
         ]);
         assert_eq!(got[0].0, Ok(Frame::SubscribeAck));
         assert_eq!(got[1].0, Ok(Frame::Data(1)));
@@ -350,6 +401,19 @@ mod tests {
         assert_eq!(got[2], (Ok(Frame::Data(0)), vec![]));
         assert_eq!(got[3].0, Ok(Frame::Other));
         assert_eq!(got[4].0, Err(DecodeError::Field("pos")));
+        let prices: Vec<(Side, Decimal)> = [5, 8, 10]
+            .iter()
+            .map(|&i| (got[i].1[0].side, got[i].1[0].price))
+            .collect();
+        assert_eq!(
+            prices,
+            [
+                (Side::Sell, Decimal::new(915, 1)),
+                (Side::Sell, Decimal::new(935, 1)),
+                (Side::Buy, Decimal::new(9225, 2))
+            ]
+        );
+        assert_eq!(got[11].0, Err(DecodeError::Field("LIQUIDATION_PRICE")));
     }
 
     #[test]

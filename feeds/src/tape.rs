@@ -188,6 +188,10 @@ impl<'t, 'i> Val<'t, 'i> {
         matches!(self.node(), Some(Node::Array { .. }))
     }
 
+    pub(crate) fn is_null(self) -> bool {
+        matches!(self.node(), Some(Node::Static(StaticNode::Null)))
+    }
+
     pub(crate) fn is_number(self) -> bool {
         matches!(
             self.node(),

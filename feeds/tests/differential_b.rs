@@ -254,6 +254,11 @@ fn frames(t: &Trade) -> Vec<(Venue, Vec<String>)> {
             r#"{"event":"subscribed","channel":"trades","chanId":7,"symbol":"tBTCUSD","pair":"BTCUSD"}"#.to_owned(),
             format!(r#"[7,"te",[{},{},{sign}{},{}]]"#, t.id, t.ms, t.qty, t.price),
             format!(r#"[7,[[{},{},{sign}{},{}],[{},{},{},{}]]]"#, t.id, t.ms, t.qty, t.price, t.id + 1, t.ms, t.qty, t.price),
+            r#"{"event":"subscribed","channel":"status","chanId":8,"key":"liq:global"}"#.to_owned(),
+            format!(
+                r#"[8,[["pos",{},{}.5,null,"tBTCUSD",{sign}{},1.5,null,0,0,null,null],["pos",{},{},null,"tETHUSD",{},{},null,0,0,null,{}],["pos",1,1,null,"tBTCUSD",1,1,null,1,1,null,2]]]"#,
+                t.id, t.ms, t.qty, t.id, t.ms, t.qty, t.price, t.price
+            ),
         ]),
     ]
 }

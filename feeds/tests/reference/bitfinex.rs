@@ -1,6 +1,7 @@
 #![allow(unreachable_pub)]
 //! Reference decoder for Bitfinex `trades` channels (snapshot and `te`; `tu` repeats a `te`)
-//! and the `liq:global` status channel (trigger entries, IS_MATCH = 0).
+//! and the `liq:global` status channel (trigger entries, IS_MATCH = 0; price = the entry's
+//! liquidation price, else the symbol's last trade price, else its base price).
 //!
 //! Data frames name their channel by id only, so the reference remembers the ids announced
 //! by `subscribed` lines it has decoded on this thread (a file is decoded in order).
@@ -14,6 +15,8 @@ use std::collections::HashMap;
 thread_local! {
     /// chanId → trading symbol, or "liq" for the liquidation feed.
     static CHANNELS: RefCell<HashMap<u64, String>> = RefCell::new(HashMap::new());
+    /// symbol → last trade price seen.
+    static LAST: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
 }
 
 fn trade(t: &Value, symbol: &str) -> Result<Option<RefEvent>, String> {
@@ -42,11 +45,20 @@ fn liquidation(p: &Value) -> Result<Option<RefEvent>, String> {
         return Ok(None);
     }
     let amount = f(5)?.as_f64().ok_or("bad AMOUNT")?;
+    let symbol = f(4)?.as_str().ok_or("bad SYMBOL")?.to_owned();
+    let price = match p.get(11) {
+        Some(Value::Number(n)) => n.as_f64().ok_or("bad price")?,
+        Some(Value::Null) | None => match LAST.with(|l| l.borrow().get(&symbol).copied()) {
+            Some(last) => last,
+            None => f(6)?.as_f64().ok_or("bad BASE_PRICE")?,
+        },
+        Some(_) => return Err("bad LIQUIDATION_PRICE".into()),
+    };
     Ok(Some(RefEvent {
         kind: "liquidation",
         side: if amount > 0.0 { "sell" } else { "buy" },
-        symbol: f(4)?.as_str().ok_or("bad SYMBOL")?.to_owned(),
-        price: f(11)?.as_f64().ok_or("bad price")?,
+        symbol,
+        price,
         qty: amount.abs(),
         ts_us: Some((f(2)?.as_f64().ok_or("bad MTS")? * 1000.0) as i64),
         trade_id: None,
@@ -77,6 +89,9 @@ pub fn decode(line: &str) -> Result<Vec<RefEvent>, String> {
     match (body.as_str(), channel.as_str()) {
         (Some("te"), symbol) if symbol.starts_with('t') => {
             out.extend(trade(a.get(2).ok_or("no trade")?, symbol)?);
+            if let Some(t) = out.first() {
+                LAST.with(|l| l.borrow_mut().insert(t.symbol.clone(), t.price));
+            }
         }
         (Some(_), _) | (None, "other") => {}
         (None, "liq") => {
@@ -87,6 +102,10 @@ pub fn decode(line: &str) -> Result<Vec<RefEvent>, String> {
         (None, symbol) => {
             for t in body.as_array().ok_or("bad snapshot")? {
                 out.extend(trade(t, symbol)?);
+            }
+            // Newest first.
+            if let Some(t) = out.first() {
+                LAST.with(|l| l.borrow_mut().insert(t.symbol.clone(), t.price));
             }
         }
     }
