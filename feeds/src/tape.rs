@@ -438,7 +438,8 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 pub const INVERSE_SIG_DIGITS: i32 = 15;
 
 /// A non-negative finite f64 as a [`Decimal`] rounded to [`INVERSE_SIG_DIGITS`] significant
-/// digits; `None` for NaN, infinities, negatives and values past 9.2e18.
+/// digits; `None` for NaN, infinities, negatives, values past 9.2e18 and positive values
+/// below 0.5e-18 (they would round to zero).
 pub(crate) fn decimal_from_f64(x: f64) -> Option<Decimal> {
     if !x.is_finite() || x < 0.0 {
         return None;
@@ -449,7 +450,9 @@ pub(crate) fn decimal_from_f64(x: f64) -> Option<Decimal> {
     let magnitude = x.log10().floor() as i32;
     let scale = (INVERSE_SIG_DIGITS - 1 - magnitude).clamp(0, i32::from(Decimal::MAX_SCALE));
     let mantissa = (x * 10f64.powi(scale)).round();
-    if mantissa >= 9.2e18 {
+    // Too large for an i64, or a positive value too small for 18 fractional digits (it must
+    // not become a silent zero).
+    if !(1.0..9.2e18).contains(&mantissa) {
         return None;
     }
     Some(Decimal::new(mantissa as i64, scale as u8))
@@ -514,8 +517,16 @@ impl Specs {
         qty_name: &'static str,
     ) -> Result<Decimal, DecodeError> {
         let spec = self.0.get(symbol).ok_or(DecodeError::Instrument)?;
-        if !spec.inverse && spec.size == Decimal::new(1, 0) {
-            return Ok(contracts);
+        if !spec.inverse {
+            // Linear: contracts × size, exact while it fits.
+            let exact = contracts
+                .mantissa
+                .checked_mul(spec.size.mantissa)
+                .zip(contracts.scale.checked_add(spec.size.scale))
+                .filter(|&(_, scale)| scale <= Decimal::MAX_SCALE);
+            if let Some((mantissa, scale)) = exact {
+                return Ok(Decimal::new(mantissa, scale));
+            }
         }
         decimal_from_f64(spec.base_qty(contracts.to_f64(), price.to_f64()))
             .ok_or(DecodeError::Number(qty_name))
@@ -610,6 +621,45 @@ mod tests {
     }
 
     #[test]
+    fn contract_specs_convert_to_base() {
+        use crate::instruments::{ContractSpec, Instruments};
+        use crate::venue::Venue;
+        let mut i = Instruments::default();
+        let spec = |size, inverse| ContractSpec {
+            size: Decimal::new(size, 6),
+            inverse,
+        };
+        i.insert(Venue::Bitmex, "XBTUSDT", spec(1, false));
+        i.insert(Venue::Bitmex, "XBTUSD", spec(1_000_000, true));
+        let specs = Specs::of(Venue::Bitmex, &i);
+        let sym = |s: &str| Symbol::new(s.as_bytes()).unwrap();
+        let (q, p) = (Decimal::new(2500, 0), Decimal::new(50_000, 0));
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSDT"), q, p, "q"),
+            Ok(Decimal::new(25, 4))
+        );
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSD"), q, p, "q"),
+            Ok(Decimal::new(5, 2))
+        );
+        assert_eq!(
+            specs.base_qty(&sym("ETHUSD"), q, p, "q"),
+            Err(DecodeError::Instrument)
+        );
+        // Past 18 fractional digits the exact product does not fit, and the f64 result is
+        // below the smallest decimal: an error, not a zero.
+        let tiny = Decimal::new(3, 14);
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSDT"), tiny, p, "q"),
+            Err(DecodeError::Number("q"))
+        );
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSDT"), Decimal::new(3, 10), p, "q"),
+            Ok(Decimal::new(3, 16))
+        );
+    }
+
+    #[test]
     fn rfc3339_times() {
         let t = |s: &str| rfc3339_us(s.as_bytes());
         assert_eq!(
@@ -648,6 +698,8 @@ mod tests {
             Some(Decimal::new(98_654_480_327, 10))
         );
         assert_eq!(decimal_from_f64(1e-12), Some(Decimal::new(1_000_000, 18)));
+        assert_eq!(decimal_from_f64(1e-18), Some(Decimal::new(1, 18)));
+        assert_eq!(decimal_from_f64(4e-19), None, "would round to zero");
         assert_eq!(decimal_from_f64(0.0), Some(Decimal::ZERO));
         assert_eq!(
             decimal_from_f64(1.0e7),
