@@ -181,6 +181,11 @@ impl Venue {
         match self {
             Venue::OkxFutures => MarketKind::Future,
             Venue::Deribit if !s.ends_with("-PERPETUAL") => MarketKind::Future,
+            // Dated futures: COIN-M `BTCUSD_260925`, Kraken `FI_`/`FF_` (inverse/linear).
+            Venue::BinanceCoinm if !s.ends_with("_PERP") => MarketKind::Future,
+            Venue::KrakenFutures if s.starts_with("FI_") || s.starts_with("FF_") => {
+                MarketKind::Future
+            }
             Venue::Bitfinex if s.contains("F0:") => MarketKind::Perp,
             Venue::Bitfinex => MarketKind::Spot,
             v if v.is_perp() => MarketKind::Perp,

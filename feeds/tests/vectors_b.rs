@@ -307,6 +307,26 @@ fn market_ids() {
     assert_eq!(id(Venue::Coinbase, "BTC-USD"), "COINBASE:BTC-USD");
     assert_eq!(id(Venue::Bitmex, "XBTUSD"), "BITMEX:XBTUSD");
     assert_eq!(id(Venue::Deribit, "BTC-PERPETUAL"), "DERIBIT:BTC-PERPETUAL");
+
+    let kind =
+        |venue: Venue, s: &str| venue.market_kind(&feeds::Symbol::new(s.as_bytes()).unwrap());
+    use feeds::MarketKind::{Future, Perp, Spot};
+    for (venue, symbol, want) in [
+        (Venue::BinanceCoinm, "BTCUSD_PERP", Perp),
+        (Venue::BinanceCoinm, "BTCUSD_260925", Future),
+        (Venue::KrakenFutures, "PF_XBTUSD", Perp),
+        (Venue::KrakenFutures, "PI_XBTUSD", Perp),
+        (Venue::KrakenFutures, "FI_XBTUSD_260925", Future),
+        (Venue::Deribit, "BTC-27DEC26", Future),
+        (Venue::Deribit, "BTC_USDC-PERPETUAL", Perp),
+        (Venue::Bitfinex, "tBTCF0:USTF0", Perp),
+        (Venue::Bitfinex, "tBTCUSD", Spot),
+        (Venue::KrakenSpot, "BTC/USD", Spot),
+        (Venue::Coinbase, "BTC-USD", Spot),
+        (Venue::Bitmex, "XBTUSD", Perp),
+    ] {
+        assert_eq!(kind(venue, symbol), want, "{venue} {symbol}");
+    }
 }
 
 mod mutations {
