@@ -1,4 +1,4 @@
-//! Decode cost per message: one Binance frame → normalized event, with the copy into a
+//! Decode cost per message: one venue frame → normalized event(s), with the copy into a
 //! receive buffer that the socket loop also pays (simd-json parses in place, so every
 //! decode needs a fresh copy of the frame).
 //!
@@ -48,5 +48,89 @@ fn binance(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, binance);
+/// One representative live trade frame per venue (real frames from the vectors, BitMEX cut
+/// to one row; Kraken Futures and COIN-M from the docs-built fixtures), each with the frames
+/// it needs first (Bitfinex learns its channel from the `subscribed` event).
+const OTHER: &[(&str, Venue, &[&str], &str)] = &[
+    (
+        "coinbase_match",
+        Venue::Coinbase,
+        &[],
+        r#"{"type":"match","trade_id":1568268,"maker_order_id":"cac01d6d-8009-4c33-8e0d-f7f853d7c1bc","taker_order_id":"3dec64e4-f6ad-4ca8-ad3f-e5b1a0eb0d06","side":"sell","size":"450","price":"0.791","product_id":"SKL-USD","sequence":201390075,"time":"2021-04-17T16:43:37.121358Z"}"#,
+    ),
+    (
+        "coinbase_advanced_market_trades",
+        Venue::CoinbaseAdvanced,
+        &[],
+        r#"{"channel":"market_trades","timestamp":"2026-08-09T21:05:48.251397169Z","sequence_num":9,"events":[{"type":"update","trades":[{"product_id":"BTC-USD","trade_id":"1068572091","price":"65083.67","size":"0.01034361","time":"2026-08-09T21:05:48.167634Z","side":"SELL"}]}]}"#,
+    ),
+    (
+        "kraken_v2_trade",
+        Venue::KrakenSpot,
+        &[],
+        r#"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":83744.3,"qty":0.00044780,"ord_type":"limit","trade_id":109116693,"timestamp":"2026-09-25T17:48:26.844359Z"}]}"#,
+    ),
+    (
+        "kraken_futures_trade",
+        Venue::KrakenFutures,
+        &[],
+        r#"{"feed":"trade","product_id":"PI_XBTUSD","uid":"05af78ac-a774-478c-a50c-8b9c234e071e","side":"sell","type":"fill","seq":653355,"time":1612266317519,"qty":15000,"price":34969.5}"#,
+    ),
+    (
+        "bitmex_trade",
+        Venue::Bitmex,
+        &[],
+        r#"{"table":"trade","action":"insert","data":[{"timestamp":"2021-07-22T22:36:11.685Z","symbol":"XBTUSD","side":"Buy","size":100,"price":32180.5,"tickDirection":"PlusTick","trdMatchID":"6e70bebe-235e-08a6-d11b-e1042bf1f2ed","grossValue":310747,"homeNotional":0.00310747,"foreignNotional":100}]}"#,
+    ),
+    (
+        "deribit_trades",
+        Venue::Deribit,
+        &[],
+        r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"trades.BTC-PERPETUAL.100ms","data":[{"timestamp":1781416501150,"price":64345.0,"amount":30.0,"direction":"buy","index_price":64347.47,"instrument_name":"BTC-PERPETUAL","trade_seq":291801232,"mark_price":64345.22,"tick_direction":2,"contracts":3.0,"trade_id":"433949015"}]}}"#,
+    ),
+    (
+        "bitfinex_te",
+        Venue::Bitfinex,
+        &[
+            r#"{"event":"subscribed","channel":"trades","chanId":17470,"symbol":"tBTCUSD","pair":"BTCUSD"}"#,
+        ],
+        r#"[17470,"te",[401597395,1574694478808,0.005,7245.3]]"#,
+    ),
+    (
+        "binance_coinm_aggtrade",
+        Venue::BinanceCoinm,
+        &[],
+        r#"{"stream":"btcusd_perp@aggTrade","data":{"e":"aggTrade","E":1591261134288,"a":5933014,"s":"BTCUSD_PERP","p":"50000.0","q":"3","f":100,"l":105,"T":1591261134150,"m":true}}"#,
+    ),
+];
+
+fn other_venues(c: &mut Criterion) {
+    let mut group = c.benchmark_group("decode");
+    group.throughput(Throughput::Elements(1));
+    for &(name, venue, setup, frame) in OTHER {
+        let mut decoder = venue.decoder();
+        let mut buf = Vec::with_capacity(4096);
+        for line in setup {
+            buf.clear();
+            buf.extend_from_slice(line.as_bytes());
+            let _ = decoder.decode(&mut buf, &mut |_| {});
+        }
+        buf.clear();
+        buf.extend_from_slice(frame.as_bytes());
+        let got = decoder.decode(&mut buf, &mut |_| {});
+        assert_eq!(got, Ok(Frame::Data(1)), "{name}");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                buf.clear();
+                buf.extend_from_slice(black_box(frame.as_bytes()));
+                let mut price = 0;
+                let got = decoder.decode(&mut buf, &mut |e| price = e.price.mantissa);
+                black_box((got, price))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, binance, other_venues);
 criterion_main!(benches);

@@ -145,6 +145,15 @@ impl Instruments {
         self.by_key.insert((venue, symbol.to_owned()), spec);
     }
 
+    /// Every `(symbol, spec)` of `venue`, in no particular order (decoders copy them into
+    /// their own lookup tables at construction).
+    pub fn of_venue(&self, venue: Venue) -> impl Iterator<Item = (&str, ContractSpec)> + '_ {
+        self.by_key
+            .iter()
+            .filter(move |((v, _), _)| *v == venue)
+            .map(|((_, symbol), spec)| (symbol.as_str(), *spec))
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }

@@ -1,7 +1,9 @@
 //! The venues this crate speaks, and the sans-IO decoder interface every adapter implements.
 
 use crate::event::{Event, Symbol};
+use crate::instruments::Instruments;
 use std::fmt;
+use std::sync::Arc;
 
 /// A venue = one exchange API family with one wire format and one market-id prefix.
 ///
@@ -179,6 +181,11 @@ impl Venue {
         match self {
             Venue::OkxFutures => MarketKind::Future,
             Venue::Deribit if !s.ends_with("-PERPETUAL") => MarketKind::Future,
+            // Dated futures: COIN-M `BTCUSD_260925`, Kraken `FI_`/`FF_` (inverse/linear).
+            Venue::BinanceCoinm if !s.ends_with("_PERP") => MarketKind::Future,
+            Venue::KrakenFutures if s.starts_with("FI_") || s.starts_with("FF_") => {
+                MarketKind::Future
+            }
             Venue::Bitfinex if s.contains("F0:") => MarketKind::Perp,
             Venue::Bitfinex => MarketKind::Spot,
             v if v.is_perp() => MarketKind::Perp,
@@ -188,21 +195,53 @@ impl Venue {
 
     /// The market id for a symbol as it appears in this venue's frames:
     /// `BINANCE:btcusdt` from `BTCUSDT` (Binance pairs are lower case in aggr-server's ids).
+    ///
+    /// Kraken spot v2 frames say `BTC/USD`; aggr-server's ids use the v1 names, so the id is
+    /// `KRAKEN:XBT/USD` (see [`crate::kraken::v1_pair`]: BTC → XBT, DOGE → XDG). Bitfinex
+    /// symbols lose their `t` prefix: `tBTCUSD` → `BITFINEX:BTCUSD`.
     pub fn market_id(self, symbol: &Symbol) -> String {
         let pair = match self {
             Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::Huobi => {
                 symbol.as_str().to_ascii_lowercase()
             }
             Venue::BybitSpot => format!("{}-SPOT", symbol.as_str()),
+            Venue::KrakenSpot => crate::kraken::v1_pair(symbol.as_str()),
+            Venue::Bitfinex => {
+                let s = symbol.as_str();
+                s.strip_prefix('t').unwrap_or(s).to_owned()
+            }
             _ => symbol.as_str().to_owned(),
         };
         format!("{}:{}", self.exchange(), pair)
     }
 
-    /// A fresh decoder for this venue's frames, with the bundled instrument metadata.
+    /// A fresh decoder for this venue's frames, with the bundled instrument metadata (parsed
+    /// once per process).
     pub fn decoder(self) -> Box<dyn Decode + Send> {
+        static BUNDLED: std::sync::OnceLock<Arc<Instruments>> = std::sync::OnceLock::new();
+        self.decoder_with(BUNDLED.get_or_init(Instruments::bundled))
+    }
+
+    /// Whether this venue's decoder keeps per-connection state, so that each connection needs
+    /// a decoder of its own: Bitfinex (channel ids are per connection) and BitMEX (the clock
+    /// that stamps liquidations, which carry no time).
+    pub fn decoder_per_connection(self) -> bool {
+        matches!(self, Venue::Bitfinex | Venue::Bitmex)
+    }
+
+    /// A fresh decoder for this venue's frames, taking contract sizes from `instruments`.
+    pub fn decoder_with(self, instruments: &Arc<Instruments>) -> Box<dyn Decode + Send> {
         match self {
-            Venue::BinanceSpot | Venue::BinanceUsdm => Box::new(crate::binance::Decoder::new(self)),
+            Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
+                Box::new(crate::binance::Decoder::with_instruments(self, instruments))
+            }
+            Venue::Coinbase | Venue::CoinbaseAdvanced => {
+                Box::new(crate::coinbase::Decoder::new(self))
+            }
+            Venue::KrakenSpot | Venue::KrakenFutures => Box::new(crate::kraken::Decoder::new(self)),
+            Venue::Bitmex => Box::new(crate::bitmex::Decoder::new(instruments)),
+            Venue::Deribit => Box::new(crate::deribit::Decoder::new()),
+            Venue::Bitfinex => Box::new(crate::bitfinex::Decoder::new()),
             _ => Box::new(Unsupported(self)),
         }
     }
@@ -242,6 +281,9 @@ pub enum Frame {
     VenueError { code: i64 },
     /// Valid JSON on a channel we do not turn into events (mark price, tickers, …).
     Other,
+    /// The venue requires an answer to this frame: send the text back on the same connection
+    /// (Deribit `test_request` heartbeats, else the server closes the socket).
+    Reply(&'static str),
 }
 
 /// Why a frame could not be decoded. Counted per venue and sampled to the log; never fatal.
@@ -263,6 +305,10 @@ pub enum DecodeError {
     /// Valid JSON of a shape this venue adapter does not know.
     #[error("unknown message")]
     Unknown,
+    /// The instrument's quantity needs a contract size to become base units, and the
+    /// instrument metadata has none for it (never guessed).
+    #[error("no contract spec for the instrument")]
+    Instrument,
 }
 
 /// A sans-IO, clock-free decoder for one venue's text frames.

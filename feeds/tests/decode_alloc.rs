@@ -1,5 +1,5 @@
-//! Steady-state Binance decoding allocates nothing: a counting global allocator watches
-//! 100 000 frames decoded after a warm-up.
+//! Steady-state decoding allocates nothing (Binance, and the Coinbase, Kraken, BitMEX, Deribit,
+//! Bitfinex and COIN-M decoders): a counting global allocator watches frames decoded after a warm-up.
 //!
 //! Only allocations made by the measuring thread while it is measuring are counted, so the
 //! harness's other threads (and tests running in parallel) cannot disturb the count.
@@ -157,4 +157,131 @@ fn counter_sees_allocations_inside_decode() {
         assert_eq!(decoder.decode(&mut buf, &mut |_| {}), Ok(Frame::Data(1)));
     });
     assert!(allocations > 0);
+}
+
+/// Raw lines of a vector file (shared recordings) or a docs-built fixture.
+fn vector_lines(path: &str) -> Vec<Vec<u8>> {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let p = root.join(path);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("cannot read {} ({e})", p.display()))
+        .lines()
+        .map(|l| l.as_bytes().to_vec())
+        .collect()
+}
+
+/// Per venue: every line of its vectors (acks, errors, snapshots, malformed lines, …) and
+/// 200 distinct generated trade frames.
+fn other_venue_frames() -> Vec<(Venue, Vec<Vec<u8>>)> {
+    let shared = "../../shared/reference/vectors/";
+    let mut out = Vec::new();
+    for (venue, files) in [
+        (
+            Venue::Coinbase,
+            vec![format!("{shared}coinbase_exchange.jsonl")],
+        ),
+        (
+            Venue::CoinbaseAdvanced,
+            vec![format!("{shared}coinbase_advanced.jsonl")],
+        ),
+        (
+            Venue::KrakenSpot,
+            vec![
+                format!("{shared}kraken_v2.jsonl"),
+                format!("{shared}kraken_v1.jsonl"),
+            ],
+        ),
+        (
+            Venue::KrakenFutures,
+            vec!["tests/fixtures/kraken_futures.jsonl".to_owned()],
+        ),
+        (Venue::Bitmex, vec![format!("{shared}bitmex.jsonl")]),
+        (Venue::Deribit, vec![format!("{shared}deribit.jsonl")]),
+        (Venue::Bitfinex, vec![format!("{shared}bitfinex.jsonl")]),
+        (
+            Venue::BinanceCoinm,
+            vec!["tests/fixtures/binance_coinm.jsonl".to_owned()],
+        ),
+    ] {
+        let mut frames: Vec<Vec<u8>> = files.iter().flat_map(|f| vector_lines(f)).collect();
+        for i in 0..200u64 {
+            let (price, qty, ms, id) = (
+                60_000 + i * 7,
+                1 + i,
+                1_781_416_501_150 + i,
+                433_949_015 + i,
+            );
+            let side = if i % 2 == 0 { "buy" } else { "sell" };
+            let frame = match venue {
+                Venue::Coinbase => format!(
+                    r#"{{"type":"match","trade_id":{id},"maker_order_id":"a","taker_order_id":"b","side":"{side}","size":"0.{qty:04}","price":"{price}.5","product_id":"BTC-USD","sequence":1,"time":"2021-04-17T16:43:37.{:06}Z"}}"#,
+                    i * 13
+                ),
+                Venue::CoinbaseAdvanced => format!(
+                    r#"{{"channel":"market_trades","timestamp":"2026-08-09T21:05:48.251397169Z","sequence_num":{i},"events":[{{"type":"update","trades":[{{"product_id":"BTC-USD","trade_id":"{id}","price":"{price}.67","size":"0.{qty:08}","time":"2026-08-09T21:05:48.167634Z","side":"SELL"}}]}}]}}"#
+                ),
+                Venue::KrakenSpot => format!(
+                    r#"{{"channel":"trade","type":"update","data":[{{"symbol":"BTC/USD","side":"{side}","price":{price}.3,"qty":0.{qty:08},"ord_type":"limit","trade_id":{id},"timestamp":"2026-09-25T17:48:26.844359Z"}}]}}"#
+                ),
+                Venue::KrakenFutures => format!(
+                    r#"{{"feed":"trade","product_id":"PI_XBTUSD","uid":"05af78ac-a774-478c-a50c-8b9c234e071e","side":"{side}","type":"fill","seq":{i},"time":{ms},"qty":{qty}000,"price":{price}.5}}"#
+                ),
+                Venue::Bitmex => format!(
+                    r#"{{"table":"trade","action":"insert","data":[{{"timestamp":"2021-07-22T22:36:11.685Z","symbol":"XBTUSD","side":"Buy","size":100,"price":{price}.5,"tickDirection":"PlusTick","trdMatchID":"6e70bebe-235e-08a6-d11b-e1042bf1f2ed","grossValue":310747,"homeNotional":0.00{qty:06},"foreignNotional":100}}]}}"#
+                ),
+                Venue::Deribit => format!(
+                    r#"{{"jsonrpc":"2.0","method":"subscription","params":{{"channel":"trades.BTC-PERPETUAL.100ms","data":[{{"timestamp":{ms},"price":{price}.0,"amount":{qty}0.0,"direction":"{side}","index_price":64347.47,"instrument_name":"BTC-PERPETUAL","trade_seq":291801232,"mark_price":64345.22,"tick_direction":2,"contracts":3.0,"trade_id":"{id}"}}]}}}}"#
+                ),
+                Venue::Bitfinex => format!(r#"[856834,"te",[{id},{ms},-0.{qty:06},{price}]]"#),
+                _ => format!(
+                    r#"{{"stream":"btcusd_perp@aggTrade","data":{{"e":"aggTrade","E":{ms},"a":{id},"s":"BTCUSD_PERP","p":"{price}.0","q":"{qty}","f":100,"l":105,"T":{ms},"m":true}}}}"#
+                ),
+            };
+            frames.push(frame.into_bytes());
+        }
+        out.push((venue, frames));
+    }
+    out
+}
+
+#[test]
+fn other_venues_steady_state_does_not_allocate() {
+    let venues = other_venue_frames();
+    let mut decoders: Vec<Box<dyn Decode + Send>> =
+        venues.iter().map(|(v, _)| v.decoder()).collect();
+    let mut buf = Vec::with_capacity(4096);
+    let pass = |decoders: &mut [Box<dyn Decode + Send>], buf: &mut Vec<u8>| {
+        let (mut events, mut ok) = (0u64, 0u64);
+        for ((_, frames), decoder) in venues.iter().zip(decoders.iter_mut()) {
+            for frame in frames {
+                buf.clear();
+                buf.extend_from_slice(frame);
+                if decoder.decode(buf, &mut |_| events += 1).is_ok() {
+                    ok += 1;
+                }
+            }
+        }
+        (events, ok)
+    };
+    // Warm-up: buffers reach their working size, Bitfinex learns its channels.
+    let warm = pass(&mut decoders, &mut buf);
+    let mut measured = (0, 0);
+    let allocations = allocations_during(|| {
+        for _ in 0..20 {
+            let (e, o) = pass(&mut decoders, &mut buf);
+            measured = (measured.0 + e, measured.1 + o);
+        }
+    });
+    assert!(warm.0 > 1600, "events in one pass: {}", warm.0);
+    assert_eq!(
+        measured,
+        (warm.0 * 20, warm.1 * 20),
+        "every pass decodes alike"
+    );
+    assert_eq!(
+        allocations,
+        0,
+        "allocations while decoding {} frames",
+        warm.1 * 20
+    );
 }

@@ -15,9 +15,12 @@
 
 use super::wire::{self, RawForceOrder, RawTrade, TradeKind, Val};
 use crate::event::Event;
+use crate::instruments::Instruments;
+use crate::tape::Specs;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use simd_json::{Buffers, Tape};
 use std::fmt;
+use std::sync::Arc;
 
 /// Frame size the parse buffers are sized for up front; market-data frames are far smaller,
 /// so live traffic does not grow them.
@@ -26,21 +29,36 @@ const INITIAL_FRAME_CAPACITY: usize = 4096;
 /// Tape nodes reserved up front (a trade frame needs about 25).
 const INITIAL_TAPE_NODES: usize = 256;
 
-/// Decoder for Binance spot and USDⓈ-M futures frames. Both venues share one wire format;
-/// the venue is kept only to answer [`Decode::venue`].
+/// Decoder for Binance spot, USDⓈ-M and COIN-M futures frames. The venues share one wire
+/// format; COIN-M quantities are converted from contracts to base units.
 pub struct Decoder {
     venue: Venue,
     buffers: Buffers,
     /// Always empty between calls; kept only for its allocation (see `decode`).
     tape: Tape<'static>,
+    /// COIN-M contract sizes (`None` on spot and USDⓈ-M, whose quantities are base units).
+    coinm: Option<Specs>,
 }
 
 impl Decoder {
+    /// A decoder for `venue`; COIN-M uses the bundled instrument snapshot.
     pub fn new(venue: Venue) -> Decoder {
+        let instruments = if venue == Venue::BinanceCoinm {
+            Instruments::bundled()
+        } else {
+            Arc::default()
+        };
+        Decoder::with_instruments(venue, &instruments)
+    }
+
+    /// A decoder for `venue` taking COIN-M contract sizes from `instruments`. A COIN-M
+    /// symbol without a spec is [`DecodeError::Instrument`].
+    pub fn with_instruments(venue: Venue, instruments: &Arc<Instruments>) -> Decoder {
         Decoder {
             venue,
             buffers: Buffers::new(INITIAL_FRAME_CAPACITY),
             tape: Tape(Vec::with_capacity(INITIAL_TAPE_NODES)),
+            coinm: (venue == Venue::BinanceCoinm).then(|| Specs::of(venue, instruments)),
         }
     }
 }
@@ -68,7 +86,31 @@ impl Decode for Decoder {
         // `Tape::reset` clears it, keeping the allocation.
         let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
         let result = match simd_json::fill_tape(frame, &mut self.buffers, &mut tape) {
-            Ok(()) => classify(&tape.0, emit),
+            Ok(()) => match &self.coinm {
+                None => classify(&tape.0, emit),
+                Some(specs) => {
+                    // COIN-M: every event's contracts become base units before it is emitted;
+                    // an event that cannot be converted fails the frame.
+                    let mut failed = None;
+                    let mut convert = |mut event: Event| match specs.base_qty(
+                        &event.symbol,
+                        event.qty,
+                        event.price,
+                        "q",
+                    ) {
+                        Ok(qty) => {
+                            event.qty = qty;
+                            emit(event);
+                        }
+                        Err(e) => failed = Some(e),
+                    };
+                    let frame = classify(&tape.0, &mut convert);
+                    match failed {
+                        Some(e) => Err(e),
+                        None => frame,
+                    }
+                }
+            },
             Err(_) => Err(DecodeError::Malformed),
         };
         self.tape = tape.reset();
@@ -315,6 +357,41 @@ mod tests {
             Implementation::Native
         };
         assert_eq!(Deserializer::algorithm(), want);
+    }
+
+    #[test]
+    fn coinm_contracts_become_base_units() {
+        let mut specs = Instruments::default();
+        specs.insert(
+            Venue::BinanceCoinm,
+            "BTCUSD_PERP",
+            crate::ContractSpec {
+                size: crate::Decimal::new(100, 0),
+                inverse: true,
+            },
+        );
+        let mut decoder = Decoder::with_instruments(Venue::BinanceCoinm, &Arc::new(specs));
+        let mut run = |text: &str| {
+            let mut bytes = text.as_bytes().to_vec();
+            let mut events = Vec::new();
+            let frame = decoder.decode(&mut bytes, &mut |e| events.push(e));
+            (frame, events)
+        };
+        let (frame, events) = run(
+            r#"{"e":"aggTrade","E":1,"a":5,"s":"BTCUSD_PERP","p":"50000.0","q":"3","f":1,"l":2,"T":1,"m":false}"#,
+        );
+        assert_eq!(frame, Ok(Frame::Data(1)));
+        assert_eq!(
+            events[0].qty,
+            crate::Decimal::new(6, 3),
+            "3 × 100 USD / 50000"
+        );
+        assert_eq!(events[0].fills, 2);
+        let (frame, events) = run(
+            r#"{"e":"forceOrder","E":1,"o":{"s":"ETHUSD_PERP","S":"SELL","ap":"2000","z":"1","T":1}}"#,
+        );
+        assert_eq!(frame, Err(DecodeError::Instrument));
+        assert!(events.is_empty());
     }
 
     #[test]

@@ -13,8 +13,22 @@ pub const SPOT_BASE: &str = "wss://stream.binance.com:9443";
 /// USDⓈ-M futures WebSocket host (market streams are under `/market`).
 pub const USDM_BASE: &str = "wss://fstream.binance.com";
 
-/// Streams one connection may carry, on both venues.
+/// COIN-M futures WebSocket host (unchanged by the 2026 USDⓈ-M split; no `/market` path).
+pub const COINM_BASE: &str = "wss://dstream.binance.com";
+
+/// Streams one connection may carry, on spot and USDⓈ-M.
 pub const MAX_STREAMS_PER_CONN: usize = 1024;
+
+/// Streams one COIN-M connection may carry (docs: 200).
+pub const MAX_STREAMS_PER_CONN_COINM: usize = 200;
+
+/// The per-connection stream limit of `venue`.
+pub const fn max_streams_per_conn(venue: Venue) -> usize {
+    match venue {
+        Venue::BinanceCoinm => MAX_STREAMS_PER_CONN_COINM,
+        _ => MAX_STREAMS_PER_CONN,
+    }
+}
 
 /// Messages per second a spot connection may send (pongs and requests count; more gets the
 /// connection closed).
@@ -32,10 +46,15 @@ pub const fn max_msgs_per_sec(venue: Venue) -> u32 {
 }
 
 /// The streams we read for one pair (`pair_lower` as Binance spells it in stream names,
-/// e.g. `btcusdt`): trades on both venues, plus liquidations on USDⓈ-M.
+/// e.g. `btcusdt`): trades on every venue, plus liquidations on USDⓈ-M and COIN-M (COIN-M
+/// reads `aggTrade`, the trade stream its docs describe).
 pub fn stream_names(venue: Venue, pair_lower: &str) -> Vec<String> {
     match venue {
         Venue::BinanceSpot => vec![format!("{pair_lower}@trade")],
+        Venue::BinanceCoinm => vec![
+            format!("{pair_lower}@aggTrade"),
+            format!("{pair_lower}@forceOrder"),
+        ],
         _ => vec![
             format!("{pair_lower}@trade"),
             format!("{pair_lower}@forceOrder"),
@@ -54,7 +73,7 @@ pub fn combined_urls(venue: Venue, base: &str, pairs: &[&str]) -> Vec<String> {
     };
     let base = base.trim_end_matches('/');
     let per_pair = stream_names(venue, "x").len();
-    let pairs_per_url = (MAX_STREAMS_PER_CONN / per_pair).max(1);
+    let pairs_per_url = (max_streams_per_conn(venue) / per_pair).max(1);
     pairs
         .chunks(pairs_per_url)
         .map(|chunk| {
@@ -191,6 +210,20 @@ mod tests {
             subscribe_message(1, &["a\"b\\c\n"]),
             r#"{"method":"SUBSCRIBE","params":["a\"b\\c\u000a"],"id":1}"#
         );
+    }
+
+    #[test]
+    fn coinm_streams_and_urls() {
+        assert_eq!(
+            combined_urls(Venue::BinanceCoinm, COINM_BASE, &["btcusd_perp"]),
+            ["wss://dstream.binance.com/stream?streams=btcusd_perp@aggTrade/btcusd_perp@forceOrder"]
+        );
+        let owned = pairs(101);
+        let names: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let urls = combined_urls(Venue::BinanceCoinm, COINM_BASE, &names);
+        let sizes: Vec<usize> = urls.iter().map(|u| streams_in(u).len()).collect();
+        assert_eq!(sizes, [200, 2]);
+        assert_eq!(max_msgs_per_sec(Venue::BinanceCoinm), 10);
     }
 
     #[test]

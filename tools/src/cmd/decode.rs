@@ -10,7 +10,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Venue whose decoder to use: binance, binance-usdm.
+    /// Venue whose decoder to use: binance, binance-usdm, binance-coinm, coinbase,
+    /// coinbase-advanced, kraken, kraken-futures, bitmex, deribit, bitfinex, …
     #[arg(long)]
     venue: String,
     /// File of raw frames, one per line (default: stdin).
@@ -53,8 +54,14 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                     writeln!(out, "{}", event_json(venue, e))?;
                     events += 1;
                 }
-                if let Frame::VenueError { code } = frame {
-                    eprintln!("line {}: venue error reply (code {code})", n + 1);
+                match frame {
+                    Frame::VenueError { code } => {
+                        eprintln!("line {}: venue error reply (code {code})", n + 1);
+                    }
+                    Frame::Reply(reply) => {
+                        eprintln!("line {}: the venue expects the reply {reply}", n + 1);
+                    }
+                    _ => {}
                 }
             }
             Err(e) => {
