@@ -20,6 +20,9 @@ pub(crate) fn should_sample(count: u64) -> bool {
 /// One decoder per venue plus the counters of the thread that owns them.
 pub struct Router {
     decoders: Vec<(Venue, Box<dyn Decode + Send>)>,
+    /// Decoders of venues whose frames depend on per-connection state (channel ids, the last
+    /// timestamp seen): one per (venue, connection), made at a connection's first frame.
+    per_connection: Vec<((Venue, u64), Box<dyn Decode + Send>)>,
     stats: Arc<FeedStats>,
 }
 
@@ -38,6 +41,7 @@ impl Router {
     pub fn new(stats: Arc<FeedStats>) -> Router {
         Router {
             decoders: Venue::ALL.iter().map(|&v| (v, v.decoder())).collect(),
+            per_connection: Vec::new(),
             stats,
         }
     }
@@ -61,8 +65,21 @@ impl Router {
     ) -> Result<Frame, DecodeError> {
         let stats = &*self.stats;
         stats.frames.inc();
-        let Some((_, decoder)) = self.decoders.iter_mut().find(|(v, _)| *v == venue) else {
-            return Err(DecodeError::Unknown);
+        let decoder = if venue.decoder_per_connection() {
+            let key = (venue, conn);
+            match self.per_connection.iter().position(|(k, _)| *k == key) {
+                Some(i) => &mut self.per_connection[i].1,
+                None => {
+                    // A new connection (start-up or reconnect): not the steady state.
+                    self.per_connection.push((key, venue.decoder()));
+                    &mut self.per_connection.last_mut().expect("just pushed").1
+                }
+            }
+        } else {
+            match self.decoders.iter_mut().find(|(v, _)| *v == venue) {
+                Some((_, d)) => d,
+                None => return Err(DecodeError::Unknown),
+            }
         };
         let len = frame.len();
         let mut routed = 0u64;
@@ -118,7 +135,49 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
-    use super::should_sample;
+    use super::*;
+
+    /// Bitfinex numbers its channels per connection: the same id means different symbols on two
+    /// connections, so each connection needs its own decoder.
+    #[test]
+    fn per_connection_decoders_keep_channel_ids_apart() {
+        let mut r = Router::new(Arc::new(FeedStats::default()));
+        let mut got: Vec<(u64, String)> = Vec::new();
+        let mut feed = |r: &mut Router, conn: u64, text: &str, got: &mut Vec<(u64, String)>| {
+            let mut buf = text.as_bytes().to_vec();
+            r.route(
+                Venue::Bitfinex,
+                conn,
+                &mut buf,
+                1,
+                &mut |_, s| {
+                    got.push((conn, s.as_str().to_string()));
+                    Some(0)
+                },
+                &mut |_| {},
+            )
+        };
+        for (conn, sym) in [(1, "tBTCUSD"), (2, "tETHUSD")] {
+            let sub = format!(
+                r#"{{"event":"subscribed","channel":"trades","chanId":17,"symbol":"{sym}","pair":"{}"}}"#,
+                &sym[1..]
+            );
+            feed(&mut r, conn, &sub, &mut got).unwrap();
+        }
+        for conn in [1, 2] {
+            feed(
+                &mut r,
+                conn,
+                r#"[17,"te",[401597393,1574694478808,0.005,7245.3]]"#,
+                &mut got,
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            got,
+            vec![(1, "tBTCUSD".to_string()), (2, "tETHUSD".to_string())]
+        );
+    }
 
     #[test]
     fn sampling_is_logarithmic() {
