@@ -143,7 +143,7 @@ mod tests {
     fn per_connection_decoders_keep_channel_ids_apart() {
         let mut r = Router::new(Arc::new(FeedStats::default()));
         let mut got: Vec<(u64, String)> = Vec::new();
-        let mut feed = |r: &mut Router, conn: u64, text: &str, got: &mut Vec<(u64, String)>| {
+        let feed = |r: &mut Router, conn: u64, text: &str, got: &mut Vec<(u64, String)>| {
             let mut buf = text.as_bytes().to_vec();
             r.route(
                 Venue::Bitfinex,
