@@ -317,8 +317,15 @@ fn print_summary(r: &BacktestResult) {
     );
 }
 
-pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn main(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
+    // `backtest --from D --to D 5000`: with explicit dates the one positional is the balance.
+    if args.from.is_some() || args.to.is_some() {
+        if let Some(b) = args.period.as_deref().and_then(|p| p.parse::<f64>().ok()) {
+            args.balance = b;
+            args.period = None;
+        }
+    }
     if !(args.balance.is_finite() && args.balance > 0.0) {
         bail!("BALANCE {} must be a positive number", args.balance);
     }
