@@ -1,7 +1,10 @@
 //! The venues this crate speaks, and the sans-IO decoder interface every adapter implements.
 
 use crate::event::{Event, Symbol};
+use crate::instruments::Instruments;
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A venue = one exchange API family with one wire format and one market-id prefix.
 ///
@@ -177,7 +180,15 @@ impl Venue {
     pub fn market_kind(self, symbol: &Symbol) -> MarketKind {
         let s = symbol.as_str();
         match self {
-            Venue::OkxFutures => MarketKind::Future,
+            // One OKX decoder reads every instrument type; the name tells them apart.
+            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => match crate::okx::inst_kind(s) {
+                Some(Venue::OkxSwap) => MarketKind::Perp,
+                Some(Venue::OkxFutures) => MarketKind::Future,
+                Some(_) => MarketKind::Spot,
+                None if self == Venue::OkxFutures => MarketKind::Future,
+                None if self == Venue::OkxSwap => MarketKind::Perp,
+                None => MarketKind::Spot,
+            },
             Venue::Deribit if !s.ends_with("-PERPETUAL") => MarketKind::Future,
             Venue::Bitfinex if s.contains("F0:") => MarketKind::Perp,
             Venue::Bitfinex => MarketKind::Spot,
@@ -201,8 +212,24 @@ impl Venue {
 
     /// A fresh decoder for this venue's frames, with the bundled instrument metadata.
     pub fn decoder(self) -> Box<dyn Decode + Send> {
+        self.decoder_with(&Instruments::bundled())
+    }
+
+    /// A fresh decoder that converts contract sizes with `instruments` (the bundled snapshot or
+    /// fresher metadata fetched at start-up). Venues that need no contract sizes ignore it.
+    pub fn decoder_with(self, instruments: &Arc<Instruments>) -> Box<dyn Decode + Send> {
         match self {
             Venue::BinanceSpot | Venue::BinanceUsdm => Box::new(crate::binance::Decoder::new(self)),
+            Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
+                Box::new(crate::bybit::Decoder::new(self, instruments.clone()))
+            }
+            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
+                Box::new(crate::okx::Decoder::new(self, instruments.clone()))
+            }
+            Venue::Bitget | Venue::BitgetSpot => Box::new(crate::bitget::Decoder::new(self)),
+            Venue::Hyperliquid => Box::new(crate::hyperliquid::Decoder::new()),
+            Venue::Huobi | Venue::HuobiSwap => Box::new(crate::huobi::Decoder::new(self)),
+            Venue::GateFutures => Box::new(crate::gate::Decoder::new(instruments.clone())),
             _ => Box::new(Unsupported(self)),
         }
     }
@@ -240,8 +267,17 @@ pub enum Frame {
     ServerShutdown,
     /// The venue rejected a request (`code` as the venue sent it).
     VenueError { code: i64 },
-    /// Valid JSON on a channel we do not turn into events (mark price, tickers, …).
+    /// Valid JSON on a channel we do not turn into events (mark price, tickers, …), and
+    /// keepalive replies (`pong`) that need no answer.
     Other,
+    /// Historical market data the venue replays right after a subscribe (Bitget
+    /// `action:"snapshot"`): this many events were emitted. They are real trades, but may repeat
+    /// trades already seen before a reconnect; de-duplicate by trade id where it matters.
+    Snapshot(u32),
+    /// An application-level ping the feed must answer (HTX `{"ping":N}`: reply with the
+    /// venue's pong text carrying `N`, e.g. `crate::huobi::pong_message(N)`), or the
+    /// connection is closed.
+    Ping(u64),
 }
 
 /// Why a frame could not be decoded. Counted per venue and sampled to the log; never fatal.
@@ -263,6 +299,27 @@ pub enum DecodeError {
     /// Valid JSON of a shape this venue adapter does not know.
     #[error("unknown message")]
     Unknown,
+    /// A size in contracts for an instrument with no known contract spec: converting it
+    /// would be a guess, so the frame is refused (refresh the instrument metadata).
+    #[error("no contract spec for the instrument")]
+    UnknownInstrument,
+    /// A frame for a market family this decoder does not serve (e.g. Bitget SPOT data on a
+    /// futures connection, whose market ids would collide).
+    #[error("frame for another market family")]
+    OtherMarket,
+    /// A compressed frame (HTX gzip) that does not inflate, or inflates past the size limit.
+    #[error("bad compressed frame")]
+    Inflate,
+}
+
+/// How a venue's connections are kept alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keepalive {
+    /// Send `text` as a text frame every `every`; the reply is a `Frame::Other`.
+    ClientText { text: &'static str, every: Duration },
+    /// The server sends application pings (`Frame::Ping`) that must be answered; the client
+    /// sends nothing on its own.
+    ServerPing,
 }
 
 /// A sans-IO, clock-free decoder for one venue's text frames.
