@@ -99,15 +99,24 @@ const BUNDLED: &[(&str, &str)] = &[
     ("binance", include_str!("../data/instruments/binance.json")),
     ("bybit", include_str!("../data/instruments/bybit.json")),
     ("okx", include_str!("../data/instruments/okx.json")),
-    ("coinbase", include_str!("../data/instruments/coinbase.json")),
+    (
+        "coinbase",
+        include_str!("../data/instruments/coinbase.json"),
+    ),
     ("kraken", include_str!("../data/instruments/kraken.json")),
     ("bitmex", include_str!("../data/instruments/bitmex.json")),
     ("deribit", include_str!("../data/instruments/deribit.json")),
-    ("bitfinex", include_str!("../data/instruments/bitfinex.json")),
+    (
+        "bitfinex",
+        include_str!("../data/instruments/bitfinex.json"),
+    ),
     ("huobi", include_str!("../data/instruments/huobi.json")),
     ("bitget", include_str!("../data/instruments/bitget.json")),
     ("gate", include_str!("../data/instruments/gate.json")),
-    ("hyperliquid", include_str!("../data/instruments/hyperliquid.json")),
+    (
+        "hyperliquid",
+        include_str!("../data/instruments/hyperliquid.json"),
+    ),
 ];
 
 impl Instruments {
@@ -245,7 +254,10 @@ mod tests {
             inverse: false,
         };
         assert_eq!(tiny.to_base(d("0.0000000001"), d("1")), None);
-        assert_eq!(tiny.to_base(d("0.0000000010"), d("1")), Some(d("0.000000000000000001")));
+        assert_eq!(
+            tiny.to_base(d("0.0000000010"), d("1")),
+            Some(d("0.000000000000000001"))
+        );
         let inverse = ContractSpec {
             size: d("10"),
             inverse: true,
@@ -254,7 +266,11 @@ mod tests {
         assert_eq!(q.scale, INVERSE_QTY_SCALE);
         assert!((q.to_f64() - 1000.0 / 5.123).abs() < 1e-9);
         assert_eq!(inverse.to_base(d("100"), d("0")), None);
-        assert_eq!(inverse.to_base(d("1e15"), d("1")), None, "too large for 12 digits");
+        assert_eq!(
+            inverse.to_base(d("1e15"), d("1")),
+            None,
+            "too large for 12 digits"
+        );
     }
 
     #[test]

@@ -153,7 +153,9 @@ pub(crate) fn object<'t, 'i, const N: usize>(
     name: &'static str,
     keys: [&str; N],
 ) -> Result<[Option<Val<'t, 'i>>; N], DecodeError> {
-    value.and_then(|v| pick(v, keys)).ok_or(DecodeError::Field(name))
+    value
+        .and_then(|v| pick(v, keys))
+        .ok_or(DecodeError::Field(name))
 }
 
 /// The elements of an array field; a non-array is a `Field(name)` error.
@@ -232,14 +234,19 @@ fn digits(s: &str) -> Option<u64> {
 /// simd-json hands it over; it is rebuilt as the shortest decimal that round-trips to the same
 /// `f64` (Rust's `Display`), which is the literal the venue wrote whenever that literal had at
 /// most 15 significant digits (trailing zeros aside, which do not change the value).
-pub(crate) fn decimal(value: Option<Val<'_, '_>>, name: &'static str) -> Result<Decimal, DecodeError> {
+pub(crate) fn decimal(
+    value: Option<Val<'_, '_>>,
+    name: &'static str,
+) -> Result<Decimal, DecodeError> {
     match value.and_then(|v| v.first()) {
         Some(Node::String(s)) => Decimal::parse(s.as_bytes()).ok_or(DecodeError::Number(name)),
         Some(Node::Static(StaticNode::U64(n))) => i64::try_from(*n)
             .map(|m| Decimal::new(m, 0))
             .map_err(|_| DecodeError::Number(name)),
         Some(Node::Static(StaticNode::I64(n))) => Ok(Decimal::new(*n, 0)),
-        Some(Node::Static(StaticNode::F64(f))) => float_decimal(*f).ok_or(DecodeError::Number(name)),
+        Some(Node::Static(StaticNode::F64(f))) => {
+            float_decimal(*f).ok_or(DecodeError::Number(name))
+        }
         _ => Err(DecodeError::Field(name)),
     }
 }
@@ -275,7 +282,10 @@ pub(crate) fn millis(value: Option<Val<'_, '_>>, name: &'static str) -> Result<i
 }
 
 /// A symbol field.
-pub(crate) fn symbol(value: Option<Val<'_, '_>>, name: &'static str) -> Result<Symbol, DecodeError> {
+pub(crate) fn symbol(
+    value: Option<Val<'_, '_>>,
+    name: &'static str,
+) -> Result<Symbol, DecodeError> {
     Symbol::new(string(value, name)?.as_bytes()).ok_or(DecodeError::Symbol)
 }
 
@@ -422,7 +432,9 @@ mod tests {
     #[test]
     fn integers_from_numbers_and_strings() {
         let mut p = Parser::new();
-        let mut frame = br#"{"a":"123","b":7,"c":"-4","d":"x","e":1.5,"f":"","g":"99999999999999999999999"}"#.to_vec();
+        let mut frame =
+            br#"{"a":"123","b":7,"c":"-4","d":"x","e":1.5,"f":"","g":"99999999999999999999999"}"#
+                .to_vec();
         p.parse(&mut frame, |root| {
             let [a, b, c, d, e, f, g] = pick(root, ["a", "b", "c", "d", "e", "f", "g"]).unwrap();
             assert_eq!(unsigned(a, "a"), Ok(123));

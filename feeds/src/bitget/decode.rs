@@ -57,7 +57,11 @@ impl Decode for Decoder {
     }
 }
 
-fn classify(spot: bool, root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+fn classify(
+    spot: bool,
+    root: Val<'_, '_>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Frame, DecodeError> {
     let [event, action, arg, data, code] =
         json::pick(root, ["event", "action", "arg", "data", "code"]).ok_or(DecodeError::Unknown)?;
     if let Some(event) = event {
@@ -98,7 +102,11 @@ fn classify(spot: bool, root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Resul
         "ticker" if !spot => open_interest(data, emit)?,
         _ => return Ok(Frame::Other),
     };
-    Ok(if snapshot { Frame::Snapshot(n) } else { Frame::Data(n) })
+    Ok(if snapshot {
+        Frame::Snapshot(n)
+    } else {
+        Frame::Data(n)
+    })
 }
 
 fn trades(
@@ -110,8 +118,11 @@ fn trades(
     json::emit_batch(
         json::array(data, "data")?,
         |item| {
-            let [ts, price, size, side, trade_id] =
-                json::object(Some(item), "data", ["ts", "price", "size", "side", "tradeId"])?;
+            let [ts, price, size, side, trade_id] = json::object(
+                Some(item),
+                "data",
+                ["ts", "price", "size", "side", "tradeId"],
+            )?;
             let price = json::decimal_str(price, "price")?;
             let qty = json::decimal_str(size, "size")?;
             let side = json::side(side, "side")?;
@@ -135,12 +146,18 @@ fn trades(
     )
 }
 
-fn open_interest(data: Option<Val<'_, '_>>, emit: &mut dyn FnMut(Event)) -> Result<u32, DecodeError> {
+fn open_interest(
+    data: Option<Val<'_, '_>>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<u32, DecodeError> {
     json::emit_batch(
         json::array(data, "data")?,
         |item| {
-            let [inst_id, holding, mark, ts] =
-                json::object(Some(item), "data", ["instId", "holdingAmount", "markPrice", "ts"])?;
+            let [inst_id, holding, mark, ts] = json::object(
+                Some(item),
+                "data",
+                ["instId", "holdingAmount", "markPrice", "ts"],
+            )?;
             let qty = json::decimal_str(holding, "holdingAmount")?;
             if qty.mantissa < 0 {
                 return Err(DecodeError::Number("holdingAmount"));
@@ -177,9 +194,15 @@ mod tests {
     #[test]
     fn families_do_not_mix() {
         assert_eq!(decode(Venue::BitgetSpot, SPOT_TRADE).0, Ok(Frame::Data(1)));
-        assert_eq!(decode(Venue::Bitget, SPOT_TRADE), (Err(DecodeError::OtherMarket), vec![]));
+        assert_eq!(
+            decode(Venue::Bitget, SPOT_TRADE),
+            (Err(DecodeError::OtherMarket), vec![])
+        );
         let coin = SPOT_TRADE.replace("\"SPOT\"", "\"COIN-FUTURES\"");
-        assert_eq!(decode(Venue::Bitget, &coin).0, Err(DecodeError::OtherMarket));
+        assert_eq!(
+            decode(Venue::Bitget, &coin).0,
+            Err(DecodeError::OtherMarket)
+        );
     }
 
     #[test]

@@ -55,7 +55,10 @@ pub fn subscribe_messages(venue: Venue, symbols: &[&str]) -> Vec<String> {
     let mut args = Vec::new();
     for symbol in symbols {
         for channel in channels {
-            let mut a = format!(r#"{{"instType":"{}","channel":"{channel}","instId":"#, inst_type(venue));
+            let mut a = format!(
+                r#"{{"instType":"{}","channel":"{channel}","instId":"#,
+                inst_type(venue)
+            );
             push_string(&mut a, symbol);
             a.push('}');
             args.push(a);
@@ -74,7 +77,9 @@ mod tests {
     fn subscribe_messages_per_family() {
         assert_eq!(
             subscribe_messages(Venue::BitgetSpot, &["BTCUSDT"]),
-            [r#"{"op":"subscribe","args":[{"instType":"SPOT","channel":"trade","instId":"BTCUSDT"}]}"#]
+            [
+                r#"{"op":"subscribe","args":[{"instType":"SPOT","channel":"trade","instId":"BTCUSDT"}]}"#
+            ]
         );
         let names: Vec<String> = (0..120).map(|i| format!("C{i}USDT")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -85,7 +90,10 @@ mod tests {
         assert_eq!(v["args"][1]["channel"], "ticker");
         assert_eq!(
             KEEPALIVE,
-            Keepalive::ClientText { text: "ping", every: Duration::from_secs(30) }
+            Keepalive::ClientText {
+                text: "ping",
+                every: Duration::from_secs(30)
+            }
         );
     }
 }

@@ -69,9 +69,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn classify(&self, root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+    fn classify(
+        &self,
+        root: Val<'_, '_>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<Frame, DecodeError> {
         let [topic, data, ts, op, success] =
-            json::pick(root, ["topic", "data", "ts", "op", "success"]).ok_or(DecodeError::Unknown)?;
+            json::pick(root, ["topic", "data", "ts", "op", "success"])
+                .ok_or(DecodeError::Unknown)?;
         if let Some(topic) = topic {
             let topic = json::string(Some(topic), "topic")?;
             let channel = topic.split('.').next().unwrap_or(topic);
@@ -109,7 +114,11 @@ impl Ctx<'_> {
         spec.to_base(size, price).ok_or(DecodeError::Number("v"))
     }
 
-    fn trades(&self, data: Option<Val<'_, '_>>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+    fn trades(
+        &self,
+        data: Option<Val<'_, '_>>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<Frame, DecodeError> {
         let n = json::emit_batch(
             json::array(data, "data")?,
             |fill| {
@@ -148,7 +157,8 @@ impl Ctx<'_> {
         let n = json::emit_batch(
             json::array(data, "data")?,
             |item| {
-                let [t, s, side, v, p] = json::object(Some(item), "data", ["T", "s", "S", "v", "p"])?;
+                let [t, s, side, v, p] =
+                    json::object(Some(item), "data", ["T", "s", "S", "v", "p"])?;
                 let symbol = json::symbol(s, "s")?;
                 // Position side → order side: a long (Buy) is closed by a forced sell.
                 let side = match json::side(side, "S")? {
@@ -183,7 +193,8 @@ impl Ctx<'_> {
         ts: Option<Val<'_, '_>>,
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError> {
-        let [symbol, oi, mark] = json::object(data, "data", ["symbol", "openInterest", "markPrice"])?;
+        let [symbol, oi, mark] =
+            json::object(data, "data", ["symbol", "openInterest", "markPrice"])?;
         let Some(oi) = oi else {
             return Ok(Frame::Other);
         };
@@ -287,7 +298,10 @@ mod tests {
             (r#"{"op":"pong","args":["1"]}"#, Ok(Frame::Other)),
             (r#"{"hello":1}"#, Err(DecodeError::Unknown)),
             (r#"[1]"#, Err(DecodeError::Unknown)),
-            (r#"{"topic":"orderbook.50.BTCUSDT","data":{}}"#, Ok(Frame::Other)),
+            (
+                r#"{"topic":"orderbook.50.BTCUSDT","data":{}}"#,
+                Ok(Frame::Other),
+            ),
             (r#"{"topic":7}"#, Err(DecodeError::Field("topic"))),
         ];
         for (text, want) in cases {

@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn subscribe_messages_batch_ten_topics() {
-        let msgs = subscribe_messages(Venue::BybitLinear, &["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
+        let msgs = subscribe_messages(
+            Venue::BybitLinear,
+            &["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"],
+        );
         assert_eq!(msgs.len(), 2, "12 topics → 10 + 2");
         assert_eq!(
             msgs[1],

@@ -48,7 +48,8 @@ impl Decode for Decoder {
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError> {
         let instruments: &Instruments = &self.instruments;
-        self.parser.parse(frame, |root| classify(instruments, root, emit))
+        self.parser
+            .parse(frame, |root| classify(instruments, root, emit))
     }
 }
 
@@ -106,9 +107,15 @@ fn trades(
             let ts_us = json::millis(time_ms, "create_time_ms")?;
             let trade_id = json::unsigned(id, "id")?;
             // The sign of `size` is the taker side.
-            let side = if size.mantissa < 0 { Side::Sell } else { Side::Buy };
+            let side = if size.mantissa < 0 {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
             let contracts = Decimal::new(
-                size.mantissa.checked_abs().ok_or(DecodeError::Number("size"))?,
+                size.mantissa
+                    .checked_abs()
+                    .ok_or(DecodeError::Number("size"))?,
                 size.scale,
             );
             if !json::tradable(price, contracts, "price", "size")? {
@@ -117,7 +124,9 @@ fn trades(
             let spec = instruments
                 .get(Venue::GateFutures, symbol.as_str())
                 .ok_or(DecodeError::UnknownInstrument)?;
-            let qty = spec.to_base(contracts, price).ok_or(DecodeError::Number("size"))?;
+            let qty = spec
+                .to_base(contracts, price)
+                .ok_or(DecodeError::Number("size"))?;
             Ok(Some(Event {
                 kind: EventKind::Trade,
                 side,

@@ -65,7 +65,9 @@ mod tests {
     fn messages() {
         assert_eq!(
             subscribe_messages(&["BTC_USDT", "ETH_USDT"], 1545404023),
-            [r#"{"time":1545404023,"channel":"futures.trades","event":"subscribe","payload":["BTC_USDT","ETH_USDT"]}"#]
+            [
+                r#"{"time":1545404023,"channel":"futures.trades","event":"subscribe","payload":["BTC_USDT","ETH_USDT"]}"#
+            ]
         );
         let many: Vec<String> = (0..150).map(|i| format!("C{i}_USDT")).collect();
         let refs: Vec<&str> = many.iter().map(String::as_str).collect();

@@ -105,7 +105,9 @@ fn gunzip(inflater: &mut Decompress, input: &[u8], out: &mut Vec<u8>) -> Result<
         return Err(DecodeError::Inflate);
     }
     let consumed = usize::try_from(inflater.total_in()).map_err(|_| DecodeError::Inflate)?;
-    let trailer = body.get(consumed..consumed + 8).ok_or(DecodeError::Inflate)?;
+    let trailer = body
+        .get(consumed..consumed + 8)
+        .ok_or(DecodeError::Inflate)?;
     let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
     let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
     let mut check = Crc::new();
@@ -144,9 +146,14 @@ fn gzip_body(input: &[u8]) -> Option<&[u8]> {
     input.get(at..)
 }
 
-fn classify(swap: bool, root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
+fn classify(
+    swap: bool,
+    root: Val<'_, '_>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Frame, DecodeError> {
     let [ping, ch, tick, status, err_code] =
-        json::pick(root, ["ping", "ch", "tick", "status", "err-code"]).ok_or(DecodeError::Unknown)?;
+        json::pick(root, ["ping", "ch", "tick", "status", "err-code"])
+            .ok_or(DecodeError::Unknown)?;
     if let Some(ping) = ping {
         return Ok(Frame::Ping(json::unsigned(Some(ping), "ping")?));
     }
@@ -184,8 +191,11 @@ fn classify(swap: bool, root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Resul
     let n = json::emit_batch(
         json::array(data, "data")?,
         |item| {
-            let [qty, id, price, direction, ts] =
-                json::object(Some(item), "data", [qty_name, id_name, "price", "direction", "ts"])?;
+            let [qty, id, price, direction, ts] = json::object(
+                Some(item),
+                "data",
+                [qty_name, id_name, "price", "direction", "ts"],
+            )?;
             let price = json::decimal(price, "price")?;
             let qty = json::decimal(qty, qty_name)?;
             let side = json::side(direction, "direction")?;

@@ -40,7 +40,8 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
     symbols
         .iter()
         .map(|coin| {
-            let mut s = String::from(r#"{"method":"subscribe","subscription":{"type":"trades","coin":"#);
+            let mut s =
+                String::from(r#"{"method":"subscribe","subscription":{"type":"trades","coin":"#);
             push_string(&mut s, coin);
             s.push_str("}}");
             s
@@ -69,7 +70,8 @@ impl Default for Decoder {
 
 impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("hyperliquid::Decoder").finish_non_exhaustive()
+        f.debug_struct("hyperliquid::Decoder")
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,8 +106,11 @@ fn trades(data: Option<Val<'_, '_>>, emit: &mut dyn FnMut(Event)) -> Result<u32,
     json::emit_batch(
         json::array(data, "data")?,
         |item| {
-            let [coin, side, px, sz, time, tid] =
-                json::object(Some(item), "data", ["coin", "side", "px", "sz", "time", "tid"])?;
+            let [coin, side, px, sz, time, tid] = json::object(
+                Some(item),
+                "data",
+                ["coin", "side", "px", "sz", "time", "tid"],
+            )?;
             let side = match json::string(side, "side")? {
                 "B" => Side::Buy,
                 "A" => Side::Sell,

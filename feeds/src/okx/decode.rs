@@ -58,7 +58,8 @@ impl Decode for Decoder {
             return Ok(Frame::Other);
         }
         let instruments: &Instruments = &self.instruments;
-        self.parser.parse(frame, |root| classify(instruments, root, emit))
+        self.parser
+            .parse(frame, |root| classify(instruments, root, emit))
     }
 }
 
@@ -201,11 +202,15 @@ fn liquidations(
     Ok(n)
 }
 
-fn open_interest(data: Option<Val<'_, '_>>, emit: &mut dyn FnMut(Event)) -> Result<u32, DecodeError> {
+fn open_interest(
+    data: Option<Val<'_, '_>>,
+    emit: &mut dyn FnMut(Event),
+) -> Result<u32, DecodeError> {
     json::emit_batch(
         json::array(data, "data")?,
         |item| {
-            let [inst_id, oi_ccy, ts] = json::object(Some(item), "data", ["instId", "oiCcy", "ts"])?;
+            let [inst_id, oi_ccy, ts] =
+                json::object(Some(item), "data", ["instId", "oiCcy", "ts"])?;
             let qty = json::decimal_str(oi_ccy, "oiCcy")?;
             if qty.mantissa < 0 {
                 return Err(DecodeError::Number("oiCcy"));
@@ -254,7 +259,10 @@ mod tests {
             let frame = format!(
                 r#"{{"arg":{{"channel":"trades","instId":"{inst}"}},"data":[{{"instId":"{inst}","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}}]}}"#
             );
-            assert_eq!(decode(&frame), (Err(DecodeError::UnknownInstrument), vec![]));
+            assert_eq!(
+                decode(&frame),
+                (Err(DecodeError::UnknownInstrument), vec![])
+            );
         }
     }
 
@@ -274,8 +282,14 @@ mod tests {
                 r#"{"event":"channel-conn-count","channel":"trades","connCount":"2","connId":"abcd1234"}"#,
                 Ok(Frame::Other),
             ),
-            (r#"{"arg":{"channel":"tickers","instId":"BTC-USDT"},"data":[]}"#, Ok(Frame::Other)),
-            (r#"{"arg":{"channel":"trades"},"data":{}}"#, Err(DecodeError::Field("data"))),
+            (
+                r#"{"arg":{"channel":"tickers","instId":"BTC-USDT"},"data":[]}"#,
+                Ok(Frame::Other),
+            ),
+            (
+                r#"{"arg":{"channel":"trades"},"data":{}}"#,
+                Err(DecodeError::Field("data")),
+            ),
             (r#"{"x":1}"#, Err(DecodeError::Unknown)),
             ("ping", Err(DecodeError::Malformed)),
         ];

@@ -118,11 +118,15 @@ mod tests {
     fn subscribe_messages_per_venue() {
         assert_eq!(
             subscribe_messages(Venue::OkxSwap, &["BTC-USDT-SWAP"]),
-            [r#"{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"},{"channel":"open-interest","instId":"BTC-USDT-SWAP"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#]
+            [
+                r#"{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT-SWAP"},{"channel":"open-interest","instId":"BTC-USDT-SWAP"},{"channel":"liquidation-orders","instType":"SWAP"}]}"#
+            ]
         );
         assert_eq!(
             subscribe_messages(Venue::OkxSpot, &["BTC-USDT", "ETH-USDT"]),
-            [r#"{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT"},{"channel":"trades","instId":"ETH-USDT"}]}"#]
+            [
+                r#"{"op":"subscribe","args":[{"channel":"trades","instId":"BTC-USDT"},{"channel":"trades","instId":"ETH-USDT"}]}"#
+            ]
         );
         assert!(subscribe_messages(Venue::OkxSpot, &[]).is_empty());
     }
@@ -145,6 +149,12 @@ mod tests {
                 .count();
         }
         assert_eq!(trades, 3000);
-        assert_eq!(KEEPALIVE, Keepalive::ClientText { text: "ping", every: Duration::from_secs(20) });
+        assert_eq!(
+            KEEPALIVE,
+            Keepalive::ClientText {
+                text: "ping",
+                every: Duration::from_secs(20)
+            }
+        );
     }
 }
