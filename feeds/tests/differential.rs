@@ -268,3 +268,52 @@ proptest! {
         }
     }
 }
+
+/// Every proper prefix of every fixture line is refused without events (a torn frame is
+/// never half-decoded), on every venue here.
+#[test]
+fn truncated_frames_are_refused() {
+    let instruments = instruments();
+    for (dir, file, venue) in FILES {
+        let mut decoder = venue.decoder_with(&instruments);
+        for line in lines(dir, file) {
+            for cut in 0..line.len() {
+                let prefix = &line.as_bytes()[..cut];
+                // `pong` is a complete frame on OKX and Bitget; its prefixes are not.
+                let mut bytes = prefix.to_vec();
+                let mut emitted = 0;
+                let got = decoder.decode(&mut bytes, &mut |_| emitted += 1);
+                assert!(
+                    got.is_err(),
+                    "{venue} {file}: {:?} gave {got:?}",
+                    String::from_utf8_lossy(prefix)
+                );
+                assert_eq!(emitted, 0);
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Arbitrary byte damage to real frames, on every venue's decoder (reused across
+    /// inputs), never panics, and `Data(n)` / `Snapshot(n)` always match the events emitted.
+    #[test]
+    fn damaged_frames_never_panic(
+        pick in any::<prop::sample::Index>(),
+        venue in prop::sample::select(Venue::ALL.to_vec()),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let all: Vec<String> = FILES.iter().flat_map(|(d, f, _)| lines(d, f)).collect();
+        let mut bytes = all[pick.index(all.len())].as_bytes().to_vec();
+        for (at, byte) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let mut decoder = venue.decoder();
+        let mut emitted = 0u32;
+        match decoder.decode(&mut bytes, &mut |_| emitted += 1) {
+            Ok(feeds::Frame::Data(n)) | Ok(feeds::Frame::Snapshot(n)) => prop_assert_eq!(n, emitted),
+            _ => prop_assert_eq!(emitted, 0),
+        }
+    }
+}
