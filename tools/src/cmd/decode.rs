@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Venue whose decoder to use: binance, binance-usdm.
+    /// Venue whose decoder to use (e.g. binance, binance-usdm, bybit-linear, okx-swap,
+    /// bitget, hyperliquid, huobi, gate-futures; an unknown name lists them all). HTX lines
+    /// may be plain JSON (as recorded) or gzip bytes.
     #[arg(long)]
     venue: String,
     /// File of raw frames, one per line (default: stdin).
@@ -53,8 +55,12 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                     writeln!(out, "{}", event_json(venue, e))?;
                     events += 1;
                 }
-                if let Frame::VenueError { code } = frame {
-                    eprintln!("line {}: venue error reply (code {code})", n + 1);
+                match frame {
+                    Frame::VenueError { code } => {
+                        eprintln!("line {}: venue error reply (code {code})", n + 1)
+                    }
+                    Frame::Ping(id) => eprintln!("line {}: venue ping {id} (needs a pong)", n + 1),
+                    _ => {}
                 }
             }
             Err(e) => {
