@@ -120,8 +120,13 @@ const BUNDLED: &[(&str, &str)] = &[
 ];
 
 impl Instruments {
-    /// The snapshot bundled with the binary.
+    /// The snapshot bundled with the binary (parsed once per process, then shared).
     pub fn bundled() -> Arc<Instruments> {
+        static BUNDLED_ONCE: std::sync::OnceLock<Arc<Instruments>> = std::sync::OnceLock::new();
+        BUNDLED_ONCE.get_or_init(Self::parse_bundled).clone()
+    }
+
+    fn parse_bundled() -> Arc<Instruments> {
         let mut all = Instruments::default();
         for (family, text) in BUNDLED {
             match Instruments::parse(text) {
