@@ -105,11 +105,14 @@ fn gunzip(inflater: &mut Decompress, input: &[u8], out: &mut Vec<u8>) -> Result<
         return Err(DecodeError::Inflate);
     }
     let consumed = usize::try_from(inflater.total_in()).map_err(|_| DecodeError::Inflate)?;
-    let trailer = body
-        .get(consumed..consumed + 8)
+    // Exactly one member: its 8-byte trailer (CRC-32, length mod 2^32) ends the frame.
+    let trailer: [u8; 8] = body
+        .get(consumed..)
+        .and_then(|rest| rest.try_into().ok())
         .ok_or(DecodeError::Inflate)?;
-    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+    let [c0, c1, c2, c3, s0, s1, s2, s3] = trailer;
+    let crc = u32::from_le_bytes([c0, c1, c2, c3]);
+    let size = u32::from_le_bytes([s0, s1, s2, s3]);
     let mut check = Crc::new();
     check.update(out);
     if check.sum() != crc || size != out.len() as u32 {
@@ -277,6 +280,9 @@ mod tests {
                 "cut at {cut}"
             );
         }
+        let mut trailing = good.clone();
+        trailing.push(b'x');
+        assert_eq!(decode(Venue::Huobi, &trailing).0, Err(DecodeError::Inflate));
         let mut bad_crc = good.clone();
         let n = bad_crc.len();
         bad_crc[n - 8] ^= 1;
