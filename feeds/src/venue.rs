@@ -337,3 +337,57 @@ pub trait Decode {
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_decoders_answer_for_their_venue() {
+        let built = [
+            Venue::BinanceSpot,
+            Venue::BinanceUsdm,
+            Venue::BybitLinear,
+            Venue::BybitInverse,
+            Venue::BybitSpot,
+            Venue::OkxSpot,
+            Venue::OkxSwap,
+            Venue::OkxFutures,
+            Venue::Bitget,
+            Venue::BitgetSpot,
+            Venue::Hyperliquid,
+            Venue::Huobi,
+            Venue::HuobiSwap,
+            Venue::GateFutures,
+        ];
+        for venue in Venue::ALL.iter().copied() {
+            let mut decoder = venue.decoder();
+            assert_eq!(decoder.venue(), venue);
+            // Garbage is `Malformed` for every built decoder; the placeholder of an unbuilt
+            // venue answers `Unknown` to everything.
+            let mut garbage = b"\x01not json".to_vec();
+            let got = decoder.decode(&mut garbage, &mut |_| {});
+            if built.contains(&venue) {
+                assert!(
+                    matches!(got, Err(DecodeError::Malformed)),
+                    "{venue}: {got:?}"
+                );
+            } else {
+                assert_eq!(got, Err(DecodeError::Unknown), "{venue}");
+            }
+        }
+    }
+
+    #[test]
+    fn okx_market_kinds_come_from_the_instrument_name() {
+        let kind = |v: Venue, s: &str| v.market_kind(&Symbol::new(s.as_bytes()).unwrap());
+        for v in [Venue::OkxSpot, Venue::OkxSwap, Venue::OkxFutures] {
+            assert_eq!(kind(v, "BTC-USDT"), MarketKind::Spot);
+            assert_eq!(kind(v, "BTC-USDT-SWAP"), MarketKind::Perp);
+            assert_eq!(kind(v, "BTC-USD-261225"), MarketKind::Future);
+        }
+        assert_eq!(kind(Venue::OkxSwap, "ODD"), MarketKind::Perp);
+        assert_eq!(kind(Venue::BybitSpot, "BTCUSDT"), MarketKind::Spot);
+        assert_eq!(kind(Venue::GateFutures, "BTC_USDT"), MarketKind::Perp);
+    }
+}
