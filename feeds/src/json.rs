@@ -433,10 +433,13 @@ mod tests {
     fn integers_from_numbers_and_strings() {
         let mut p = Parser::new();
         let mut frame =
-            br#"{"a":"123","b":7,"c":"-4","d":"x","e":1.5,"f":"","g":"99999999999999999999999"}"#
+            br#"{"a":"123","b":7,"c":"-4","d":"x","e":1.5,"f":"","g":"99999999999999999999999","h":137005445109359286410323766}"#
                 .to_vec();
         p.parse(&mut frame, |root| {
-            let [a, b, c, d, e, f, g] = pick(root, ["a", "b", "c", "d", "e", "f", "g"]).unwrap();
+            let [a, b, c, d, e, f, g, h] =
+                pick(root, ["a", "b", "c", "d", "e", "f", "g", "h"]).unwrap();
+            // Past u64: parsed (as a float, `big-int-as-float`), refused as an integer.
+            assert_eq!(unsigned(h, "h"), Err(DecodeError::Number("h")));
             assert_eq!(unsigned(a, "a"), Ok(123));
             assert_eq!(unsigned(b, "b"), Ok(7));
             assert_eq!(signed(c, "c"), Ok(-4));

@@ -223,7 +223,7 @@ fn other_venue_frames() -> Vec<(Venue, Vec<u8>)> {
             id = 828_642_708_897_583 + i
         ).into_bytes()));
         frames.push((Venue::Huobi, gzip(&format!(
-            r#"{{"ch":"market.btcusdt.trade.detail","ts":{t},"tick":{{"id":1,"ts":{t},"data":[{{"id":1,"ts":{t},"tradeId":{id},"amount":0.00{i}1,"price":52648.{frac},"direction":"{lower}"}}]}}}}"#,
+            r#"{{"ch":"market.btcusdt.trade.detail","ts":{t},"tick":{{"id":1,"ts":{t},"data":[{{"id":137005445109359286410323766,"ts":{t},"tradeId":{id},"amount":0.00{i}1,"price":52648.{frac},"direction":"{lower}"}}]}}}}"#,
             id = 102_523_573_486 + i
         ))));
         frames.push((Venue::HuobiSwap, gzip(&format!(
