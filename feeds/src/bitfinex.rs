@@ -24,7 +24,7 @@
 //!   `Other`. A data frame on a channel id never announced is `DecodeError::Unknown`.
 
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Keepalive, Parser, Val};
+use crate::tape::{self, Heartbeat, Parser, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 
@@ -37,7 +37,7 @@ pub const MAX_CHANNELS_PER_CONN: usize = 25;
 
 /// The server sends `hb` on idle channels every 15 s; we also ping every 30 s
 /// (`{"event":"ping","cid":…}`, answered with `pong`).
-pub const KEEPALIVE: Keepalive = Keepalive {
+pub const KEEPALIVE: Heartbeat = Heartbeat {
     ping: Some(r#"{"event":"ping","cid":1}"#),
     ws_ping: false,
     interval_secs: 30,

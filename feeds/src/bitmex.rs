@@ -21,7 +21,7 @@
 
 use crate::event::{Event, EventKind, Side};
 use crate::instruments::Instruments;
-use crate::tape::{self, Keepalive, Parser, Specs, Val};
+use crate::tape::{self, Heartbeat, Parser, Specs, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use std::sync::Arc;
 pub const URL: &str = "wss://ws.bitmex.com/realtime";
 
 /// Send the text `ping` (answered with `pong`) when nothing arrived for this long.
-pub const KEEPALIVE: Keepalive = Keepalive {
+pub const KEEPALIVE: Heartbeat = Heartbeat {
     ping: Some("ping"),
     ws_ping: false,
     interval_secs: 5,

@@ -15,7 +15,7 @@
 //!   and other channels (`Other`); `{"type":"error",…}` (`VenueError`, code 0).
 
 use crate::event::{Event, EventKind, Side};
-use crate::tape::{self, Keepalive, Parser, Val};
+use crate::tape::{self, Heartbeat, Parser, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 
@@ -27,7 +27,7 @@ pub const ADVANCED_URL: &str = "wss://advanced-trade-ws.coinbase.com";
 
 /// Exchange: the server sends WebSocket pings; we subscribe to `heartbeat` (one frame per
 /// second per product, carrying `last_trade_id` for gap detection). No client ping.
-pub const EXCHANGE_KEEPALIVE: Keepalive = Keepalive {
+pub const EXCHANGE_KEEPALIVE: Heartbeat = Heartbeat {
     ping: None,
     ws_ping: false,
     interval_secs: 0,
@@ -36,7 +36,7 @@ pub const EXCHANGE_KEEPALIVE: Keepalive = Keepalive {
 
 /// Advanced Trade: "Most channels close within 60-90 seconds if no updates are sent.
 /// Subscribe to heartbeats to keep all subscriptions open." No client ping.
-pub const ADVANCED_KEEPALIVE: Keepalive = Keepalive {
+pub const ADVANCED_KEEPALIVE: Heartbeat = Heartbeat {
     ping: None,
     ws_ping: false,
     interval_secs: 0,

@@ -23,7 +23,7 @@
 //!   replies are `VenueError` with Deribit's code; other channels are `Other`.
 
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Keepalive, Parser, Val};
+use crate::tape::{self, Heartbeat, Parser, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 
@@ -35,7 +35,7 @@ pub const HEARTBEAT_SECS: u32 = 30;
 
 /// Deribit drives the keepalive: after `set_heartbeat` the server sends `test_request`s,
 /// which must be answered ([`TEST_REPLY`]); the client sends no ping of its own.
-pub const KEEPALIVE: Keepalive = Keepalive {
+pub const KEEPALIVE: Heartbeat = Heartbeat {
     ping: None,
     ws_ping: false,
     interval_secs: 0,

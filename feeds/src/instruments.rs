@@ -26,6 +26,27 @@ impl ContractSpec {
         inverse: false,
     };
 
+    /// Base units for `contracts` traded at `price`, as a [`Decimal`]:
+    /// - linear: `contracts × size`, exact (`None` if the product does not fit 18 digits);
+    /// - inverse: `contracts × size / price` computed in `f64` and rounded to
+    ///   [`INVERSE_QTY_SCALE`] fractional digits (the quotient rarely terminates); `None` for a
+    ///   non-positive price or a result too large for the fixed scale.
+    pub fn to_base(self, contracts: Decimal, price: Decimal) -> Option<Decimal> {
+        if !self.inverse {
+            return mul(contracts, self.size);
+        }
+        if price.mantissa <= 0 {
+            return None;
+        }
+        let q = self.base_qty(contracts.to_f64(), price.to_f64());
+        let scaled = (q * 10f64.powi(i32::from(INVERSE_QTY_SCALE))).round();
+        // i64::MAX as f64 rounds up to 2^63, which itself does not fit: compare strictly.
+        if !scaled.is_finite() || scaled.abs() >= 9.223_372_036_854_775e18 {
+            return None;
+        }
+        Some(Decimal::new(scaled as i64, INVERSE_QTY_SCALE))
+    }
+
     /// Base units for `contracts` traded at `price` (f64: inverse sizes are not exact decimals).
     pub fn base_qty(self, contracts: f64, price: f64) -> f64 {
         let q = contracts * self.size.to_f64();
@@ -37,10 +58,30 @@ impl ContractSpec {
     }
 }
 
+/// Fractional digits of inverse-contract base quantities ([`ContractSpec::to_base`]):
+/// 10^-12 of a coin is far below any venue's size step, and 12 digits leave room for
+/// quantities up to ~9.2 million coins in an `i64` mantissa.
+pub const INVERSE_QTY_SCALE: u8 = 12;
+
+/// Exact decimal product, `None` when it does not fit (18 fractional digits, i64 mantissa).
+fn mul(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let mut mantissa = a.mantissa.checked_mul(b.mantissa)?;
+    let mut scale = u32::from(a.scale) + u32::from(b.scale);
+    while scale > u32::from(Decimal::MAX_SCALE) {
+        if mantissa % 10 != 0 {
+            return None;
+        }
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Some(Decimal::new(mantissa, scale as u8))
+}
+
 /// Contract specs by venue and instrument name (as the venue's frames spell it).
 #[derive(Debug, Clone, Default)]
 pub struct Instruments {
-    by_key: HashMap<(Venue, String), ContractSpec>,
+    /// Per venue, so that a lookup by `&str` needs no owned key (no allocation on the hot path).
+    by_venue: HashMap<Venue, HashMap<String, ContractSpec>>,
 }
 
 /// Why an instruments file could not be read.
@@ -79,12 +120,21 @@ const BUNDLED: &[(&str, &str)] = &[
 ];
 
 impl Instruments {
-    /// The snapshot bundled with the binary.
+    /// The snapshot bundled with the binary (parsed once per process, then shared).
     pub fn bundled() -> Arc<Instruments> {
+        static BUNDLED_ONCE: std::sync::OnceLock<Arc<Instruments>> = std::sync::OnceLock::new();
+        BUNDLED_ONCE.get_or_init(Self::parse_bundled).clone()
+    }
+
+    fn parse_bundled() -> Arc<Instruments> {
         let mut all = Instruments::default();
         for (family, text) in BUNDLED {
             match Instruments::parse(text) {
-                Ok(part) => all.by_key.extend(part.by_key),
+                Ok(part) => {
+                    for (venue, specs) in part.by_venue {
+                        all.by_venue.entry(venue).or_default().extend(specs);
+                    }
+                }
                 // A unit test parses every bundled file, so this is a build mistake.
                 Err(e) => panic!("bundled instruments/{family}.json: {e}"),
             }
@@ -101,7 +151,7 @@ impl Instruments {
         let list = value
             .as_array()
             .ok_or_else(|| InstrumentsError::Json("expected an array".into()))?;
-        let mut by_key = HashMap::with_capacity(list.len());
+        let mut all = Instruments::default();
         for (index, entry) in list.iter().enumerate() {
             let bad = |message: String| InstrumentsError::Entry { index, message };
             let field = |name: &str| {
@@ -130,36 +180,39 @@ impl Instruments {
                     .as_bool()
                     .ok_or_else(|| bad("`inverse` must be true or false".into()))?,
             };
-            by_key.insert((venue, symbol), ContractSpec { size, inverse });
+            all.insert(venue, &symbol, ContractSpec { size, inverse });
         }
-        Ok(Instruments { by_key })
+        Ok(all)
     }
 
-    /// The spec of `symbol` on `venue`, if known.
+    /// The spec of `symbol` on `venue`, if known. Allocation-free.
     pub fn get(&self, venue: Venue, symbol: &str) -> Option<ContractSpec> {
-        self.by_key.get(&(venue, symbol.to_owned())).copied()
+        self.by_venue.get(&venue)?.get(symbol).copied()
     }
 
     /// Add or replace one entry (start-up only).
     pub fn insert(&mut self, venue: Venue, symbol: &str, spec: ContractSpec) {
-        self.by_key.insert((venue, symbol.to_owned()), spec);
+        self.by_venue
+            .entry(venue)
+            .or_default()
+            .insert(symbol.to_owned(), spec);
     }
 
     /// Every `(symbol, spec)` of `venue`, in no particular order (decoders copy them into
     /// their own lookup tables at construction).
     pub fn of_venue(&self, venue: Venue) -> impl Iterator<Item = (&str, ContractSpec)> + '_ {
-        self.by_key
-            .iter()
-            .filter(move |((v, _), _)| *v == venue)
-            .map(|((_, symbol), spec)| (symbol.as_str(), *spec))
+        self.by_venue
+            .get(&venue)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(symbol, spec)| (symbol.as_str(), *spec)))
     }
 
     pub fn len(&self) -> usize {
-        self.by_key.len()
+        self.by_venue.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.len() == 0
     }
 }
 
@@ -191,6 +244,47 @@ mod tests {
         ] {
             assert!(Instruments::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn contracts_convert_to_base() {
+        let d = |t: &str| Decimal::parse(t.as_bytes()).unwrap();
+        let linear = ContractSpec {
+            size: d("0.01"),
+            inverse: false,
+        };
+        assert_eq!(linear.to_base(d("31.27"), d("64311")), Some(d("0.3127")));
+        let three = ContractSpec {
+            size: d("3"),
+            inverse: false,
+        };
+        assert_eq!(
+            three.to_base(Decimal::new(i64::MAX / 2, 0), d("1")),
+            None,
+            "overflow is refused"
+        );
+        let tiny = ContractSpec {
+            size: d("0.000000001"),
+            inverse: false,
+        };
+        assert_eq!(tiny.to_base(d("0.0000000001"), d("1")), None);
+        assert_eq!(
+            tiny.to_base(d("0.0000000010"), d("1")),
+            Some(d("0.000000000000000001"))
+        );
+        let inverse = ContractSpec {
+            size: d("10"),
+            inverse: true,
+        };
+        let q = inverse.to_base(d("100"), d("5.123")).unwrap();
+        assert_eq!(q.scale, INVERSE_QTY_SCALE);
+        assert!((q.to_f64() - 1000.0 / 5.123).abs() < 1e-9);
+        assert_eq!(inverse.to_base(d("100"), d("0")), None);
+        assert_eq!(
+            inverse.to_base(d("1e15"), d("1")),
+            None,
+            "too large for 12 digits"
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //! which does not fit `Event::trade_id`, so it is `None`.
 
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Keepalive, Parser, Val};
+use crate::tape::{self, Heartbeat, Parser, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 
@@ -32,7 +32,7 @@ pub const FUTURES_URL: &str = "wss://futures.kraken.com/ws/v1";
 /// Spot v2: the server sends `{"channel":"heartbeat"}` about once a second when a connection
 /// is otherwise idle; an application ping `{"method":"ping"}` is answered with `pong`. We
 /// ping every 30 s so that a silent half-open connection is noticed.
-pub const SPOT_KEEPALIVE: Keepalive = Keepalive {
+pub const SPOT_KEEPALIVE: Heartbeat = Heartbeat {
     ping: Some(r#"{"method":"ping"}"#),
     ws_ping: false,
     interval_secs: 30,
@@ -41,7 +41,7 @@ pub const SPOT_KEEPALIVE: Keepalive = Keepalive {
 
 /// Futures: the client must ping at least every 60 s (docs); we send a WebSocket ping frame
 /// every 30 s and also subscribe to the `heartbeat` feed.
-pub const FUTURES_KEEPALIVE: Keepalive = Keepalive {
+pub const FUTURES_KEEPALIVE: Heartbeat = Heartbeat {
     ping: None,
     ws_ping: true,
     interval_secs: 30,

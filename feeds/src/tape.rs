@@ -536,7 +536,7 @@ impl Specs {
 /// How a connection is kept alive: what the client sends and how often, and whether the
 /// server pings (WebSocket ping frames, answered by the socket layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Keepalive {
+pub struct Heartbeat {
     /// Application-level ping text the client sends, if the venue wants one.
     pub ping: Option<&'static str>,
     /// The client must send WebSocket ping frames (rather than, or besides, `ping` text).

@@ -4,6 +4,7 @@ use crate::event::{Event, Symbol};
 use crate::instruments::Instruments;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A venue = one exchange API family with one wire format and one market-id prefix.
 ///
@@ -179,7 +180,15 @@ impl Venue {
     pub fn market_kind(self, symbol: &Symbol) -> MarketKind {
         let s = symbol.as_str();
         match self {
-            Venue::OkxFutures => MarketKind::Future,
+            // One OKX decoder reads every instrument type; the name tells them apart.
+            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => match crate::okx::inst_kind(s) {
+                Some(Venue::OkxSwap) => MarketKind::Perp,
+                Some(Venue::OkxFutures) => MarketKind::Future,
+                Some(_) => MarketKind::Spot,
+                None if self == Venue::OkxFutures => MarketKind::Future,
+                None if self == Venue::OkxSwap => MarketKind::Perp,
+                None => MarketKind::Spot,
+            },
             Venue::Deribit if !s.ends_with("-PERPETUAL") => MarketKind::Future,
             // Dated futures: COIN-M `BTCUSD_260925`, Kraken `FI_`/`FF_` (inverse/linear).
             Venue::BinanceCoinm if !s.ends_with("_PERP") => MarketKind::Future,
@@ -242,22 +251,17 @@ impl Venue {
             Venue::Bitmex => Box::new(crate::bitmex::Decoder::new(instruments)),
             Venue::Deribit => Box::new(crate::deribit::Decoder::new()),
             Venue::Bitfinex => Box::new(crate::bitfinex::Decoder::new()),
-            _ => Box::new(Unsupported(self)),
+            Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
+                Box::new(crate::bybit::Decoder::new(self, instruments.clone()))
+            }
+            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
+                Box::new(crate::okx::Decoder::new(self, instruments.clone()))
+            }
+            Venue::Bitget | Venue::BitgetSpot => Box::new(crate::bitget::Decoder::new(self)),
+            Venue::Hyperliquid => Box::new(crate::hyperliquid::Decoder::new()),
+            Venue::Huobi | Venue::HuobiSwap => Box::new(crate::huobi::Decoder::new(self)),
+            Venue::GateFutures => Box::new(crate::gate::Decoder::new(instruments.clone())),
         }
-    }
-}
-
-/// The decoder of a venue whose adapter is not built yet: every frame is `Unknown`.
-#[derive(Debug)]
-struct Unsupported(Venue);
-
-impl Decode for Unsupported {
-    fn venue(&self) -> Venue {
-        self.0
-    }
-
-    fn decode(&mut self, _: &mut [u8], _: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
-        Err(DecodeError::Unknown)
     }
 }
 
@@ -279,11 +283,20 @@ pub enum Frame {
     ServerShutdown,
     /// The venue rejected a request (`code` as the venue sent it).
     VenueError { code: i64 },
-    /// Valid JSON on a channel we do not turn into events (mark price, tickers, …).
+    /// Valid JSON on a channel we do not turn into events (mark price, tickers, …), and
+    /// keepalive replies (`pong`) that need no answer.
     Other,
     /// The venue requires an answer to this frame: send the text back on the same connection
     /// (Deribit `test_request` heartbeats, else the server closes the socket).
     Reply(&'static str),
+    /// Historical market data the venue replays right after a subscribe (Bitget
+    /// `action:"snapshot"`): this many events were emitted. They are real trades, but may repeat
+    /// trades already seen before a reconnect; de-duplicate by trade id where it matters.
+    Snapshot(u32),
+    /// An application-level ping the feed must answer (HTX `{"ping":N}`: reply with the
+    /// venue's pong text carrying `N`, e.g. `crate::huobi::pong_message(N)`), or the
+    /// connection is closed.
+    Ping(u64),
 }
 
 /// Why a frame could not be decoded. Counted per venue and sampled to the log; never fatal.
@@ -309,6 +322,23 @@ pub enum DecodeError {
     /// instrument metadata has none for it (never guessed).
     #[error("no contract spec for the instrument")]
     Instrument,
+    /// A frame for a market family this decoder does not serve (e.g. Bitget SPOT data on a
+    /// futures connection, whose market ids would collide).
+    #[error("frame for another market family")]
+    OtherMarket,
+    /// A compressed frame (HTX gzip) that does not inflate, or inflates past the size limit.
+    #[error("bad compressed frame")]
+    Inflate,
+}
+
+/// How a venue's connections are kept alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keepalive {
+    /// Send `text` as a text frame every `every`; the reply is a `Frame::Other`.
+    ClientText { text: &'static str, every: Duration },
+    /// The server sends application pings (`Frame::Ping`) that must be answered; the client
+    /// sends nothing on its own.
+    ServerPing,
 }
 
 /// A sans-IO, clock-free decoder for one venue's text frames.
@@ -325,4 +355,58 @@ pub trait Decode {
         frame: &mut [u8],
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_decoders_answer_for_their_venue() {
+        let built = [
+            Venue::BinanceSpot,
+            Venue::BinanceUsdm,
+            Venue::BybitLinear,
+            Venue::BybitInverse,
+            Venue::BybitSpot,
+            Venue::OkxSpot,
+            Venue::OkxSwap,
+            Venue::OkxFutures,
+            Venue::Bitget,
+            Venue::BitgetSpot,
+            Venue::Hyperliquid,
+            Venue::Huobi,
+            Venue::HuobiSwap,
+            Venue::GateFutures,
+        ];
+        for venue in Venue::ALL.iter().copied() {
+            let mut decoder = venue.decoder();
+            assert_eq!(decoder.venue(), venue);
+            // Garbage is `Malformed` for every built decoder; the placeholder of an unbuilt
+            // venue answers `Unknown` to everything.
+            let mut garbage = b"\x01not json".to_vec();
+            let got = decoder.decode(&mut garbage, &mut |_| {});
+            if built.contains(&venue) {
+                assert!(
+                    matches!(got, Err(DecodeError::Malformed)),
+                    "{venue}: {got:?}"
+                );
+            } else {
+                assert_eq!(got, Err(DecodeError::Unknown), "{venue}");
+            }
+        }
+    }
+
+    #[test]
+    fn okx_market_kinds_come_from_the_instrument_name() {
+        let kind = |v: Venue, s: &str| v.market_kind(&Symbol::new(s.as_bytes()).unwrap());
+        for v in [Venue::OkxSpot, Venue::OkxSwap, Venue::OkxFutures] {
+            assert_eq!(kind(v, "BTC-USDT"), MarketKind::Spot);
+            assert_eq!(kind(v, "BTC-USDT-SWAP"), MarketKind::Perp);
+            assert_eq!(kind(v, "BTC-USD-261225"), MarketKind::Future);
+        }
+        assert_eq!(kind(Venue::OkxSwap, "ODD"), MarketKind::Perp);
+        assert_eq!(kind(Venue::BybitSpot, "BTCUSDT"), MarketKind::Spot);
+        assert_eq!(kind(Venue::GateFutures, "BTC_USDT"), MarketKind::Perp);
+    }
 }

@@ -1,5 +1,5 @@
-//! Steady-state decoding allocates nothing (Binance, and the Coinbase, Kraken, BitMEX, Deribit,
-//! Bitfinex and COIN-M decoders): a counting global allocator watches frames decoded after a warm-up.
+//! Steady-state decoding allocates nothing, on every built venue: a counting global allocator
+//! watches tens of thousands of frames decoded after a warm-up.
 //!
 //! Only allocations made by the measuring thread while it is measuring are counted, so the
 //! harness's other threads (and tests running in parallel) cannot disturb the count.
@@ -284,4 +284,156 @@ fn other_venues_steady_state_does_not_allocate() {
         "allocations while decoding {} frames",
         warm.1 * 20
     );
+}
+
+/// Frames of every other venue adapter, a few hundred distinct ones, each producing events:
+/// trades, liquidations, open interest, contract conversions (linear and inverse), and HTX
+/// gzip frames (inflated into the decoder's own buffer).
+fn group_a_venue_frames() -> Vec<(Venue, Vec<u8>)> {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let gzip = |text: &str| {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let mut frames = Vec::new();
+    for i in 0..100u64 {
+        let t = 1_786_310_821_322 + i;
+        let frac = i % 100;
+        let side = if i % 2 == 0 { "Buy" } else { "Sell" };
+        let lower = side.to_ascii_lowercase();
+        frames.push((Venue::BybitLinear, format!(
+            r#"{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":{t},"data":[{{"T":{t},"s":"BTCUSDT","S":"{side}","v":"0.0{qty}","p":"65114.{frac:02}","L":"MinusTick","i":"a9188a0a-82bc-50de-be60-03eedbe3{i:04x}","BT":false,"RPI":false,"seq":{t}}}]}}"#,
+            qty = i + 1
+        ).into_bytes()));
+        frames.push((Venue::BybitLinear, format!(
+            r#"{{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":{t},"data":[{{"T":{t},"s":"BTCUSDT","S":"{side}","v":"0.{qty:03}","p":"82396.{frac}"}}]}}"#,
+            qty = i + 1
+        ).into_bytes()));
+        frames.push((Venue::BybitLinear, format!(
+            r#"{{"topic":"tickers.BTCUSDT","type":"delta","data":{{"symbol":"BTCUSDT","markPrice":"65117.{frac}","openInterest":"5{i}123.4"}},"cs":1,"ts":{t}}}"#
+        ).into_bytes()));
+        frames.push((Venue::BybitInverse, format!(
+            r#"{{"topic":"publicTrade.BTCUSD","ts":{t},"data":[{{"T":{t},"s":"BTCUSD","S":"{side}","v":"{usd}","p":"65114.{frac}","i":"c357a7ba-f1ba-5dfc-9e6e-3f4afe1b{i:04x}"}}]}}"#,
+            usd = 100 + i
+        ).into_bytes()));
+        frames.push((Venue::BybitSpot, format!(
+            r#"{{"topic":"publicTrade.ETHUSDT","ts":{t},"type":"snapshot","data":[{{"i":"{id}","T":{t},"p":"1923.{frac}","v":"0.0{i}1","S":"{side}","seq":1,"s":"ETHUSDT","BT":false,"RPI":false}}]}}"#,
+            id = 2_280_000_001_739_247_417 + i
+        ).into_bytes()));
+        frames.push((Venue::OkxSwap, format!(
+            r#"{{"arg":{{"channel":"trades","instId":"BTC-USDT-SWAP"}},"data":[{{"instId":"BTC-USDT-SWAP","tradeId":"{id}","px":"64311.{frac}","sz":"{i}.27","side":"{lower}","ts":"{t}","count":"8","source":"0","seqId":1}}]}}"#,
+            id = 2_701_364_977 + i
+        ).into_bytes()));
+        frames.push((Venue::OkxSwap, format!(
+            r#"{{"arg":{{"channel":"trades","instId":"UNI-USD-SWAP"}},"data":[{{"instId":"UNI-USD-SWAP","tradeId":"{id}","px":"5.1{frac}","sz":"1{i}","side":"{lower}","ts":"{t}"}}]}}"#,
+            id = 12_883_020 + i
+        ).into_bytes()));
+        frames.push((Venue::OkxSwap, format!(
+            r#"{{"arg":{{"channel":"liquidation-orders","instType":"SWAP"}},"data":[{{"details":[{{"bkLoss":"0","bkPx":"82655.{frac}","ccy":"","posSide":"long","side":"sell","sz":"8.5{i}","ts":"{t}"}}],"instFamily":"BTC-USDT","instId":"BTC-USDT-SWAP","instType":"SWAP","uly":"BTC-USDT"}}]}}"#
+        ).into_bytes()));
+        frames.push((Venue::OkxSwap, format!(
+            r#"{{"arg":{{"channel":"open-interest","instId":"BTC-USDT-SWAP"}},"data":[{{"instId":"BTC-USDT-SWAP","instType":"SWAP","oi":"2216113.01","oiCcy":"22161.{i}","oiUsd":"1939251795.5","ts":"{t}"}}]}}"#
+        ).into_bytes()));
+        frames.push((Venue::BitgetSpot, format!(
+            r#"{{"action":"update","arg":{{"instType":"SPOT","channel":"trade","instId":"BTCUSDT"}},"data":[{{"ts":"{t}","price":"77600.{frac}","size":"0.00{i}2","side":"{lower}","tradeId":"{id}"}}],"ts":{t}}}"#,
+            id = 1_478_949_856_623_706_112 + i
+        ).into_bytes()));
+        frames.push((Venue::Bitget, format!(
+            r#"{{"action":"update","arg":{{"instType":"USDT-FUTURES","channel":"trade","instId":"BTCUSDT"}},"data":[{{"ts":"{t}","price":"77600.{frac}","size":"0.0{i}1","side":"{lower}","tradeId":"{id}"}}],"ts":{t}}}"#,
+            id = 1_111_111_111 + i
+        ).into_bytes()));
+        frames.push((Venue::Hyperliquid, format!(
+            r#"{{"channel":"trades","data":[{{"coin":"BTC","side":"{hl}","px":"64411.{frac}","sz":"0.3{i}","time":{t},"hash":"0x7f58708caf49d86c80d2043dae4bfc00009388724a4cf73e23211bdf6e4db257","tid":{id},"users":["0xe9bee85af94c8234270523992447e631d27d2146","0xf9109ada2f73c62e9889b45453065f0d99260a2d"]}}]}}"#,
+            hl = if i % 2 == 0 { "B" } else { "A" },
+            id = 828_642_708_897_583 + i
+        ).into_bytes()));
+        frames.push((Venue::Huobi, gzip(&format!(
+            r#"{{"ch":"market.btcusdt.trade.detail","ts":{t},"tick":{{"id":1,"ts":{t},"data":[{{"id":137005445109359286410323766,"ts":{t},"tradeId":{id},"amount":0.00{i}1,"price":52648.{frac},"direction":"{lower}"}}]}}}}"#,
+            id = 102_523_573_486 + i
+        ))));
+        frames.push((Venue::HuobiSwap, gzip(&format!(
+            r#"{{"ch":"market.BTC-USDT.trade.detail","ts":{t},"tick":{{"id":1,"ts":{t},"data":[{{"amount":2,"ts":{t},"id":{id},"price":13073.{frac},"direction":"{lower}","quantity":0.00{i}2,"trade_turnover":26.1466}}]}}}}"#,
+            id = 1_316_022_650_000 + i
+        ))));
+        frames.push((Venue::GateFutures, format!(
+            r#"{{"channel":"futures.trades","event":"update","time":1,"time_ms":{t},"result":[{{"size":{size},"id":{id},"create_time":1,"create_time_ms":{t},"price":"101523.{frac}","contract":"BTC_USDT"}}]}}"#,
+            size = if i % 2 == 0 { 100 + i as i64 } else { -(100 + i as i64) },
+            id = 27_753_479 + i
+        ).into_bytes()));
+    }
+    frames
+}
+
+#[test]
+fn group_a_venues_steady_state_decoding_does_not_allocate() {
+    let frames = group_a_venue_frames();
+    let mut decoders: Vec<(Venue, Box<dyn Decode + Send>)> = Vec::new();
+    for (venue, _) in &frames {
+        if !decoders.iter().any(|(v, _)| v == venue) {
+            decoders.push((*venue, venue.decoder()));
+        }
+    }
+    let mut buf = Vec::with_capacity(4096);
+    let mut run = |decoders: &mut Vec<(Venue, Box<dyn Decode + Send>)>, rounds: usize| {
+        let mut events = 0u64;
+        for i in 0..rounds {
+            let (venue, frame) = &frames[i % frames.len()];
+            let Some((_, decoder)) = decoders.iter_mut().find(|(v, _)| v == venue) else {
+                panic!("no decoder for {venue}");
+            };
+            buf.clear();
+            buf.extend_from_slice(frame);
+            let got = decoder.decode(&mut buf, &mut |e| {
+                assert!(e.ts_us > 0);
+                events += 1;
+            });
+            assert_eq!(got, Ok(Frame::Data(1)), "{venue} frame {i}");
+        }
+        events
+    };
+    run(&mut decoders, frames.len());
+    const MEASURED: usize = 60_000;
+    let mut events = 0;
+    let allocations = allocations_during(|| events = run(&mut decoders, MEASURED));
+    assert_eq!(events, MEASURED as u64, "every frame produced one event");
+    assert_eq!(
+        allocations, 0,
+        "allocations while decoding {MEASURED} frames"
+    );
+}
+
+#[test]
+fn group_a_venues_control_frames_do_not_allocate() {
+    let cases: Vec<(Venue, Vec<u8>, Result<Frame, DecodeError>)> = vec![
+        (Venue::BybitLinear, br#"{"success":true,"ret_msg":"pong","conn_id":"x","req_id":"","op":"ping"}"#.to_vec(), Ok(Frame::Other)),
+        (Venue::BybitLinear, br#"{"success":true,"ret_msg":"","conn_id":"x","req_id":"","op":"subscribe"}"#.to_vec(), Ok(Frame::SubscribeAck)),
+        (Venue::OkxSwap, b"pong".to_vec(), Ok(Frame::Other)),
+        (Venue::OkxSwap, br#"{"event":"error","msg":"x","code":"60018","connId":"25ebf8bb"}"#.to_vec(), Ok(Frame::VenueError { code: 60018 })),
+        (Venue::OkxSwap, br#"{"arg":{"channel":"trades","instId":"DOGE-USDT-SWAP"},"data":[{"instId":"DOGE-USDT-SWAP","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}]}"#.to_vec(), Err(DecodeError::UnknownInstrument)),
+        (Venue::Bitget, b"pong".to_vec(), Ok(Frame::Other)),
+        (Venue::Hyperliquid, br#"{"channel":"pong"}"#.to_vec(), Ok(Frame::Other)),
+        (Venue::Huobi, br#"{"ping":1492420473027}"#.to_vec(), Ok(Frame::Ping(1492420473027))),
+        (Venue::Huobi, vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255, 1, 2], Err(DecodeError::Inflate)),
+        (Venue::GateFutures, br#"{"time":1,"time_ms":1,"channel":"futures.pong","event":"","result":null}"#.to_vec(), Ok(Frame::Other)),
+        (Venue::GateFutures, br#"{"channel":"futures.trades","event":"update","result":[{"size":-1"#.to_vec(), Err(DecodeError::Malformed)),
+    ];
+    let mut decoders: Vec<Box<dyn Decode + Send>> =
+        cases.iter().map(|(v, _, _)| v.decoder()).collect();
+    let mut buf = Vec::with_capacity(4096);
+    let mut pass = |decoders: &mut Vec<Box<dyn Decode + Send>>| {
+        for ((venue, frame, want), decoder) in cases.iter().zip(decoders.iter_mut()) {
+            buf.clear();
+            buf.extend_from_slice(frame);
+            assert_eq!(&decoder.decode(&mut buf, &mut |_| {}), want, "{venue}");
+        }
+    };
+    pass(&mut decoders);
+    let allocations = allocations_during(|| {
+        for _ in 0..1000 {
+            pass(&mut decoders);
+        }
+    });
+    assert_eq!(allocations, 0);
 }

@@ -10,8 +10,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Venue whose decoder to use: binance, binance-usdm, binance-coinm, coinbase,
-    /// coinbase-advanced, kraken, kraken-futures, bitmex, deribit, bitfinex, …
+    /// Venue whose decoder to use (e.g. binance, binance-usdm, bybit-linear, okx-swap, coinbase,
+    /// kraken, bitmex, deribit, bitfinex, hyperliquid, huobi, gate-futures; an unknown name
+    /// lists them all). HTX lines may be plain JSON (as recorded) or gzip bytes.
     #[arg(long)]
     venue: String,
     /// File of raw frames, one per line (default: stdin).
@@ -61,6 +62,7 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                     Frame::Reply(reply) => {
                         eprintln!("line {}: the venue expects the reply {reply}", n + 1);
                     }
+                    Frame::Ping(id) => eprintln!("line {}: venue ping {id} (needs a pong)", n + 1),
                     _ => {}
                 }
             }

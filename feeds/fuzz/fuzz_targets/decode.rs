@@ -1,0 +1,41 @@
+//! Fuzz target: the first byte picks a venue (modulo `Venue::ALL`), the rest is one frame for
+//! that venue's decoder. Decoders are kept per venue across inputs, as on the live path, so
+//! reuse after errors is exercised too. Checked: no panic, and `Frame::Data(n)` /
+//! `Frame::Snapshot(n)` match the events emitted, which are well-formed.
+#![no_main]
+
+use feeds::{Decode, EventKind, Frame, Instruments, Venue};
+use libfuzzer_sys::fuzz_target;
+use std::cell::RefCell;
+
+thread_local! {
+    static DECODERS: RefCell<Vec<Box<dyn Decode + Send>>> = RefCell::new({
+        let instruments = Instruments::bundled();
+        Venue::ALL.iter().map(|v| v.decoder_with(&instruments)).collect()
+    });
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, frame)) = data.split_first() else {
+        return;
+    };
+    let index = usize::from(first) % Venue::ALL.len();
+    let mut buf = frame.to_vec();
+    DECODERS.with(|decoders| {
+        let mut decoders = decoders.borrow_mut();
+        let decoder = &mut decoders[index];
+        let mut emitted = 0u32;
+        let result = decoder.decode(&mut buf, &mut |e| {
+            emitted += 1;
+            assert!(e.fills >= 1, "{e:?}");
+            assert!(e.qty.mantissa >= 0, "{e:?}");
+            if e.kind != EventKind::OpenInterest {
+                assert!(e.price.mantissa > 0 && e.qty.mantissa > 0, "{e:?}");
+            }
+        });
+        match result {
+            Ok(Frame::Data(n)) | Ok(Frame::Snapshot(n)) => assert_eq!(n, emitted),
+            _ => assert_eq!(emitted, 0, "{result:?}"),
+        }
+    });
+});

@@ -1,0 +1,81 @@
+//! HTX (Huobi) market streams, spot and USDT-margined swaps: URLs, subscribe requests,
+//! keepalive and the [`Decoder`].
+//!
+//! Sources: HTX spot API v1 docs, "Websocket Market Data" (gzip, ping/pong, sub/unsub,
+//! `market.$symbol.trade.detail`): <https://huobiapi.github.io/docs/spot/v1/en/#websocket-market-data>;
+//! USDT-margined swap docs, "Subscribe Trade Detail Data"
+//! (`market.$contract_code.trade.detail`): <https://huobiapi.github.io/docs/usdt_swap/v1/en/#websocket-market-interface>.
+//!
+//! Every server frame is gzip-compressed binary; the decoder inflates it into a reused buffer.
+//! The server pings (`{"ping":N}`, [`Frame::Ping`](crate::Frame::Ping)) every few seconds and
+//! closes the connection after two unanswered pings: reply with [`pong_message`]`(N)`.
+
+mod decode;
+
+pub use decode::{Decoder, MAX_INFLATED_BYTES};
+
+use crate::json::push_string;
+use crate::venue::{Keepalive, Venue};
+
+/// Spot market data.
+pub const SPOT_URL: &str = "wss://api.huobi.pro/ws";
+
+/// USDT-margined swaps market data.
+pub const SWAP_URL: &str = "wss://api.hbdm.com/linear-swap-ws";
+
+/// Topics we put on one connection. HTX documents no per-connection topic count for market
+/// data; this is our bound, so that one lost connection loses few markets.
+pub const MAX_TOPICS_PER_CONN: usize = 100;
+
+/// The server pings; we only answer ([`pong_message`]).
+pub const KEEPALIVE: Keepalive = Keepalive::ServerPing;
+
+/// The connection URL of `venue` (a HTX venue).
+pub fn url(venue: Venue) -> &'static str {
+    match venue {
+        Venue::HuobiSwap => SWAP_URL,
+        _ => SPOT_URL,
+    }
+}
+
+/// The reply to `{"ping":n}`.
+pub fn pong_message(n: u64) -> String {
+    format!(r#"{{"pong":{n}}}"#)
+}
+
+/// One `sub` request per symbol (HTX takes one topic per request):
+/// `{"sub":"market.btcusdt.trade.detail","id":"btcusdt"}`. Spot symbols are lower case
+/// (`btcusdt`), swap contract codes upper case with a dash (`BTC-USDT`).
+pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
+    symbols
+        .iter()
+        .map(|symbol| {
+            let mut s = String::from(r#"{"sub":"#);
+            push_string(&mut s, &format!("market.{symbol}.trade.detail"));
+            s.push_str(r#","id":"#);
+            push_string(&mut s, symbol);
+            s.push('}');
+            s
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages() {
+        assert_eq!(
+            subscribe_messages(&["btcusdt", "BTC-USDT"]),
+            [
+                r#"{"sub":"market.btcusdt.trade.detail","id":"btcusdt"}"#,
+                r#"{"sub":"market.BTC-USDT.trade.detail","id":"BTC-USDT"}"#
+            ]
+        );
+        assert_eq!(pong_message(1492420473027), r#"{"pong":1492420473027}"#);
+        assert_eq!(url(Venue::Huobi), SPOT_URL);
+        assert_eq!(url(Venue::HuobiSwap), SWAP_URL);
+        assert_eq!(KEEPALIVE, Keepalive::ServerPing);
+    }
+}
