@@ -411,7 +411,7 @@ fn group_a_venues_control_frames_do_not_allocate() {
         (Venue::BybitLinear, br#"{"success":true,"ret_msg":"","conn_id":"x","req_id":"","op":"subscribe"}"#.to_vec(), Ok(Frame::SubscribeAck)),
         (Venue::OkxSwap, b"pong".to_vec(), Ok(Frame::Other)),
         (Venue::OkxSwap, br#"{"event":"error","msg":"x","code":"60018","connId":"25ebf8bb"}"#.to_vec(), Ok(Frame::VenueError { code: 60018 })),
-        (Venue::OkxSwap, br#"{"arg":{"channel":"trades","instId":"DOGE-USDT-SWAP"},"data":[{"instId":"DOGE-USDT-SWAP","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}]}"#.to_vec(), Err(DecodeError::UnknownInstrument)),
+        (Venue::OkxSwap, br#"{"arg":{"channel":"trades","instId":"DOGE-USDT-SWAP"},"data":[{"instId":"DOGE-USDT-SWAP","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}]}"#.to_vec(), Err(DecodeError::Instrument)),
         (Venue::Bitget, b"pong".to_vec(), Ok(Frame::Other)),
         (Venue::Hyperliquid, br#"{"channel":"pong"}"#.to_vec(), Ok(Frame::Other)),
         (Venue::Huobi, br#"{"ping":1492420473027}"#.to_vec(), Ok(Frame::Ping(1492420473027))),

@@ -259,10 +259,7 @@ mod tests {
             let frame = format!(
                 r#"{{"arg":{{"channel":"trades","instId":"{inst}"}},"data":[{{"instId":"{inst}","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}}]}}"#
             );
-            assert_eq!(
-                decode(&frame),
-                (Err(DecodeError::Instrument), vec![])
-            );
+            assert_eq!(decode(&frame), (Err(DecodeError::Instrument), vec![]));
         }
     }
 
