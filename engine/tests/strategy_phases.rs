@@ -3,8 +3,9 @@
 //! beyond does), the precedence rules, and the bar-count scaling of 1-second mode.
 //!
 //! Bars are addressed as in the spec: `-1` is the newest (current) bar, `-k` the k-th from the
-//! end; non-negative numbers count from the oldest bar. Values at thresholds are chosen so
-//! that the binary floating-point arithmetic is exact (integers, halves, quarters).
+//! end; non-negative numbers count from the oldest bar. Values meant to sit exactly on a
+//! threshold are chosen so that the computed quantity equals the threshold constant in binary
+//! floating point (integers, halves, quarters, or quotients that round to the constant).
 
 use std::ops::RangeInclusive;
 
@@ -55,7 +56,7 @@ impl Bars {
 
     /// `n` bars at 100 with open = close = 100, high 101, low 99 (a typical range of 2).
     fn calm(n: usize) -> Bars {
-        Bars::flat(n, 100.0).set(0..=-1, |b| {
+        Bars::flat(n, 100.0).every(|b| {
             b.high = 101.0;
             b.low = 99.0;
         })
@@ -74,6 +75,12 @@ impl Bars {
         for bar in &mut self.0[a..=b] {
             f(bar);
         }
+        self
+    }
+
+    /// Applies `f` to every bar.
+    fn every(mut self, f: impl Fn(&mut Bar)) -> Bars {
+        self.0.iter_mut().for_each(f);
         self
     }
 
@@ -702,7 +709,7 @@ fn phase2_open_interest_gate() {
     assert!(!r.significant);
     assert!(!r.has_divergence);
     // +5 % exactly over K = 20 bars passes (≥), just under fails.
-    let oi = |last: f64| sufd().set(0..=-1, |b| b.oi = 100.0).at(-1, |b| b.oi = last);
+    let oi = |last: f64| sufd().every(|b| b.oi = 100.0).at(-1, |b| b.oi = last);
     let r = gate(oi(105.0));
     assert_eq!(r.oi_change, 0.05);
     assert!(r.significant);
@@ -713,7 +720,7 @@ fn phase2_open_interest_gate() {
     // The base is bar −21: a lower reading on bar −22 does not help.
     let r = gate(
         sufd()
-            .set(0..=-1, |b| b.oi = 110.0)
+            .every(|b| b.oi = 110.0)
             .at(-22, |b| b.oi = 50.0)
             .at(-1, |b| b.oi = 105.0),
     );
@@ -1194,7 +1201,7 @@ fn phase4_absorption_volume_surge_and_cap() {
     // Volume 5, last five bars v: 1.5 × mean(last 20) = 1.5·(75 + 5v)/20 equals v at v = 9.
     let surge = |n: usize, v: f64| {
         Bars::flat(n, 1000.0)
-            .set(0..=-1, |b| b.volume = 5.0)
+            .every(|b| b.volume = 5.0)
             .set(-5..=-1, move |b| b.volume = v)
     };
     assert_eq!(long(&surge(40, 9.0)).absorption, 0.0, "exactly 1.5×");
@@ -1396,7 +1403,7 @@ fn phase4_directional_bias_agreement_mirrored_and_capped() {
 fn phase4_open_interest_bonus_tiers() {
     let bonus = |p: &Params, last: f64| {
         let b = Bars::flat(40, 100.0)
-            .set(0..=-1, |b| b.oi = 100.0)
+            .every(|b| b.oi = 100.0)
             .at(-1, |b| b.oi = last);
         score(
             &b,
@@ -1419,7 +1426,7 @@ fn phase4_open_interest_bonus_tiers() {
     assert_eq!(bonus(&defaults(), 110.0), 0.0, "OI off");
     // The base is bar −21.
     let b = Bars::flat(40, 100.0)
-        .set(0..=-1, |b| b.oi = 100.0)
+        .every(|b| b.oi = 100.0)
         .at(-21, |b| b.oi = f64::NAN)
         .at(-1, |b| b.oi = 110.0);
     let r = score(
@@ -1476,9 +1483,7 @@ fn phase4_reset_multiplier_and_maximum_score() {
     assert_eq!(boosted.direction, 1);
     assert_eq!(sizing(boosted.score), (1.5, 5));
     // The OI bonus is added after the multiplier: 12 − 1 (OI fell).
-    let b = max_long()
-        .set(0..=-1, |b| b.oi = 100.0)
-        .at(-1, |b| b.oi = 90.0);
+    let b = max_long().every(|b| b.oi = 100.0).at(-1, |b| b.oi = 90.0);
     let r = score(&b, &with_oi(), Bias::Bullish, Setup::LongSetup, &ph3(true));
     assert_eq!(r.oi_bonus, -1.0);
     assert_near!(r.score, 11.0);
@@ -1725,30 +1730,31 @@ fn phase5_cvd_invalidation_needs_all_four_changes_against_the_position() {
 #[test]
 fn phase5_cvd_invalidation_windows() {
     let quiet = held(LONG, 0.0, 0.0, 0.0, 1e9);
-    let down = |n: usize, perp_spike: isize| {
-        flows(
-            n,
-            &[(-4..=-1, -1.0)],
-            &[(-4..=-1, -1.0), (perp_spike..=perp_spike, 100.0)],
-        )
+    // Both CVDs fall over the last 4 bars; one of them had a +100 flow on bar `spike`.
+    let down = |n: usize, spike: isize, spot: bool| {
+        let falling = (-4..=-1, -1.0);
+        let with_spike = [falling.clone(), (spike..=spike, 100.0)];
+        if spot {
+            flows(n, &with_spike, &[falling])
+        } else {
+            flows(n, &[falling], &with_spike)
+        }
     };
-    // Trend = cvd[−1] − cvd[−L], L = min(20, ⌊n/2⌋): a flow on bar −L is in the base.
-    assert_eq!(
-        exit(&down(40, -20), &quiet),
-        Some(ExitReason::CvdInvalidation)
-    );
-    assert_eq!(exit(&down(40, -19), &quiet), None);
-    assert_eq!(
-        exit(&down(30, -15), &quiet),
-        Some(ExitReason::CvdInvalidation)
-    );
-    assert_eq!(exit(&down(30, -14), &quiet), None);
-    // Momentum = cvd[−1] − cvd[−5]: bar −5's flow is in the base.
-    let b = flows(
-        40,
-        &[(-4..=-1, -1.0), (-5..=-5, 10.0), (-6..=-6, -20.0)],
-        &[(-19..=-1, -1.0)],
-    );
+    for spot in [true, false] {
+        // Trend = cvd[−1] − cvd[−L], L = min(20, ⌊n/2⌋): a flow on bar −L is in the base.
+        let invalid = Some(ExitReason::CvdInvalidation);
+        assert_eq!(exit(&down(40, -20, spot), &quiet), invalid, "spot {spot}");
+        assert_eq!(exit(&down(40, -19, spot), &quiet), None, "spot {spot}");
+        assert_eq!(exit(&down(30, -15, spot), &quiet), invalid, "spot {spot}");
+        assert_eq!(exit(&down(30, -14, spot), &quiet), None, "spot {spot}");
+    }
+    // Momentum = cvd[−1] − cvd[−5]: bar −5's flow is in the base (a +10 there would make the
+    // momentum positive if it were counted).
+    let kicked = [(-4..=-1, -1.0), (-5..=-5, 10.0), (-6..=-6, -20.0)];
+    let steady = [(-19..=-1, -1.0)];
+    let b = flows(40, &kicked, &steady);
+    assert_eq!(exit(&b, &quiet), Some(ExitReason::CvdInvalidation));
+    let b = flows(40, &steady, &kicked);
     assert_eq!(exit(&b, &quiet), Some(ExitReason::CvdInvalidation));
 }
 
