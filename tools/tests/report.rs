@@ -467,6 +467,9 @@ fn artifacts_of_an_empty_result() {
     }
     let dom = check_html(&result, dir.path());
     assert!(dom.contains("id=\"no-trades\""), "{dom}");
+    if let Some(keep) = std::env::var_os("REPORT_TEST_OUT") {
+        write_artifacts(&result, &Path::new(&keep).join("empty")).unwrap();
+    }
 }
 
 #[test]

@@ -178,8 +178,8 @@ impl Chart {
         root.fill(&WHITE)?;
         match self {
             Chart::Equity => draw_equity(root, r),
-            Chart::Price => draw_per_symbol(root, r, draw_price_panel),
-            Chart::Cvd => draw_per_symbol(root, r, draw_cvd_panel),
+            Chart::Price => draw_per_symbol(root, r, self.title(), draw_price_panel),
+            Chart::Cvd => draw_per_symbol(root, r, self.title(), draw_cvd_panel),
             Chart::Trades => draw_trades(root, r),
         }
     }
@@ -373,6 +373,7 @@ type PanelFn<DB> = fn(&DrawingArea<DB, Shift>, &BacktestResult, usize) -> DrawRe
 fn draw_per_symbol<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     r: &BacktestResult,
+    title: &str,
     panel: PanelFn<DB>,
 ) -> DrawResult
 where
@@ -384,7 +385,7 @@ where
         } else {
             "no series"
         };
-        return no_data(root, "Per-symbol series", msg);
+        return no_data(root, title, msg);
     }
     let areas = root.split_evenly((r.series.len(), 1));
     for (i, area) in areas.iter().enumerate() {
@@ -763,7 +764,11 @@ fn price(v: f64) -> String {
 fn render_html(r: &BacktestResult, svgs: &[String]) -> String {
     let m = &r.metrics;
     let mut h = String::with_capacity(64 * 1024 + svgs.iter().map(String::len).sum::<usize>());
-    let title = format!("SqueezeFlow backtest — {}", r.period);
+    let title = if r.period.is_empty() {
+        "SqueezeFlow backtest".to_string()
+    } else {
+        format!("SqueezeFlow backtest — {}", r.period)
+    };
     let period = format!("{} → {}", utc(r.from), utc(r.to));
     let _ = write!(
         h,
