@@ -25,6 +25,8 @@ use std::sync::OnceLock;
 use anyhow::{anyhow, Context, Result};
 use engine::backtest::{BacktestResult, Trade};
 use engine::strategy::signal::iso_time;
+use plotters::coord::combinators::WithKeyPoints;
+use plotters::coord::types::{RangedCoordf64, RangedCoordi64};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -229,13 +231,41 @@ fn render_svg(
 
 // ---------------------------------------------------------------- chart helpers
 
-/// `11-24 04:12` (UTC) for an axis label.
-fn time_label(t: i64) -> String {
+/// `11-24 04:12` (UTC) for an axis label, `11-24` when the ticks are whole days.
+fn time_label(t: i64, daily: bool) -> String {
     let iso = iso_time(t);
-    match iso.get(5..16) {
+    let end = if daily { 10 } else { 16 };
+    match iso.get(5..end) {
         Some(s) => s.replace('T', " "),
         None => iso,
     }
+}
+
+/// The time axis over `[x0, x1]` with at most 9 ticks on round UTC times (minutes, hours,
+/// days), and whether the ticks are whole days.
+fn time_axis(x0: i64, x1: i64) -> (WithKeyPoints<RangedCoordi64>, bool) {
+    const STEPS: [i64; 15] = [
+        60, 300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200, 86_400, 172_800, 345_600,
+        604_800, 1_209_600,
+    ];
+    let span = x1.saturating_sub(x0).max(1);
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| span / s <= 8)
+        .unwrap_or_else(|| (span / 8 / 86_400).saturating_add(1).saturating_mul(86_400));
+    let mut ticks = Vec::with_capacity(10);
+    let mut t = x0.div_euclid(step).saturating_mul(step);
+    while t <= x1 && ticks.len() < 16 {
+        if t >= x0 {
+            ticks.push(t);
+        }
+        match t.checked_add(step) {
+            Some(next) => t = next,
+            None => break,
+        }
+    }
+    ((x0..x1).with_key_points(ticks), step % 86_400 == 0)
 }
 
 /// A non-empty time range (a single instant is widened by a minute each side).
@@ -317,17 +347,17 @@ where
     let split = root.dim_in_pixel().1.saturating_mul(2) / 3;
     let (top, bottom) = root.split_vertically(split);
 
+    let daily = time_axis(x0, x1).1;
     let mut chart = ChartBuilder::on(&top)
         .caption(format!("Equity — {}", r.period), (FONT, 22).into_font())
         .margin(12)
         .x_label_area_size(28)
         .y_label_area_size(90)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
+        .build_cartesian_2d(time_axis(x0, x1).0, y0..y1)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
-        .x_labels(8)
-        .x_label_formatter(&|t| time_label(*t))
+        .x_label_formatter(&|t| time_label(*t, daily))
         .y_desc("equity")
         .label_style((FONT, 14))
         .draw()?;
@@ -350,11 +380,10 @@ where
         .margin(12)
         .x_label_area_size(28)
         .y_label_area_size(90)
-        .build_cartesian_2d(x0..x1, dd_low..0.0)?;
+        .build_cartesian_2d(time_axis(x0, x1).0, dd_low..0.0)?;
     dd.configure_mesh()
         .light_line_style(WHITE)
-        .x_labels(8)
-        .x_label_formatter(&|t| time_label(*t))
+        .x_label_formatter(&|t| time_label(*t, daily))
         .y_label_formatter(&|v| format!("{v:.1} %"))
         .y_desc("drawdown")
         .label_style((FONT, 14))
@@ -432,17 +461,17 @@ where
     let (Some((x0, x1)), Some((y0, y1))) = (time_range(times), value_range(prices)) else {
         return no_data(area, &title, "no data");
     };
+    let daily = time_axis(x0, x1).1;
     let mut chart = ChartBuilder::on(area)
         .caption(&title, (FONT, 18).into_font())
         .margin(10)
         .x_label_area_size(26)
         .y_label_area_size(90)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
+        .build_cartesian_2d(time_axis(x0, x1).0, y0..y1)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
-        .x_labels(8)
-        .x_label_formatter(&|t| time_label(*t))
+        .x_label_formatter(&|t| time_label(*t, daily))
         .label_style((FONT, 13))
         .draw()?;
     chart
@@ -482,17 +511,17 @@ where
     ) else {
         return no_data(area, &title, "no data");
     };
+    let daily = time_axis(x0, x1).1;
     let mut chart = ChartBuilder::on(area)
         .caption(&title, (FONT, 18).into_font())
         .margin(10)
         .x_label_area_size(26)
         .y_label_area_size(90)
-        .build_cartesian_2d(x0..x1, y0..y1)?;
+        .build_cartesian_2d(time_axis(x0, x1).0, y0..y1)?;
     chart
         .configure_mesh()
         .light_line_style(WHITE)
-        .x_labels(8)
-        .x_label_formatter(&|t| time_label(*t))
+        .x_label_formatter(&|t| time_label(*t, daily))
         .y_label_formatter(&|v| short_number(*v))
         .label_style((FONT, 13))
         .draw()?;
@@ -538,11 +567,8 @@ where
     Ok(())
 }
 
-type TimeChart<'a, DB> = ChartContext<
-    'a,
-    DB,
-    Cartesian2d<plotters::coord::types::RangedCoordi64, plotters::coord::types::RangedCoordf64>,
->;
+type TimeChart<'a, DB> =
+    ChartContext<'a, DB, Cartesian2d<WithKeyPoints<RangedCoordi64>, RangedCoordf64>>;
 
 /// ▲ long / ▼ short entries (labelled in the legend).
 fn draw_triangles<DB: DrawingBackend>(
@@ -924,4 +950,54 @@ fn trades_csv(trades: &[Trade]) -> String {
         out.push_str("\r\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticks(x0: i64, x1: i64) -> (Vec<i64>, bool) {
+        let (axis, daily) = time_axis(x0, x1);
+        (
+            axis.key_points(plotters::coord::ranged1d::BoldPoints(9)),
+            daily,
+        )
+    }
+
+    #[test]
+    fn time_ticks_are_round_utc_times_inside_the_range() {
+        let t0 = 1_795_478_400 + 1_234; // 2026-11-24T00:20:34Z
+        let (day, daily) = ticks(t0, t0 + 86_400);
+        assert!(!daily);
+        assert_eq!(day.first(), Some(&(t0 - 1_234 + 10_800)));
+        assert!(day.len() >= 4 && day.len() <= 9, "{day:?}");
+        assert!(day
+            .iter()
+            .all(|t| t % 10_800 == 0 && (t0..=t0 + 86_400).contains(t)));
+        let (week, daily) = ticks(t0, t0 + 7 * 86_400);
+        assert!(daily);
+        assert_eq!(week.len(), 7);
+        assert!(week.iter().all(|t| t % 86_400 == 0));
+        assert_eq!(time_label(week[0], true), "11-25");
+        assert_eq!(time_label(t0, false), "11-24 00:20");
+        // Degenerate and extreme ranges give few ticks and no panic.
+        assert!(ticks(t0, t0).0.len() <= 1);
+        assert!(ticks(i64::MIN / 2, i64::MAX / 2).0.len() <= 16);
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_per_rfc_4180() {
+        assert_eq!(csv_field("RANGE_BREAK"), "RANGE_BREAK");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+        assert_eq!(csv_field("l1\r\nl2"), "\"l1\r\nl2\"");
+    }
+
+    #[test]
+    fn html_text_is_escaped() {
+        assert_eq!(
+            esc("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+    }
 }
