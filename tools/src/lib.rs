@@ -1,4 +1,5 @@
 //! Library side of the squeezeflow tools: the exchange simulator and the command implementations.
 #![deny(unsafe_code)]
 
+pub mod report;
 pub mod sim;
