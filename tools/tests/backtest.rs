@@ -104,6 +104,21 @@ fn backtest_signals_equal_the_replayed_signals_and_the_summary_is_printed() {
     assert_eq!(t["exit_reason"], "FLOW_REVERSAL");
     assert!(t["pnl"].as_f64().unwrap() > 0.0);
     assert_eq!(result["metrics"]["initial_balance"], 5000.0);
+    for f in [
+        "equity.png",
+        "price.png",
+        "cvd.png",
+        "trades.png",
+        "report.html",
+        "trades.csv",
+    ] {
+        let len = std::fs::metadata(out_dir.join(f))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 200, "{f}: {len} bytes");
+    }
+    let csv = std::fs::read_to_string(out_dir.join("trades.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "header + one trade:\n{csv}");
     assert!(result["equity"].as_array().unwrap().len() > 90);
 }
 

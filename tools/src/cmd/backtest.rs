@@ -412,11 +412,10 @@ pub(crate) fn main(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> 
     run_grid(&args, &store, &markets, &base)
 }
 
+/// Charts (PNG), report.html, trades.csv and result.json (`tools::report`).
 fn write_outputs(result: &BacktestResult, out: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let json = serde_json::to_string_pretty(result)?;
-    std::fs::write(out.join("result.json"), json + "\n")
-        .with_context(|| format!("writing {}", out.join("result.json").display()))?;
+    tools::report::write_artifacts(result, out)
+        .with_context(|| format!("writing the report into {}", out.display()))?;
     Ok(())
 }
 

@@ -150,16 +150,31 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(r.minutes, 100);
         assert_eq!(r.frames, 100 * 12 * 2);
-        // Minute 60 (the squeeze): spot frames are all taker buys (m:false).
+        // Net taker flow per minute and venue, from the frames themselves.
         let text = String::from_utf8(a).unwrap();
-        let start = 1_790_000_000 - 1_790_000_000 % 60 + 60 * 60;
-        let minute_60: Vec<&str> = text
-            .lines()
-            .filter(|l| l.contains(&format!("\"T\":{}", (start + 1) * 1000 + 37)))
-            .collect();
-        assert_eq!(minute_60.len(), 2);
-        assert!(minute_60
-            .iter()
-            .all(|l| l.contains("\\\"t\\\":") || l.contains("\"t\":")));
+        let start = 1_790_000_000 - 1_790_000_000 % 60;
+        let mut net = vec![[0.0f64; 2]; 100];
+        for line in text.lines() {
+            let rec: serde_json::Value = serde_json::from_str(line).unwrap();
+            let frame: serde_json::Value =
+                serde_json::from_str(rec["frame"].as_str().unwrap()).unwrap();
+            let d = &frame["data"];
+            let minute = ((d["T"].as_i64().unwrap() / 1000 - start) / 60) as usize;
+            let px: f64 = d["p"].as_str().unwrap().parse().unwrap();
+            let qty: f64 = d["q"].as_str().unwrap().parse().unwrap();
+            let sign = if d["m"].as_bool().unwrap() { -1.0 } else { 1.0 };
+            let venue = usize::from(rec["venue"] == "binance-usdm");
+            net[minute][venue] += sign * px * qty;
+        }
+        for (m, minute) in script.iter().enumerate() {
+            for (v, want) in [(0, minute.spot_flow), (1, minute.perp_flow)] {
+                // Quantities are rounded to 0.001 (≈ 60 quote per trade at 60 000).
+                assert!(
+                    (net[m][v] - want).abs() < 12.0 * 60.0,
+                    "minute {m} venue {v}: {} vs {want}",
+                    net[m][v]
+                );
+            }
+        }
     }
 }
