@@ -115,7 +115,7 @@ impl ShardCore {
         if let Err(e) = self.agg.on_tick(tick, &mut |b| {
             push_out(out, stats, ShardOut::Bar(b));
             if let (Some(st), Some(sig)) = (strategy.as_mut(), signals.as_mut()) {
-                st.on_bar(&b, recv_ns, &mut |s| push_signal(sig, stats, s));
+                st.on_bar(&b, recv_ns, &mut |s| push_out(sig, stats, s));
             }
         }) {
             // A full disk or a damaged file would fail every tick: count them all, log a sample.
@@ -144,7 +144,7 @@ impl ShardCore {
             if let Err(e) = self.agg.close_due(wall, self.grace_us, &mut |b| {
                 push_out(out, stats, ShardOut::Bar(b));
                 if let (Some(st), Some(sig)) = (strategy.as_mut(), signals.as_mut()) {
-                    st.on_bar(&b, now_ns, &mut |s| push_signal(sig, stats, s));
+                    st.on_bar(&b, now_ns, &mut |s| push_out(sig, stats, s));
                 }
             }) {
                 self.stats.store_errors.inc();
@@ -193,7 +193,7 @@ impl ShardCore {
         if let (Some(st), Some(sig)) = (self.strategy.as_mut(), self.signals.as_mut()) {
             if st.last_second().is_none_or(|s| complete > s) {
                 let t0 = mono_ns();
-                st.advance(complete, now_ns, &mut |s| push_signal(sig, stats, s));
+                st.advance(complete, now_ns, &mut |s| push_out(sig, stats, s));
                 let _ = self
                     .strategy_eval
                     .record(mono_ns().saturating_sub(t0).max(1));
@@ -280,10 +280,11 @@ impl Shard {
     }
 }
 
-/// Push to the IO ring; a full ring is never dropped: spin until the IO thread makes room,
-/// counting the back-pressure once per occurrence.
+/// Push to an IO ring (closed bars, signals); a full ring is never dropped: spin until the IO
+/// thread makes room, counting the back-pressure once per occurrence. The signal ring is sized
+/// far beyond the validator's hourly limit, so it spins only if the IO thread is stuck.
 #[inline]
-fn push_out(out: &mut Producer<ShardOut>, stats: &ShardStats, item: ShardOut) {
+fn push_out<T>(out: &mut Producer<T>, stats: &ShardStats, item: T) {
     let mut item = item;
     let mut counted = false;
     loop {
@@ -298,30 +299,6 @@ fn push_out(out: &mut Producer<ShardOut>, stats: &ShardStats, item: ShardOut) {
                     counted = true;
                 }
                 item = back;
-                std::hint::spin_loop();
-            }
-        }
-    }
-}
-
-/// Push a signal to the IO thread; like bars, never dropped (the ring is sized for bursts far
-/// beyond the validator's hourly limit, so this spins only if the IO thread is stuck).
-#[inline]
-fn push_signal(out: &mut Producer<SignalEvent>, stats: &ShardStats, sig: SignalEvent) {
-    let mut sig = sig;
-    let mut counted = false;
-    loop {
-        match out.try_push(sig) {
-            Ok(()) => return,
-            Err(back) => {
-                if out.is_abandoned() {
-                    return;
-                }
-                if !counted {
-                    stats.out_ring_full.inc();
-                    counted = true;
-                }
-                sig = back;
                 std::hint::spin_loop();
             }
         }

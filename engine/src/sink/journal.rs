@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug)]
 pub struct Journal {
-    dir: PathBuf,
+    data_dir: PathBuf,
     open: Option<(i64, File)>,
 }
 
 impl Journal {
     pub fn new(data_dir: &Path) -> Journal {
         Journal {
-            dir: data_dir.join("signals"),
+            data_dir: data_dir.to_path_buf(),
             open: None,
         }
     }
@@ -32,8 +32,10 @@ impl Journal {
     pub fn append(&mut self, time: i64, line: &str) -> std::io::Result<()> {
         let day = time.div_euclid(86_400);
         if self.open.as_ref().is_none_or(|(d, _)| *d != day) {
-            std::fs::create_dir_all(&self.dir)?;
-            let path = Self::path_for_day(self.dir.parent().unwrap_or(Path::new(".")), day);
+            let path = Self::path_for_day(&self.data_dir, day);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
             let f = OpenOptions::new().create(true).append(true).open(&path)?;
             self.open = Some((day, f));
         }

@@ -6,7 +6,7 @@
 //! [`Params::scale`] (1, or 60 in 1-second mode); the spec's inclusive bar ranges such as
 //! "bars −10…−6" scale as the half-open index ranges `[n−10c, n−5c)`.
 
-use super::math::{mean, min_max, quantile, sign, sstd};
+use super::math::{mean, median_in_place, min_max, quantile, sign, sstd};
 
 /// Parameters the phases read (strategy.md defaults in [`Params::default`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -928,20 +928,4 @@ pub fn phase5(v: &View<'_>, p: &Params, held: &Held, scratch: &mut Vec<f64>) -> 
         }
     }
     None
-}
-
-/// Median of `x` (linear interpolation for an even count), reordering it in place with two
-/// selections instead of a sort (NaN when empty).
-fn median_in_place(x: &mut [f64]) -> f64 {
-    if x.is_empty() {
-        return f64::NAN;
-    }
-    let n = x.len();
-    let lo = (n - 1) / 2;
-    let (_, &mut a, upper) = x.select_nth_unstable_by(lo, f64::total_cmp);
-    if n % 2 == 1 {
-        return a;
-    }
-    let b = upper.iter().copied().fold(f64::INFINITY, f64::min);
-    a + (b - a) * 0.5
 }
