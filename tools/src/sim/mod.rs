@@ -33,6 +33,7 @@ mod binance;
 mod hub;
 mod market;
 pub mod scenario;
+pub mod venues;
 mod server;
 mod tape;
 

@@ -1,0 +1,153 @@
+//! The interface between the multi-venue simulator's runtime (listeners, connection threads,
+//! the print generator) and one venue's protocol.
+//!
+//! A [`Protocol`] is sans-IO: it sees the upgrade request's target, the client's messages and
+//! venue-neutral [`Print`]s, and answers with [`Out`] frames in the venue's exact wire format.
+//! The runtime owns sockets, time, the per-connection subscription table and the generators.
+//! One `Protocol` value lives per connection, so per-connection state (Bitfinex channel ids,
+//! Deribit request ids, pending pings) lives in it.
+
+use feeds::instruments::ContractSpec;
+use feeds::Venue;
+
+/// One instrument a venue serves.
+#[derive(Debug, Clone)]
+pub struct SimMarket {
+    pub venue: Venue,
+    /// The name as the venue's API spells it in requests and frames (`BTC-USDT-SWAP`,
+    /// `tBTCUSD`, `btcusdt`, `PF_XBTUSD`, `BTC`).
+    pub symbol: String,
+    /// Base asset (`BTC`), for price levels.
+    pub base: String,
+    /// Contract size when the venue's sizes are contracts (from the bundled instruments);
+    /// `None` when sizes are base units.
+    pub spec: Option<ContractSpec>,
+    /// Price tick.
+    pub tick: f64,
+    /// Size step in base units (linear) — protocols quoting contracts convert.
+    pub lot: f64,
+}
+
+/// What a [`Print`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintKind {
+    /// A market trade.
+    Trade,
+    /// A liquidation (forced order or liquidation fill).
+    Liquidation,
+    /// An open-interest update: `qty` is the total open interest in base units.
+    OpenInterest,
+}
+
+/// A venue-neutral market event, formatted by each protocol in its own wire format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Print {
+    /// Index into the venue's market list ([`Session::markets`]).
+    pub market: usize,
+    pub kind: PrintKind,
+    /// Trades: the taker bought. Liquidations: the forced order buys (a short was liquidated).
+    pub buy: bool,
+    /// On the market's tick grid.
+    pub price: f64,
+    /// Base units on the market's lot grid (contract venues: a whole number of contracts
+    /// converts back to exactly this for linear contracts; the generator makes sure of it).
+    pub qty: f64,
+    /// Exchange time, µs since the epoch.
+    pub ts_us: i64,
+    /// Trade id, contiguous per market for trades; a counter for the other kinds.
+    pub id: u64,
+}
+
+/// Which streams of one market a connection is subscribed to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Streams {
+    pub trades: bool,
+    pub liquidations: bool,
+    pub open_interest: bool,
+}
+
+impl Streams {
+    pub fn any(self) -> bool {
+        self.trades || self.liquidations || self.open_interest
+    }
+
+    /// Whether a print of `kind` goes to a subscriber with these streams.
+    pub fn wants(self, kind: PrintKind) -> bool {
+        match kind {
+            PrintKind::Trade => self.trades,
+            PrintKind::Liquidation => self.liquidations,
+            PrintKind::OpenInterest => self.open_interest,
+        }
+    }
+}
+
+/// A frame for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Out {
+    Text(String),
+    /// A binary message (HTX sends gzip-compressed JSON this way).
+    Binary(Vec<u8>),
+    /// A WebSocket ping frame with this payload.
+    Ping(Vec<u8>),
+    /// Close with this code and reason; the runtime ends the connection after it.
+    Close(u16, String),
+}
+
+/// What a protocol sees of its connection and venue.
+#[derive(Debug)]
+pub struct Session<'a> {
+    /// Every market of the venue (the print generator's order).
+    pub markets: &'a [SimMarket],
+    /// This connection's subscriptions, one entry per market; protocols set them on
+    /// subscribe/unsubscribe requests, the runtime reads them to filter prints.
+    pub subs: &'a mut [Streams],
+    /// Recent trades per market, oldest first (for snapshots sent on subscribe).
+    pub recent: &'a [Vec<Print>],
+    /// Wall clock, µs since the epoch.
+    pub now_us: i64,
+    /// This connection's number (unique within the simulator).
+    pub conn: u64,
+}
+
+impl Session<'_> {
+    /// The market named `symbol` (exact spelling).
+    pub fn find(&self, symbol: &str) -> Option<usize> {
+        self.markets.iter().position(|m| m.symbol == symbol)
+    }
+}
+
+/// Why a protocol wants the connection gone without a close frame (a real venue just drops
+/// the TCP connection in these cases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hangup {
+    /// The client did not answer the venue's ping in time.
+    PingTimeout,
+}
+
+/// One venue's protocol, one value per connection.
+pub trait Protocol: Send {
+    /// The upgrade request's path and query (`/v5/public/linear`, `/stream?streams=…`).
+    /// `Err((status, body))` refuses the upgrade (404 for an unknown path). May subscribe
+    /// markets named in the URL.
+    fn route(&mut self, target: &str, s: &mut Session<'_>) -> Result<(), (u16, String)>;
+
+    /// Frames sent right after the upgrade (Bitfinex `info`, Kraken `status`, …).
+    fn on_open(&mut self, _s: &mut Session<'_>, _out: &mut Vec<Out>) {}
+
+    /// One message from the client (`binary` for a binary frame). Requests change
+    /// `s.subs` and answer with the venue's acks or errors; pings get pongs.
+    fn on_message(&mut self, msg: &[u8], binary: bool, s: &mut Session<'_>, out: &mut Vec<Out>);
+
+    /// A WebSocket pong from the client (for venues whose keepalive is WebSocket pings sent
+    /// by the server through [`Out::Ping`]).
+    fn on_pong(&mut self, _payload: &[u8], _s: &mut Session<'_>) {}
+
+    /// Prints of one generator step, already filtered to this connection's subscriptions,
+    /// in time order (several markets mixed). Format them the way the venue batches them.
+    fn on_prints(&mut self, prints: &[Print], s: &mut Session<'_>, out: &mut Vec<Out>);
+
+    /// Called about every 100 ms: application heartbeats, server pings, ping deadlines.
+    fn on_timer(&mut self, _s: &mut Session<'_>, _out: &mut Vec<Out>) -> Result<(), Hangup> {
+        Ok(())
+    }
+}
