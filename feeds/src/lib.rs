@@ -28,6 +28,7 @@ pub mod instruments;
 mod json;
 pub mod kraken;
 pub mod okx;
+pub mod plan;
 mod tape;
 pub mod venue;
 pub use tape::{Heartbeat, INVERSE_SIG_DIGITS};

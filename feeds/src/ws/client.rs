@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Registry, Token};
 
 use super::conn::{Conn, Failure, Outcome};
-use super::frame::OP_TEXT;
+use super::frame::{OP_PING, OP_TEXT};
 use super::url::WsUrl;
 use super::{ConnId, ConnState, WsConfig, WsError, WsEvent};
 
@@ -106,6 +106,12 @@ impl WsClient {
     /// sent on the next writable readiness.
     pub fn send_text(&mut self, id: ConnId, text: &[u8]) -> Result<(), WsError> {
         self.conn_mut(id)?.send(OP_TEXT, text)
+    }
+
+    /// Sends a WebSocket ping frame (for venues that want client pings, e.g. Kraken Futures).
+    /// The server's pong is consumed by the connection.
+    pub fn send_ping(&mut self, id: ConnId, payload: &[u8]) -> Result<(), WsError> {
+        self.conn_mut(id)?.send(OP_PING, payload)
     }
 
     /// Starts the closing handshake with `code`. The peer's answer (or, after a bounded

@@ -20,7 +20,7 @@ const OP_CONTINUATION: u8 = 0x0;
 pub(super) const OP_TEXT: u8 = 0x1;
 const OP_BINARY: u8 = 0x2;
 pub(super) const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
+pub(super) const OP_PING: u8 = 0x9;
 pub(super) const OP_PONG: u8 = 0xA;
 
 /// One connection's receive buffer: bytes `start..end` are received but not yet consumed.

@@ -1,0 +1,364 @@
+//! Connection plans: for a venue and the instruments to follow, which WebSocket connections to
+//! open, what to send on each once it is open (paced under the venue's request limit), and
+//! how to keep it alive. One uniform shape over the venue modules' URL constants, subscribe
+//! builders, per-connection limits and keepalive rules, so the feed thread needs no
+//! per-venue code besides [`pong`].
+
+use crate::venue::{Keepalive, Venue};
+use crate::{binance, bitfinex, bitget, bitmex, bybit, coinbase, deribit, gate, huobi};
+use crate::{hyperliquid, kraken, okx};
+use std::fmt;
+use std::time::Duration;
+
+/// How the client keeps one connection alive on its own initiative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ping {
+    /// Application ping text to send (`None`: none).
+    pub text: Option<&'static str>,
+    /// Send a WebSocket ping frame.
+    pub ws_ping: bool,
+    /// How often; zero when the client sends nothing (the server pings, or heartbeats).
+    pub every: Duration,
+}
+
+impl Ping {
+    /// The client sends nothing on its own.
+    pub const NONE: Ping = Ping {
+        text: None,
+        ws_ping: false,
+        every: Duration::ZERO,
+    };
+
+    fn text(text: &'static str, every: Duration) -> Ping {
+        Ping {
+            text: Some(text),
+            ws_ping: false,
+            every,
+        }
+    }
+
+    fn of(k: Keepalive) -> Ping {
+        match k {
+            Keepalive::ClientText { text, every } => Ping::text(text, every),
+            Keepalive::ServerPing => Ping::NONE,
+        }
+    }
+
+    fn of_heartbeat(h: crate::Heartbeat) -> Ping {
+        Ping {
+            text: h.ping,
+            ws_ping: h.ws_ping,
+            every: Duration::from_secs(u64::from(h.interval_secs)),
+        }
+    }
+}
+
+/// One connection to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnPlan {
+    pub venue: Venue,
+    /// Full URL (Binance: with the combined-stream query that subscribes).
+    pub url: String,
+    /// The instruments this connection carries, as the venue spells them.
+    pub symbols: Vec<String>,
+    /// Text messages to send once the connection is open, in order (again after a reconnect).
+    pub subscribe: Vec<String>,
+    /// Least time between two of those messages (the venue's request rate limit).
+    pub send_gap: Duration,
+    /// The client's own keepalive.
+    pub ping: Ping,
+}
+
+/// A plan that cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// The URL override is not `ws://` or `wss://`.
+    BadUrl(String),
+    /// No instruments.
+    Empty,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::BadUrl(u) => write!(f, "url {u:?} is not a ws:// or wss:// URL"),
+            PlanError::Empty => f.write_str("no instruments to follow"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// The venue's production WebSocket URL (Binance: the host; the path carries the streams).
+pub fn default_url(venue: Venue) -> &'static str {
+    match venue {
+        Venue::BinanceSpot => binance::SPOT_BASE,
+        Venue::BinanceUsdm => binance::USDM_BASE,
+        Venue::BinanceCoinm => binance::COINM_BASE,
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => bybit::url(venue),
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => okx::PUBLIC_URL,
+        Venue::Coinbase => coinbase::EXCHANGE_URL,
+        Venue::CoinbaseAdvanced => coinbase::ADVANCED_URL,
+        Venue::KrakenSpot => kraken::SPOT_V2_URL,
+        Venue::KrakenFutures => kraken::FUTURES_URL,
+        Venue::Bitmex => bitmex::URL,
+        Venue::Deribit => deribit::URL,
+        Venue::Bitfinex => bitfinex::URL,
+        Venue::Huobi | Venue::HuobiSwap => huobi::url(venue),
+        Venue::Bitget | Venue::BitgetSpot => bitget::URL,
+        Venue::GateFutures => gate::URL,
+        Venue::Hyperliquid => hyperliquid::URL,
+    }
+}
+
+/// The URL to connect to: the venue's own, or `base` (a simulator, a proxy). A `base` with
+/// no path (`ws://127.0.0.1:9001`) gets the venue's path appended (`/v5/public/linear`); a
+/// base with a path is taken as it is.
+pub fn url_for(venue: Venue, base: Option<&str>) -> Result<String, PlanError> {
+    let Some(base) = base else {
+        return Ok(default_url(venue).to_owned());
+    };
+    let rest = base
+        .strip_prefix("ws://")
+        .or_else(|| base.strip_prefix("wss://"))
+        .ok_or_else(|| PlanError::BadUrl(base.to_owned()))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(PlanError::BadUrl(base.to_owned()));
+    }
+    if rest.trim_end_matches('/').contains('/') || is_binance(venue) {
+        return Ok(base.to_owned());
+    }
+    Ok(format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        path_of(default_url(venue))
+    ))
+}
+
+fn is_binance(venue: Venue) -> bool {
+    matches!(
+        venue,
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm
+    )
+}
+
+/// `/v5/public/linear` of `wss://stream.bybit.com/v5/public/linear` (`/` when there is none).
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/').map_or("/", |i| &rest[i..])
+}
+
+/// Instruments on one connection, per venue: the venue's documented limit, or ours where it
+/// documents none (so that one lost connection never loses every market).
+pub fn max_symbols_per_conn(venue: Venue) -> usize {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
+            binance::max_streams_per_conn(venue) / 2
+        }
+        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::MAX_PRODUCTS_PER_CONN,
+        Venue::KrakenSpot | Venue::KrakenFutures => kraken::MAX_SYMBOLS_PER_CONN,
+        Venue::Bitmex => bitmex::MAX_SYMBOLS_PER_CONN,
+        // One channel per symbol, plus `liq:global` on the first connection.
+        Venue::Bitfinex => bitfinex::MAX_CHANNELS_PER_CONN - 1,
+        Venue::Huobi | Venue::HuobiSwap => huobi::MAX_TOPICS_PER_CONN,
+        // Trades and ticker per futures symbol.
+        Venue::Bitget | Venue::BitgetSpot => bitget::MAX_CHANNELS_PER_CONN / 2,
+        Venue::Hyperliquid => 100,
+        // Bybit is also split by its argument-length rule in `plan`; OKX, Deribit and Gate
+        // document no count.
+        _ => 100,
+    }
+}
+
+/// Least time between two requests we send on one connection.
+fn send_gap(venue: Venue) -> Duration {
+    let per_sec = match venue {
+        Venue::BinanceSpot => binance::MAX_MSGS_PER_SEC_SPOT,
+        Venue::BinanceUsdm | Venue::BinanceCoinm => binance::MAX_MSGS_PER_SEC_USDM,
+        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::MAX_MSGS_PER_SEC,
+        Venue::Bitget | Venue::BitgetSpot => bitget::MAX_MSGS_PER_SEC,
+        Venue::Hyperliquid => 10,
+        _ => 20,
+    };
+    // One request fewer than the limit allows, so a ping in the same second still fits.
+    Duration::from_millis(1000 / u64::from(per_sec.saturating_sub(1).max(1)))
+}
+
+/// The client keepalive of `venue`.
+pub fn ping(venue: Venue) -> Ping {
+    match venue {
+        // Binance, HTX, Deribit: the server pings and the client answers.
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => Ping::NONE,
+        Venue::Huobi | Venue::HuobiSwap => Ping::of(huobi::KEEPALIVE),
+        Venue::Deribit => Ping::of_heartbeat(deribit::KEEPALIVE),
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => Ping::of(bybit::KEEPALIVE),
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => Ping::of(okx::KEEPALIVE),
+        Venue::Bitget | Venue::BitgetSpot => Ping::of(bitget::KEEPALIVE),
+        Venue::Hyperliquid => Ping::of(hyperliquid::KEEPALIVE),
+        Venue::GateFutures => Ping::text(GATE_PING, gate::PING_INTERVAL),
+        Venue::Coinbase => Ping::of_heartbeat(coinbase::EXCHANGE_KEEPALIVE),
+        Venue::CoinbaseAdvanced => Ping::of_heartbeat(coinbase::ADVANCED_KEEPALIVE),
+        Venue::KrakenSpot => Ping::of_heartbeat(kraken::SPOT_KEEPALIVE),
+        Venue::KrakenFutures => Ping::of_heartbeat(kraken::FUTURES_KEEPALIVE),
+        Venue::Bitmex => Ping::of_heartbeat(bitmex::KEEPALIVE),
+        Venue::Bitfinex => Ping::of_heartbeat(bitfinex::KEEPALIVE),
+    }
+}
+
+/// Gate's application ping. Its `time` field is informational (the server echoes it), so a
+/// fixed value keeps the message static.
+const GATE_PING: &str = r#"{"time":0,"channel":"futures.ping"}"#;
+
+/// The answer to a server's application ping `n` ([`crate::Frame::Ping`]): HTX only.
+pub fn pong(venue: Venue, n: u64) -> Option<String> {
+    match venue {
+        Venue::Huobi | Venue::HuobiSwap => Some(huobi::pong_message(n)),
+        _ => None,
+    }
+}
+
+/// The connections for `symbols` on `venue`, at `base` (see [`url_for`]) or the venue's own
+/// URL. `now_s` is the wall clock (Gate stamps its requests).
+pub fn plan(
+    venue: Venue,
+    base: Option<&str>,
+    symbols: &[&str],
+    now_s: u64,
+) -> Result<Vec<ConnPlan>, PlanError> {
+    if symbols.is_empty() {
+        return Err(PlanError::Empty);
+    }
+    let url = url_for(venue, base)?;
+    let groups: Vec<Vec<&str>> = match venue {
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
+            let cap = max_symbols_per_conn(venue);
+            bybit::connections(venue, symbols)
+                .into_iter()
+                .flat_map(|g| g.chunks(cap).map(<[&str]>::to_vec).collect::<Vec<_>>())
+                .collect()
+        }
+        _ => symbols
+            .chunks(max_symbols_per_conn(venue))
+            .map(<[&str]>::to_vec)
+            .collect(),
+    };
+    let mut out = Vec::with_capacity(groups.len());
+    for (i, group) in groups.iter().enumerate() {
+        let (url, subscribe) = match venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
+                let lower: Vec<String> = group.iter().map(|s| s.to_ascii_lowercase()).collect();
+                let refs: Vec<&str> = lower.iter().map(String::as_str).collect();
+                let mut urls = binance::combined_urls(venue, &url, &refs);
+                // The group fits one URL by construction.
+                (urls.swap_remove(0), Vec::new())
+            }
+            _ => (url.clone(), subscribe_messages(venue, group, i == 0, now_s)),
+        };
+        out.push(ConnPlan {
+            venue,
+            url,
+            symbols: group.iter().map(|s| (*s).to_owned()).collect(),
+            subscribe,
+            send_gap: send_gap(venue),
+            ping: ping(venue),
+        });
+    }
+    Ok(out)
+}
+
+/// The requests that subscribe one connection of a non-Binance venue to `symbols`; `first`
+/// is the venue's first connection (Bitfinex's global liquidation feed goes there).
+fn subscribe_messages(venue: Venue, symbols: &[&str], first: bool, now_s: u64) -> Vec<String> {
+    match venue {
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
+            bybit::subscribe_messages(venue, symbols)
+        }
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
+            okx::subscribe_messages(venue, symbols)
+        }
+        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::subscribe_messages(venue, symbols),
+        Venue::KrakenSpot | Venue::KrakenFutures => kraken::subscribe_messages(venue, symbols),
+        Venue::Bitmex => vec![bitmex::subscribe_message(symbols)],
+        Venue::Deribit => deribit::subscribe_messages(1, symbols),
+        Venue::Bitfinex => bitfinex::subscribe_messages(symbols, first),
+        Venue::Huobi | Venue::HuobiSwap => huobi::subscribe_messages(symbols),
+        Venue::Bitget | Venue::BitgetSpot => bitget::subscribe_messages(venue, symbols),
+        Venue::GateFutures => gate::subscribe_messages(symbols, now_s),
+        Venue::Hyperliquid => hyperliquid::subscribe_messages(symbols),
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_override_keeps_or_appends_the_path() {
+        let u = |v, b| url_for(v, Some(b)).unwrap();
+        assert_eq!(
+            u(Venue::BybitLinear, "ws://127.0.0.1:9000"),
+            "ws://127.0.0.1:9000/v5/public/linear"
+        );
+        assert_eq!(
+            u(Venue::HuobiSwap, "ws://127.0.0.1:9000/"),
+            "ws://127.0.0.1:9000/linear-swap-ws"
+        );
+        assert_eq!(u(Venue::Coinbase, "ws://h:1"), "ws://h:1/");
+        assert_eq!(u(Venue::OkxSwap, "wss://proxy/x/y"), "wss://proxy/x/y");
+        assert_eq!(u(Venue::BinanceSpot, "ws://h:1"), "ws://h:1");
+        assert_eq!(url_for(Venue::Deribit, None).unwrap(), deribit::URL);
+        assert!(matches!(
+            url_for(Venue::Deribit, Some("http://h")),
+            Err(PlanError::BadUrl(_))
+        ));
+        assert!(url_for(Venue::Deribit, Some("ws://")).is_err());
+    }
+
+    #[test]
+    fn every_venue_plans_and_splits_by_its_limit() {
+        let many: Vec<String> = (0..300).map(|i| format!("S{i}USDT")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        for &v in Venue::ALL {
+            let plans = plan(v, None, &refs, 1_700_000_000).unwrap();
+            let total: usize = plans.iter().map(|p| p.symbols.len()).sum();
+            assert_eq!(total, 300, "{v}");
+            for p in &plans {
+                assert!(p.symbols.len() <= max_symbols_per_conn(v), "{v}");
+                assert!(p.url.starts_with("wss://"), "{v}: {}", p.url);
+                if is_binance(v) {
+                    assert!(p.subscribe.is_empty() && p.url.contains("?streams="), "{v}");
+                } else {
+                    assert!(!p.subscribe.is_empty(), "{v}");
+                }
+                assert!(p.send_gap >= Duration::from_millis(50), "{v}");
+            }
+        }
+        assert!(plan(Venue::Bitmex, None, &[], 0).is_err());
+    }
+
+    #[test]
+    fn bitfinex_liquidations_ride_the_first_connection_only() {
+        let syms: Vec<String> = (0..30).map(|i| format!("tS{i}USD")).collect();
+        let refs: Vec<&str> = syms.iter().map(String::as_str).collect();
+        let plans = plan(Venue::Bitfinex, None, &refs, 0).unwrap();
+        assert_eq!(plans.len(), 2);
+        let liq = |p: &ConnPlan| p.subscribe.iter().any(|m| m.contains("liq:global"));
+        assert!(liq(&plans[0]) && !liq(&plans[1]));
+        assert!(plans[0].subscribe.len() <= bitfinex::MAX_CHANNELS_PER_CONN);
+    }
+
+    #[test]
+    fn keepalives_match_the_venue_rules() {
+        assert_eq!(ping(Venue::Huobi), Ping::NONE);
+        assert_eq!(pong(Venue::Huobi, 7).as_deref(), Some(r#"{"pong":7}"#));
+        assert_eq!(pong(Venue::BybitLinear, 7), None);
+        let kf = ping(Venue::KrakenFutures);
+        assert!(kf.ws_ping && kf.text.is_none() && kf.every < Duration::from_secs(60));
+        assert_eq!(ping(Venue::OkxSwap).text, Some("ping"));
+        assert!(ping(Venue::GateFutures)
+            .text
+            .unwrap()
+            .contains("futures.ping"));
+    }
+}
