@@ -166,12 +166,13 @@ impl Default for BarsConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
-    /// `binance` or `binance-usdm`.
+    /// A venue name (`binance`, `bybit-linear`, `okx-swap`, … see `feeds::Venue::name`).
     pub venue: String,
-    /// Endpoint base, e.g. `wss://stream.binance.com:9443`; default: the venue's official one.
+    /// Endpoint, e.g. `ws://127.0.0.1:9001` (a simulator or proxy; without a path the venue's
+    /// own path is appended); default: the venue's official URL.
     #[serde(default)]
     pub url: Option<String>,
-    /// Pairs as the venue spells them (`btcusdt`).
+    /// Instruments as the venue spells them in requests (`btcusdt`, `BTC-USDT-SWAP`, `tBTCUSD`).
     pub pairs: Vec<String>,
 }
 
@@ -281,11 +282,16 @@ impl Config {
             for p in &f.pairs {
                 if p.is_empty()
                     || p.len() > feeds::Symbol::CAPACITY
-                    || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    || !p
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-/:.".contains(&b))
                 {
                     return Err(invalid(
                         &format!("feeds[{i}].pairs"),
-                        format!("{p:?} is not a pair name like \"btcusdt\""),
+                        format!(
+                            "{p:?} is not an instrument name like \"btcusdt\", \"BTC-USDT-SWAP\" \
+                             or \"tBTCF0:USTF0\""
+                        ),
                     ));
                 }
             }
@@ -301,15 +307,15 @@ impl Config {
         Ok(())
     }
 
-    /// The feeds `run` follows when the config lists none: BTC and ETH on Binance spot and
-    /// USDⓈ-M (documented in the README).
+    /// The feeds `run` follows when the config lists none: BTC, ETH and SOL, spot and perp, on
+    /// every venue ([`crate::defaults::DEFAULT_FEEDS`], documented in the README).
     pub fn default_feeds() -> Vec<FeedConfig> {
-        ["binance", "binance-usdm"]
+        crate::defaults::DEFAULT_FEEDS
             .iter()
-            .map(|v| FeedConfig {
-                venue: v.to_string(),
+            .map(|(venue, pairs)| FeedConfig {
+                venue: venue.to_string(),
                 url: None,
-                pairs: vec!["btcusdt".to_string(), "ethusdt".to_string()],
+                pairs: pairs.iter().map(|p| p.to_string()).collect(),
             })
             .collect()
     }

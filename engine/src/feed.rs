@@ -1,8 +1,11 @@
 //! The feed thread: owns WebSocket connections (mio + rustls), decodes every frame and pushes
 //! the resulting ticks to the shard that owns each market.
 //!
-//! Reconnection here is the basic policy (exponential backoff with jitter, resubscribe through
-//! the combined-stream URL); gap detection and backfill are later work.
+//! Every venue goes through the same loop: connect the plan's URL, send its subscribe requests
+//! once open (paced under the venue's request limit, again after each reconnect), send the
+//! client keepalive the venue wants, and answer what the decoders say must be answered (HTX
+//! `ping`s, Deribit `test_request`s). Reconnection is exponential backoff with jitter; gap
+//! detection and backfill are later work.
 
 use crate::market::{MarketTable, Tick};
 use crate::ring::Producer;
@@ -11,10 +14,12 @@ use crate::runtime::{IdlePolicy, StopFlag, Waker};
 use crate::shard::{ShardCore, ShardReport};
 use crate::stats::{latency_histogram, FeedStats};
 use feeds::clock::{mono_ns, wall_us};
+use feeds::plan::{ConnPlan, Ping};
 use feeds::ws::{ConnId, WsClient, WsConfig, WsEvent};
-use feeds::Venue;
+use feeds::{Frame, Venue};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +27,52 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub venue: Venue,
-    /// Full URL including the combined-stream query.
+    /// Full URL (on Binance including the combined-stream query).
     pub url: String,
+    /// Requests sent once the connection is open, in order.
+    pub subscribe: Vec<String>,
+    /// Least time between two of them.
+    pub send_gap: Duration,
+    /// The client's own keepalive.
+    pub ping: Ping,
+    /// The instruments the connection carries (for the log).
+    pub symbols: Vec<String>,
+}
+
+impl Subscription {
+    /// A connection whose URL subscribes by itself (Binance combined streams).
+    pub fn url_only(venue: Venue, url: String) -> Subscription {
+        Subscription {
+            venue,
+            url,
+            subscribe: Vec::new(),
+            send_gap: Duration::ZERO,
+            ping: Ping::NONE,
+            symbols: Vec::new(),
+        }
+    }
+}
+
+impl From<ConnPlan> for Subscription {
+    fn from(p: ConnPlan) -> Subscription {
+        Subscription {
+            venue: p.venue,
+            url: p.url,
+            subscribe: p.subscribe,
+            send_gap: p.send_gap,
+            ping: p.ping,
+            symbols: p.symbols,
+        }
+    }
+}
+
+/// Something a connection must be sent in answer to a frame.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    /// HTX `{"pong":n}`.
+    Pong(u64),
+    /// A fixed reply (Deribit's `public/test`).
+    Text(&'static str),
 }
 
 /// A shard's input ring as seen from one feed thread, with the ticks waiting to be pushed.
@@ -108,6 +157,13 @@ struct ConnSlot {
     id: Option<ConnId>,
     retry_at_ns: u64,
     failures: u32,
+    /// Whether the upgrade finished (requests and pings go out only then).
+    open: bool,
+    /// Index of the next subscribe request to send, and when it may go.
+    next_request: usize,
+    request_at_ns: u64,
+    /// When the next client keepalive is due.
+    ping_at_ns: u64,
 }
 
 /// What a feed thread hands back when it stops.
@@ -170,8 +226,16 @@ impl Feed {
                 id: None,
                 retry_at_ns: 0,
                 failures: 0,
+                open: false,
+                next_request: 0,
+                request_at_ns: 0,
+                ping_at_ns: 0,
             })
             .collect();
+        // Answers owed to connections (filled while polling, sent right after).
+        let mut answers: Vec<(ConnId, Answer)> = Vec::with_capacity(64);
+        let mut opened: Vec<ConnId> = Vec::with_capacity(subs.len());
+        let mut pong_buf: Vec<u8> = Vec::with_capacity(64);
         let mut by_conn: HashMap<ConnId, usize> = HashMap::with_capacity(subs.len() * 2);
         let mut decode_ns = latency_histogram();
         let mut network_us = latency_histogram();
@@ -249,18 +313,21 @@ impl Feed {
                 let hopeless = &mut hopeless;
                 let subs = &subs;
                 let by_conn = &by_conn;
+                let answers = &mut answers;
+                let opened = &mut opened;
                 client.poll(timeout, &mut |conn, ev| {
                     let Some(&sub) = by_conn.get(&conn) else {
                         return;
                     };
                     let venue = subs[sub].venue;
                     match ev {
-                        WsEvent::Text { payload, recv_ns } => {
+                        WsEvent::Text { payload, recv_ns }
+                        | WsEvent::Binary { payload, recv_ns } => {
                             frames += 1;
                             let wall_recv_us =
                                 wall0 + (recv_ns.saturating_sub(mono0) / 1000) as i64;
                             let mut last_ts = 0i64;
-                            let _ = router.route(
+                            let outcome = router.route(
                                 venue,
                                 conn.0 as u64,
                                 payload,
@@ -280,15 +347,26 @@ impl Feed {
                                     }
                                 },
                             );
+                            match outcome {
+                                Ok(Frame::Ping(n)) => answers.push((conn, Answer::Pong(n))),
+                                Ok(Frame::Reply(text)) => answers.push((conn, Answer::Text(text))),
+                                Ok(Frame::VenueError { .. }) => {
+                                    let s = &subs[sub];
+                                    log::error!(
+                                        "feed: {venue} connection {} refused a request; it carries {}",
+                                        conn.0,
+                                        s.symbols.join(", ")
+                                    );
+                                }
+                                _ => {}
+                            }
                             let _ = decode_ns.record(mono_ns().saturating_sub(recv_ns).max(1));
                             if last_ts > 0 {
                                 let _ = network_us.record((wall_recv_us - last_ts).max(1) as u64);
                             }
                         }
-                        WsEvent::Binary { .. } => {
-                            stats_ref.unknown_messages.inc();
-                        }
                         WsEvent::Open => {
+                            opened.push(conn);
                             stats_ref.connects.inc();
                             log::info!("feed: {venue} connection {} open", conn.0);
                         }
@@ -320,10 +398,64 @@ impl Feed {
             }
             let now = mono_ns();
             downstream.flush(&stats, now);
+            for conn in opened.drain(..) {
+                if let Some(&sub) = by_conn.get(&conn) {
+                    let slot = &mut slots[sub];
+                    slot.open = true;
+                    slot.next_request = 0;
+                    slot.request_at_ns = now;
+                    slot.ping_at_ns = now + subs[sub].ping.every.as_nanos() as u64;
+                }
+            }
+            for (conn, answer) in answers.drain(..) {
+                let sent = match answer {
+                    Answer::Pong(n) => {
+                        pong_buf.clear();
+                        let venue = by_conn.get(&conn).map(|&s| subs[s].venue);
+                        match venue {
+                            Some(Venue::Huobi | Venue::HuobiSwap) => {
+                                let _ = write!(pong_buf, r#"{{"pong":{n}}}"#);
+                                client.send_text(conn, &pong_buf)
+                            }
+                            _ => Ok(()),
+                        }
+                    }
+                    Answer::Text(text) => client.send_text(conn, text.as_bytes()),
+                };
+                if let Err(e) = sent {
+                    log::warn!("feed {id}: cannot answer on connection {}: {e}", conn.0);
+                }
+            }
+            if closing_deadline.is_none() {
+                for slot in slots.iter_mut() {
+                    let (Some(conn), true) = (slot.id, slot.open) else {
+                        continue;
+                    };
+                    let sub = &subs[slot.sub];
+                    if slot.next_request < sub.subscribe.len() && now >= slot.request_at_ns {
+                        let request = &sub.subscribe[slot.next_request];
+                        if let Err(e) = client.send_text(conn, request.as_bytes()) {
+                            log::warn!("feed {id}: {} subscribe failed: {e}", sub.venue);
+                        }
+                        slot.next_request += 1;
+                        slot.request_at_ns = now + sub.send_gap.as_nanos() as u64;
+                    }
+                    if !sub.ping.every.is_zero() && now >= slot.ping_at_ns {
+                        slot.ping_at_ns = now + sub.ping.every.as_nanos() as u64;
+                        if let Some(text) = sub.ping.text {
+                            let _ = client.send_text(conn, text.as_bytes());
+                        }
+                        if sub.ping.ws_ping {
+                            let _ = client.send_ping(conn, b"");
+                        }
+                    }
+                }
+            }
             for (conn, clean) in lost.drain(..) {
                 if let Some(sub) = by_conn.remove(&conn) {
                     let slot = &mut slots[sub];
                     slot.id = None;
+                    slot.open = false;
                     if closing_deadline.is_some() {
                         continue; // shutting down: no reconnect
                     }

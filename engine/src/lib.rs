@@ -14,6 +14,7 @@ pub mod aggregate;
 pub mod backtest;
 pub mod bar;
 pub mod config;
+pub mod defaults;
 pub mod feed;
 pub mod host;
 pub mod market;

@@ -135,13 +135,25 @@ impl MarketTable {
 }
 
 /// Quote assets stripped to find a pair's base, longest first so `FDUSD` wins over `USD`.
-const QUOTES: &[&str] = &["FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC"];
+const QUOTES: &[&str] = &["FDUSD", "USDT", "USDC", "BUSD", "UST", "USD", "EUR", "BTC"];
 
 /// The base asset of a venue pair: `BTCUSDT` → `BTC`, `btcusd_perp` → `BTC`, `ETHBTC` → `ETH`,
 /// `XBTUSD` → `BTC`. Unrecognised pairs keep their upper-cased text.
 pub fn base_asset(pair: &str) -> String {
+    // Bitfinex trading pairs carry a `t` prefix (`tBTCUSD`); Kraken Futures a product-type one.
+    let mut pair = match pair.as_bytes() {
+        [b't', second, ..] if second.is_ascii_uppercase() => &pair[1..],
+        _ => pair,
+    };
+    for prefix in ["PF_", "PI_", "FF_", "FI_"] {
+        pair = pair.strip_prefix(prefix).unwrap_or(pair);
+    }
+    // Bitfinex perpetuals: `BTCF0:USTF0`.
+    if let Some(i) = pair.find("F0:") {
+        pair = &pair[..i];
+    }
     let mut p = pair.to_ascii_uppercase();
-    for deco in ["_PERP", "-SWAP", "-SPOT", "-PERPETUAL"] {
+    for deco in ["_PERP", "-SWAP", "-SPOT", "-PERPETUAL", "PERP"] {
         if let Some(stripped) = p.strip_suffix(deco) {
             p = stripped.to_string();
         }
@@ -226,6 +238,17 @@ mod tests {
             ("SOLFDUSD", "SOL"),
             ("BTC-USDT-SWAP", "BTC"),
             ("USDT", "USDT"),
+            ("tBTCUSD", "BTC"),
+            ("tETHUST", "ETH"),
+            ("tSOLF0:USTF0", "SOL"),
+            ("trxusdt", "TRX"),
+            ("PF_XBTUSD", "BTC"),
+            ("PI_ETHUSD", "ETH"),
+            ("BTCPERP", "BTC"),
+            ("SOL_USDC-PERPETUAL", "SOL"),
+            ("BTC/USD", "BTC"),
+            ("BTC_USDT", "BTC"),
+            ("SOL", "SOL"),
         ] {
             assert_eq!(base_asset(pair), base, "{pair}");
         }

@@ -17,6 +17,7 @@ use crate::strategy::{SignalEvent, Strategy, SymbolSpec};
 use feeds::ws::WsConfig;
 use feeds::{Symbol, Venue};
 use hdrhistogram::Histogram;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -165,18 +166,27 @@ impl StrategyPlan {
     }
 }
 
-/// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance).
+/// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance;
+/// other venues' frames spell instruments as their requests do).
 pub fn frame_symbol(venue: Venue, pair: &str) -> Option<Symbol> {
     match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm => {
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
             Symbol::new(pair.to_ascii_uppercase().as_bytes())
         }
         _ => Symbol::new(pair.as_bytes()),
     }
 }
 
+/// How a configured pair is spelt in a venue's requests (Binance stream names are lower case).
+fn request_symbol(venue: Venue, pair: &str) -> String {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => pair.to_ascii_lowercase(),
+        _ => pair.to_owned(),
+    }
+}
+
 impl Plan {
-    /// Resolve cores, markets and connection URLs. `feeds` empty → [`Config::default_feeds`].
+    /// Resolve cores, markets and connections. `feeds` empty → [`Config::default_feeds`].
     pub fn from_config(cfg: &Config) -> Result<Plan, ConfigError> {
         let cores = CoreMap::resolve(&cfg.runtime.cores, available_cores())?;
         let mut table = MarketTable::new(cores.shards.len().max(1));
@@ -186,34 +196,37 @@ impl Plan {
         } else {
             cfg.feeds.clone()
         };
+        let now_s = feeds::clock::wall_us().max(0) as u64 / 1_000_000;
+        let mut ids: HashMap<String, Venue> = HashMap::new();
         for f in &feeds {
             let venue = f.venue()?;
-            if !matches!(venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
-                return Err(ConfigError::Invalid {
-                    origin: format!("feeds ({venue})"),
-                    message: format!(
-                        "live connections to {venue} are not built yet (its frames can be \
-                         decoded with `squeezeflow decode --venue {venue}`); \
-                         supported here: binance, binance-usdm"
-                    ),
-                });
-            }
-            let pairs: Vec<String> = f.pairs.iter().map(|p| p.to_ascii_lowercase()).collect();
+            let origin = || format!("feeds ({venue})");
+            let pairs: Vec<String> = f.pairs.iter().map(|p| request_symbol(venue, p)).collect();
             for p in &pairs {
                 let sym = frame_symbol(venue, p).ok_or_else(|| ConfigError::Invalid {
-                    origin: format!("feeds ({venue})"),
+                    origin: origin(),
                     message: format!("pair {p:?} is too long"),
                 })?;
+                let id = venue.market_id(&sym);
+                if let Some(other) = ids.insert(id.clone(), venue) {
+                    return Err(ConfigError::Invalid {
+                        origin: origin(),
+                        message: format!(
+                            "market {id} is configured twice (on {other} and on {venue}); one \
+                             market id means one set of bar files"
+                        ),
+                    });
+                }
                 table.add(venue, sym);
             }
-            let base = f
-                .url
-                .clone()
-                .unwrap_or_else(|| default_base(venue).to_string());
             let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
-            for url in feeds::binance::combined_urls(venue, base.trim_end_matches('/'), &refs) {
-                subscriptions.push(Subscription { venue, url });
-            }
+            let plans = feeds::plan::plan(venue, f.url.as_deref(), &refs, now_s).map_err(|e| {
+                ConfigError::Invalid {
+                    origin: origin(),
+                    message: e.to_string(),
+                }
+            })?;
+            subscriptions.extend(plans.into_iter().map(Subscription::from));
         }
         let strategy = if cfg.strategy.enabled {
             Some(StrategyPlan::resolve(&cfg.strategy, &table)?)
@@ -256,13 +269,6 @@ impl Plan {
             table,
             subscriptions,
         })
-    }
-}
-
-fn default_base(venue: Venue) -> &'static str {
-    match venue {
-        Venue::BinanceSpot => feeds::binance::SPOT_BASE,
-        _ => feeds::binance::USDM_BASE,
     }
 }
 

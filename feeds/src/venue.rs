@@ -213,7 +213,9 @@ impl Venue {
             Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::Huobi => {
                 symbol.as_str().to_ascii_lowercase()
             }
-            Venue::BybitSpot => format!("{}-SPOT", symbol.as_str()),
+            // Spot and futures share instrument names on Bybit and Bitget; aggr-server's ids
+            // mark spot with a suffix.
+            Venue::BybitSpot | Venue::BitgetSpot => format!("{}-SPOT", symbol.as_str()),
             Venue::KrakenSpot => crate::kraken::v1_pair(symbol.as_str()),
             Venue::Bitfinex => {
                 let s = symbol.as_str();

@@ -108,6 +108,9 @@ pub fn classify_market_id(id: &str) -> Option<MarketKind> {
             // Venues sharing a prefix: pick the one whose id spelling matches.
             match exchange {
                 "BYBIT" => pair.ends_with("-SPOT") == (*v == feeds::Venue::BybitSpot),
+                "BITGET" => pair.ends_with("-SPOT") == (*v == feeds::Venue::BitgetSpot),
+                // HTX spot pairs are lower case without a dash (`btcusdt`), swaps `BTC-USDT`.
+                "HUOBI" => pair.contains('-') == (*v == feeds::Venue::HuobiSwap),
                 "OKEX" => {
                     let dated = pair
                         .rsplit('-')
@@ -203,6 +206,11 @@ mod tests {
             ("BINANCE_FUTURES:btcusd_perp", Some(MarketKind::Perp)),
             ("BYBIT:BTCUSDT", Some(MarketKind::Perp)),
             ("BYBIT:BTCUSDT-SPOT", Some(MarketKind::Spot)),
+            ("BITGET:BTCUSDT", Some(MarketKind::Perp)),
+            ("BITGET:BTCUSDT-SPOT", Some(MarketKind::Spot)),
+            ("HUOBI:btcusdt", Some(MarketKind::Spot)),
+            ("HUOBI:BTC-USDT", Some(MarketKind::Perp)),
+            ("KRAKEN:PF_XBTUSD", Some(MarketKind::Perp)),
             ("OKEX:BTC-USDT", Some(MarketKind::Spot)),
             ("OKEX:BTC-USDT-SWAP", Some(MarketKind::Perp)),
             ("OKEX:BTC-USD-261225", Some(MarketKind::Future)),
