@@ -8,8 +8,14 @@
 //! - `gen`: the seeded per-market generator and the market specs.
 //! - one module per venue family: the protocol itself.
 
+pub mod bitget;
 pub mod bybit;
+pub mod coinm;
+pub mod gate;
 pub mod gen;
+pub mod htx;
+pub mod hyperliquid;
+pub mod okx;
 pub mod proto;
 pub mod runtime;
 
@@ -25,6 +31,12 @@ pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
         Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
             Some(Box::new(bybit::new(venue)))
         }
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => Some(Box::new(okx::new(venue))),
+        Venue::Bitget | Venue::BitgetSpot => Some(Box::new(bitget::new(venue))),
+        Venue::GateFutures => Some(Box::new(gate::new(venue))),
+        Venue::Hyperliquid => Some(Box::new(hyperliquid::new(venue))),
+        Venue::Huobi | Venue::HuobiSwap => Some(Box::new(htx::new(venue))),
+        Venue::BinanceCoinm => Some(Box::new(coinm::new(venue))),
         // Delivered by another helper, wired at merge.
         Venue::Coinbase
         | Venue::CoinbaseAdvanced
