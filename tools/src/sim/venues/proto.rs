@@ -150,4 +150,54 @@ pub trait Protocol: Send {
     fn on_timer(&mut self, _s: &mut Session<'_>, _out: &mut Vec<Out>) -> Result<(), Hangup> {
         Ok(())
     }
+
+    /// Scales the venue's keepalive timings (ping intervals, deadlines) by `scale` (1.0 =
+    /// the venue's real timings; tests use small values). Called once, before `route`.
+    fn set_keepalive_scale(&mut self, _scale: f64) {}
+
+    /// How many error replies (unknown symbol, bad request) this connection sent so far;
+    /// the runtime reports them as subscribe errors.
+    fn errors_sent(&self) -> u64 {
+        0
+    }
+}
+
+/// Decimal places of a grid step (`0.1` → 1, `0.0001` → 4, `5` → 0), at most 12.
+pub fn decimals(step: f64) -> usize {
+    let mut d = 0;
+    let mut s = step.abs();
+    while d < 12 && (s - s.round()).abs() > 1e-9 * s.max(1.0) {
+        s *= 10.0;
+        d += 1;
+    }
+    d
+}
+
+/// `x` written with the decimals of `step` (`fmt_step(65000.1, 0.1)` → `"65000.1"`).
+pub fn fmt_step(x: f64, step: f64) -> String {
+    format!("{:.*}", decimals(step), x)
+}
+
+impl SimMarket {
+    /// A price as the venue writes it (the tick's decimals).
+    pub fn price_str(&self, price: f64) -> String {
+        fmt_step(price, self.tick)
+    }
+
+    /// A base quantity as the venue writes it (the lot's decimals).
+    pub fn qty_str(&self, qty: f64) -> String {
+        fmt_step(qty, self.lot)
+    }
+
+    /// Whole contracts for `qty` base units at `price` on a contract venue: `qty / size`
+    /// (linear) or `qty × price / size` (inverse), rounded, at least 1; `qty` itself
+    /// (rounded to whole units) when the market has no contract spec.
+    pub fn contracts(&self, qty: f64, price: f64) -> u64 {
+        let raw = match self.spec {
+            Some(spec) if spec.inverse => qty * price / spec.size.to_f64(),
+            Some(spec) => qty / spec.size.to_f64(),
+            None => qty,
+        };
+        raw.round().max(1.0) as u64
+    }
 }
