@@ -174,6 +174,10 @@ pub struct FeedConfig {
     pub url: Option<String>,
     /// Instruments as the venue spells them in requests (`btcusdt`, `BTC-USDT-SWAP`, `tBTCUSD`).
     pub pairs: Vec<String>,
+    /// Interval of the client's keepalive pings, ms, on venues that want client pings
+    /// (default: the venue's own rule, e.g. OKX 20 s); ignored where the server pings.
+    #[serde(default)]
+    pub ping_ms: Option<u64>,
 }
 
 impl FeedConfig {
@@ -316,6 +320,7 @@ impl Config {
                 venue: venue.to_string(),
                 url: None,
                 pairs: pairs.iter().map(|p| p.to_string()).collect(),
+                ping_ms: None,
             })
             .collect()
     }

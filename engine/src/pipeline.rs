@@ -226,7 +226,12 @@ impl Plan {
                     message: e.to_string(),
                 }
             })?;
-            subscriptions.extend(plans.into_iter().map(Subscription::from));
+            for mut p in plans {
+                if let (Some(ms), false) = (f.ping_ms, p.ping.every.is_zero()) {
+                    p.ping.every = Duration::from_millis(ms.max(100));
+                }
+                subscriptions.push(Subscription::from(p));
+            }
         }
         let strategy = if cfg.strategy.enabled {
             Some(StrategyPlan::resolve(&cfg.strategy, &table)?)

@@ -29,8 +29,8 @@ impl ContractSpec {
     /// Base units for `contracts` traded at `price`, as a [`Decimal`]:
     /// - linear: `contracts × size`, exact (`None` if the product does not fit 18 digits);
     /// - inverse: `contracts × size / price` computed in `f64` and rounded to
-    ///   [`INVERSE_QTY_SCALE`] fractional digits (the quotient rarely terminates); `None` for a
-    ///   non-positive price or a result too large for the fixed scale.
+    ///   [`INVERSE_QTY_SCALE`] fractional digits (the quotient rarely terminates; fewer digits
+    ///   above ~9.2 million coins); `None` for a non-positive price or a non-finite result.
     pub fn to_base(self, contracts: Decimal, price: Decimal) -> Option<Decimal> {
         if !self.inverse {
             return mul(contracts, self.size);
@@ -39,12 +39,19 @@ impl ContractSpec {
             return None;
         }
         let q = self.base_qty(contracts.to_f64(), price.to_f64());
-        let scaled = (q * 10f64.powi(i32::from(INVERSE_QTY_SCALE))).round();
-        // i64::MAX as f64 rounds up to 2^63, which itself does not fit: compare strictly.
-        if !scaled.is_finite() || scaled.abs() >= 9.223_372_036_854_775e18 {
-            return None;
+        // 12 fractional digits, fewer for quantities above ~9.2 million coins (a large DOGE
+        // trade, an open interest): an f64 has no more significant digits than that anyway.
+        for scale in (0..=INVERSE_QTY_SCALE).rev() {
+            let scaled = (q * 10f64.powi(i32::from(scale))).round();
+            if !scaled.is_finite() {
+                return None;
+            }
+            // i64::MAX as f64 rounds up to 2^63, which itself does not fit: compare strictly.
+            if scaled.abs() < 9.223_372_036_854_775e18 {
+                return Some(Decimal::new(scaled as i64, scale));
+            }
         }
-        Some(Decimal::new(scaled as i64, INVERSE_QTY_SCALE))
+        None
     }
 
     /// Base units for `contracts` traded at `price` (f64: inverse sizes are not exact decimals).
@@ -280,10 +287,21 @@ mod tests {
         assert_eq!(q.scale, INVERSE_QTY_SCALE);
         assert!((q.to_f64() - 1000.0 / 5.123).abs() < 1e-9);
         assert_eq!(inverse.to_base(d("100"), d("0")), None);
+        // 1e16 coins do not fit 12 fractional digits: fewer digits, same value.
+        let big = inverse.to_base(d("1e15"), d("1")).unwrap();
+        assert!(big.scale < INVERSE_QTY_SCALE);
+        assert_eq!(big.to_f64(), 1e16);
+        // 20 million DOGE (a $2M inverse trade at 0.1): 11 fractional digits.
+        let doge = ContractSpec {
+            size: d("1"),
+            inverse: true,
+        };
+        let q = doge.to_base(d("2000000"), d("0.1")).unwrap();
+        assert_eq!((q.to_f64(), q.scale), (20_000_000.0, 11));
         assert_eq!(
-            inverse.to_base(d("1e15"), d("1")),
+            inverse.to_base(d("1e15"), d("0.000000000000000001")),
             None,
-            "too large for 12 digits"
+            "too large for any scale"
         );
     }
 

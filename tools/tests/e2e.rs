@@ -131,11 +131,13 @@ fn run_end_to_end(cores: Option<CoreMap>) {
                 venue: "binance".into(),
                 url: Some(sim.spot_url()),
                 pairs: pairs.clone(),
+                ping_ms: None,
             },
             FeedConfig {
                 venue: "binance-usdm".into(),
                 url: Some(sim.futures_url()),
                 pairs,
+                ping_ms: None,
             },
         ],
         ..Config::default()

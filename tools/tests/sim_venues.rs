@@ -103,9 +103,7 @@ fn pump(
                             .or_default()
                             .push(e.trade_id.unwrap_or(0)),
                         EventKind::Liquidation => *seen.liquidations.entry(sym).or_default() += 1,
-                        EventKind::OpenInterest => {
-                            *seen.open_interest.entry(sym).or_default() += 1
-                        }
+                        EventKind::OpenInterest => *seen.open_interest.entry(sym).or_default() += 1,
                     }
                 }
             }
@@ -172,10 +170,18 @@ fn full_session(
         },
     );
     let st = stats();
-    assert!(seen.decode_errors.is_empty(), "{venue}: {:?}", seen.decode_errors);
+    assert!(
+        seen.decode_errors.is_empty(),
+        "{venue}: {:?}",
+        seen.decode_errors
+    );
     assert_eq!(seen.acks, expect_acks, "{venue}: acks");
     assert!(seen.errors.is_empty(), "{venue}: errors {:?}", seen.errors);
-    assert_eq!(seen.trade_count(), max_trades, "{venue}: every trade arrives");
+    assert_eq!(
+        seen.trade_count(),
+        max_trades,
+        "{venue}: every trade arrives"
+    );
     for m in &st.markets {
         let got = seen.trades.get(&m.symbol).map_or(0, |v| v.len() as u64);
         assert_eq!(got, m.trades_sent, "{venue} {}: trades", m.symbol);
@@ -204,7 +210,11 @@ fn expect_reply(ws: &mut Ws, venue: Venue, msg: &str, want: impl Fn(&Seen) -> bo
     let mut seen = Seen::default();
     pump(ws, venue, &mut seen, Duration::from_secs(3), false, &want);
     assert!(want(&seen), "{venue}: no expected reply to {msg}: {seen:?}");
-    assert!(seen.decode_errors.is_empty(), "{venue}: {:?}", seen.decode_errors);
+    assert!(
+        seen.decode_errors.is_empty(),
+        "{venue}: {:?}",
+        seen.decode_errors
+    );
     seen
 }
 
@@ -230,8 +240,16 @@ fn bybit_linear_inverse_spot() {
             vec!["BTCUSDT", "ETHUSDT", "SOLUSDT"],
             "/v5/public/linear",
         ),
-        (Venue::BybitInverse, vec!["BTCUSD", "ETHUSD"], "/v5/public/inverse"),
-        (Venue::BybitSpot, vec!["BTCUSDT", "ETHUSDT"], "/v5/public/spot"),
+        (
+            Venue::BybitInverse,
+            vec!["BTCUSD", "ETHUSD"],
+            "/v5/public/inverse",
+        ),
+        (
+            Venue::BybitSpot,
+            vec!["BTCUSDT", "ETHUSDT"],
+            "/v5/public/spot",
+        ),
     ] {
         let max = 600;
         let sim = VenueSim::start(cfg(vec![(venue, symbols.clone())], max)).unwrap();

@@ -36,11 +36,13 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             venue: "binance".into(),
             url: Some(sim.spot_url()),
             pairs: pairs.clone(),
+            ping_ms: None,
         },
         FeedConfig {
             venue: "binance-usdm".into(),
             url: Some(sim.futures_url()),
             pairs,
+            ping_ms: None,
         },
     ];
     eprintln!(
