@@ -3,3 +3,11 @@
 //! snapshots, compression), fed by venue-neutral prints that each [`proto::Protocol`] formats.
 
 pub mod proto;
+
+// Group B protocols (one file each) and their shared text helpers.
+pub mod bitfinex;
+pub mod bitmex;
+pub mod coinbase;
+pub mod deribit;
+pub mod kraken;
+mod wirefmt;
