@@ -157,8 +157,8 @@ impl Coinbase {
         let top = top.unwrap_or_default();
         // (channel, products) pairs.
         let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
-        match req.get("channels") {
-            Some(Value::Array(items)) => {
+        if let Some(Value::Array(items)) = req.get("channels") {
+            {
                 for item in items {
                     match item {
                         Value::String(name) => wanted.push((name.clone(), top.clone())),
@@ -182,7 +182,6 @@ impl Coinbase {
                     }
                 }
             }
-            _ => {}
         }
         if wanted.is_empty() {
             out.push(error("No channels provided"));
@@ -245,13 +244,15 @@ impl Coinbase {
 
     fn exchange_heartbeats(&self, s: &Session<'_>, out: &mut Vec<Out>) {
         for &i in &self.heartbeats {
-            let (Some(m), Some(Some(last))) = (s.markets.get(i), self.last_trade.get(i)) else {
+            let Some(m) = s.markets.get(i) else {
                 continue;
             };
+            // A product that never traded reports trade id 0.
+            let last = self.last_trade.get(i).copied().flatten().unwrap_or(0);
             out.push(Out::Text(format!(
                 r#"{{"type":"heartbeat","last_trade_id":{last},"product_id":{},"sequence":{},"time":"{}"}}"#,
                 json_str(&m.symbol),
-                sequence(*last),
+                sequence(last),
                 rfc3339(s.now_us, 6)
             )));
         }
