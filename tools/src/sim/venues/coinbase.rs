@@ -282,7 +282,7 @@ impl Coinbase {
             .collect();
         let (seq, ts) = self.stamp(s.now_us);
         Out::Text(format!(
-            r#"{{"channel":"market_trades","client_id":"","timestamp":"{ts}","sequence_num":{seq},"events":[{{"type":"{kind}","trades":[{}]}}]}}"#,
+            r#"{{"channel":"market_trades","timestamp":"{ts}","sequence_num":{seq},"events":[{{"type":"{kind}","trades":[{}]}}]}}"#,
             trades.join(",")
         ))
     }
@@ -304,7 +304,7 @@ impl Coinbase {
         }
         let (seq, ts) = self.stamp(s.now_us);
         Out::Text(format!(
-            r#"{{"channel":"subscriptions","client_id":"","timestamp":"{ts}","sequence_num":{seq},"events":[{{"subscriptions":{{{}}}}}]}}"#,
+            r#"{{"channel":"subscriptions","timestamp":"{ts}","sequence_num":{seq},"events":[{{"subscriptions":{{{}}}}}]}}"#,
             parts.join(",")
         ))
     }
@@ -448,7 +448,7 @@ impl Protocol for Coinbase {
             let counter = self.counter;
             self.counter += 1;
             out.push(Out::Text(format!(
-                r#"{{"channel":"heartbeats","client_id":"","timestamp":"{ts}","sequence_num":{seq},"events":[{{"current_time":"{}","heartbeat_counter":{counter}}}]}}"#,
+                r#"{{"channel":"heartbeats","timestamp":"{ts}","sequence_num":{seq},"events":[{{"current_time":"{}","heartbeat_counter":{counter}}}]}}"#,
                 wirefmt::go_time(s.now_us)
             )));
         }
@@ -610,5 +610,55 @@ mod tests {
             decode_all(dec.as_mut(), &out)[0].0,
             Ok(Frame::VenueError { code: 0 })
         );
+    }
+
+    #[test]
+    fn frames_have_the_real_shape() {
+        let ex = |needle: &str| vector("shared/coinbase_exchange.jsonl", needle);
+        let adv = |needle: &str| vector("shared/coinbase_advanced.jsonl", needle);
+        let venue = Venue::Coinbase;
+        let mut f = fixture(venue);
+        let mut p = new(venue);
+        let mut out = Vec::new();
+        let req = &subscribe_messages(venue, &["BTC-USD"])[0];
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        p.on_prints(
+            &[trade(0, 43, true, 65083.6, 1.25, T0)],
+            &mut f.session(),
+            &mut out,
+        );
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        f.now_us += 1_000_000;
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        p.on_message(b"[]", false, &mut f.session(), &mut out);
+        let wire = texts(&out);
+        assert_eq!(wire.len(), 5);
+        assert_same_shape(wire[0], &ex(r#""type":"subscriptions""#));
+        assert_same_shape(wire[1], &ex(r#""type":"last_match""#));
+        assert_same_shape(wire[2], &ex(r#""type":"match""#));
+        assert_same_shape(wire[3], &ex(r#""type":"heartbeat""#));
+        assert_same_shape(wire[4], &ex(r#""type":"error""#));
+
+        let venue = Venue::CoinbaseAdvanced;
+        let mut f = fixture(venue);
+        let mut p = new(venue);
+        let mut out = Vec::new();
+        for req in subscribe_messages(venue, &["BTC-USD"]) {
+            p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        }
+        p.on_prints(
+            &[trade(0, 43, true, 65083.6, 1.25, T0)],
+            &mut f.session(),
+            &mut out,
+        );
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        f.now_us += 1_000_000;
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        let wire = texts(&out);
+        assert_eq!(wire.len(), 5);
+        assert_same_shape(wire[0], &adv(r#""type":"snapshot""#));
+        assert_same_shape(wire[1], &adv(r#""channel":"subscriptions""#));
+        assert_same_shape(wire[3], &adv(r#""type":"update""#));
+        assert_same_shape(wire[4], &adv(r#""channel":"heartbeats""#));
     }
 }

@@ -180,7 +180,7 @@ impl Deribit {
                 Some(id),
                 -32602,
                 "Invalid params",
-                r#"{"reason":"must be a list of strings","param":"channels"}"#,
+                r#"{"reason":"value must be a list","param":"channels"}"#,
                 s,
             ));
             return;

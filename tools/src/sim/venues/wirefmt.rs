@@ -276,6 +276,81 @@ pub(crate) mod testkit {
             .collect()
     }
 
+    /// The first line of a recorded vector file containing `needle`: `shared/NAME` under
+    /// `shared/reference/vectors` (beside the workspace, as feeds' vector tests read it) or
+    /// `feeds/NAME` under `feeds/tests/fixtures`.
+    pub(crate) fn vector(file: &str, needle: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = match file.split_once('/') {
+            Some(("shared", name)) => root.join("../../shared/reference/vectors").join(name),
+            Some(("feeds", name)) => root.join("../feeds/tests/fixtures").join(name),
+            _ => panic!("bad vector file {file}"),
+        };
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle} in {file}"))
+            .to_owned()
+    }
+
+    /// `ours` has the shape of the real frame `real`: the same JSON types, the same keys in
+    /// every object, the same length of tuple-like arrays (whose first element is a scalar),
+    /// and, for lists, the shape of the first element.
+    pub(crate) fn assert_same_shape(ours: &str, real: &str) {
+        let a: serde_json::Value = serde_json::from_str(ours).expect(ours);
+        let b: serde_json::Value = serde_json::from_str(real).expect(real);
+        if let Err(at) = same_shape(&a, &b, "$") {
+            panic!("shape differs at {at}\nours: {ours}\nreal: {real}");
+        }
+    }
+
+    fn same_shape(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> Result<(), String> {
+        use serde_json::Value as V;
+        match (a, b) {
+            (V::Object(x), V::Object(y)) => {
+                let mut kx: Vec<&String> = x.keys().collect();
+                let mut ky: Vec<&String> = y.keys().collect();
+                kx.sort();
+                ky.sort();
+                if kx != ky {
+                    return Err(format!("{at}: keys {kx:?} vs {ky:?}"));
+                }
+                for (k, v) in x {
+                    same_shape(v, &y[k], &format!("{at}.{k}"))?;
+                }
+                Ok(())
+            }
+            (V::Array(x), V::Array(y)) => {
+                // A list holds elements of one kind (objects, arrays or strings); anything
+                // else (Bitfinex rows, mixed entries) is a tuple compared position by position.
+                let kind = |v: &V| std::mem::discriminant(v);
+                let list = y.first().is_some_and(|f| {
+                    matches!(f, V::Object(_) | V::Array(_) | V::String(_))
+                        && y.iter().all(|e| kind(e) == kind(f))
+                });
+                if y.is_empty() || (list && x.is_empty()) {
+                    return Ok(());
+                }
+                if list {
+                    return same_shape(&x[0], &y[0], &format!("{at}[0]"));
+                }
+                if x.len() != y.len() {
+                    return Err(format!("{at}: {} elements vs {}", x.len(), y.len()));
+                }
+                x.iter()
+                    .zip(y)
+                    .enumerate()
+                    .try_for_each(|(i, (p, q))| same_shape(p, q, &format!("{at}[{i}]")))
+            }
+            (V::Number(_), V::Number(_))
+            | (V::String(_), V::String(_))
+            | (V::Bool(_), V::Bool(_))
+            | (V::Null, V::Null) => Ok(()),
+            _ => Err(format!("{at}: {a} vs {b}")),
+        }
+    }
+
     /// `event` is `p` of market `symbol`: kind, side, price, ts (to `ts_unit` µs), and base
     /// qty within `qty_tol`.
     pub(crate) fn assert_event(e: &Event, p: &Print, symbol: &str, ts_unit: i64, qty_tol: f64) {
