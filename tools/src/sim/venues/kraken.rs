@@ -635,4 +635,66 @@ mod tests {
         assert!(got.iter().all(|d| d.0 == Ok(Frame::VenueError { code: 0 })));
         assert!(f.subs.iter().all(|x| !x.any()));
     }
+
+    #[test]
+    fn frames_have_the_real_shape() {
+        let real = |needle: &str| vector("shared/kraken_v2.jsonl", needle);
+        let v = Venue::KrakenSpot;
+        let mut f = spot();
+        let mut p = new(v);
+        let mut out = Vec::new();
+        p.on_open(&mut f.session(), &mut out);
+        for req in subscribe_messages(v, &["BTC/USD", "XBT/USD"]) {
+            p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        }
+        p.on_prints(
+            &[trade(0, 9, true, 83744.3, 0.0004478, T0)],
+            &mut f.session(),
+            &mut out,
+        );
+        f.now_us += 1_000_000;
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        let wire = texts(&out);
+        assert_eq!(wire.len(), 5);
+        assert_same_shape(wire[0], &real(r#""channel":"status""#));
+        assert_same_shape(wire[1], &real(r#""success":true"#));
+        assert_same_shape(wire[2], &real(r#""success":false"#));
+        assert_same_shape(wire[3], &real(r#""channel":"trade","type""#));
+        assert_same_shape(wire[4], &real(r#""channel":"heartbeat""#));
+
+        let real = |needle: &str| vector("feeds/kraken_futures.jsonl", needle);
+        let v = Venue::KrakenFutures;
+        let mut f = futures();
+        let mut p = new(v);
+        let mut out = Vec::new();
+        for req in subscribe_messages(v, &["PF_XBTUSD"]) {
+            p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        }
+        let prints = [
+            trade(1, 9, true, 34969.5, 0.43, T0),
+            liq(1, 3, false, 34969.5, 0.43, T0),
+        ];
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        p.on_prints(&prints, &mut f.session(), &mut out);
+        f.now_us += 5_000_000;
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        p.on_message(
+            br#"{"event":"subscribe","feed":"trade","product_ids":["X"]}"#,
+            false,
+            &mut f.session(),
+            &mut out,
+        );
+        let wire = texts(&out);
+        assert_eq!(wire.len(), 7);
+        assert_same_shape(wire[0], &real(r#""event":"subscribed","feed":"trade""#));
+        assert_same_shape(wire[1], &real(r#""feed":"trade_snapshot""#));
+        assert_same_shape(wire[2], &real(r#""event":"subscribed","feed":"heartbeat""#));
+        assert_same_shape(
+            wire[3],
+            &real(r#"{"feed":"trade","product_id":"PI_XBTUSD""#),
+        );
+        assert_same_shape(wire[4], &real(r#""type":"liquidation""#));
+        assert_same_shape(wire[5], &real(r#"{"feed":"heartbeat""#));
+        assert_same_shape(wire[6], &real(r#""event":"error""#));
+    }
 }
