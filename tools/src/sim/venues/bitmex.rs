@@ -457,4 +457,49 @@ mod tests {
             .iter()
             .all(|d| d.0 == Ok(Frame::VenueError { code: 400 })));
     }
+
+    #[test]
+    fn frames_have_the_real_shape() {
+        let real = |needle: &str| vector("shared/bitmex.jsonl", needle);
+        let v = Venue::Bitmex;
+        let mut f = fixture();
+        let mut p = new(v);
+        let mut out = Vec::new();
+        p.on_open(&mut f.session(), &mut out);
+        let req = subscribe_message(&["XBTUSD"]);
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        let prints = [
+            trade(0, 10, true, 32180.5, 0.0031075, T0 + 1_000),
+            liq(0, 1, false, 90396.5, 9.86, T0 + 3_000),
+        ];
+        p.on_prints(&prints, &mut f.session(), &mut out);
+        p.on_message(b"hello", false, &mut f.session(), &mut out);
+        let wire = texts(&out);
+        assert_eq!(wire.len(), 9);
+        assert_same_shape(wire[0], &real(r#""info":"Welcome"#));
+        assert_same_shape(wire[1], &real(r#""success":true"#));
+        assert_same_shape(wire[2], &real(r#""action":"partial""#));
+        // Insert rows have the 2026 partial row's fields (trdType and pool included).
+        let row = |frame: &str| {
+            let v: serde_json::Value = serde_json::from_str(frame).unwrap();
+            v["data"][0].to_string()
+        };
+        assert_same_shape(&row(wire[5]), &row(&real(r#""action":"partial""#)));
+        assert_same_shape(wire[6], &real(r#""table":"liquidation","action":"insert""#));
+        assert_same_shape(wire[7], &real(r#""table":"liquidation","action":"delete""#));
+        assert_same_shape(wire[8], &real(r#""status":400"#));
+        // The liquidation partial of an all-symbols subscription (real 2024-11-13 frame,
+        // reference/exchanges.md).
+        let mut out = Vec::new();
+        p.on_message(
+            br#"{"op":"subscribe","args":["liquidation"]}"#,
+            false,
+            &mut f.session(),
+            &mut out,
+        );
+        assert_same_shape(
+            texts(&out)[1],
+            r#"{"table":"liquidation","action":"partial","keys":["orderID"],"types":{"orderID":"guid","symbol":"symbol","side":"symbol","price":"float","leavesQty":"long"},"filter":{},"data":[]}"#,
+        );
+    }
 }
