@@ -523,4 +523,37 @@ mod tests {
         );
         assert!(f.subs.iter().all(|x| x.trades && !x.liquidations));
     }
+
+    #[test]
+    fn frames_have_the_real_shape() {
+        let real = |needle: &str| vector("shared/bitfinex.jsonl", needle);
+        let (mut f, mut p, _, open_out) = open();
+        let wire = texts(&open_out);
+        assert_same_shape(wire[0], &real(r#""event":"info""#));
+        assert_same_shape(wire[1], &real(r#""symbol":"tBTCUSD""#));
+        assert_same_shape(wire[2], &real("[856834,[["));
+        let mut out = Vec::new();
+        let prints = [
+            trade(0, 401597395, true, 7245.3, 0.005, T0),
+            liq(1, 3, false, 64100.0, 2.62932, T0),
+        ];
+        p.on_prints(&prints, &mut f.session(), &mut out);
+        p.on_message(
+            br#"{"event":"conf","flags":65536}"#,
+            false,
+            &mut f.session(),
+            &mut out,
+        );
+        f.now_us += 15_000_000;
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        let wire = texts(&out);
+        assert_same_shape(wire[0], &real(r#""te""#));
+        assert_same_shape(wire[1], &real(r#""tu""#));
+        // The docs' liquidation example (reference/exchanges.md).
+        let docs = r#"[91684,[["pos",142397657,1574697680828.2002,null,"tBTCF0:USTF0",-2.62932,91.583875238719,null,1,1,null,112.27]]]"#;
+        assert_same_shape(wire[2], docs);
+        assert_same_shape(wire[3], docs);
+        assert_same_shape(wire[4], &real(r#""event":"conf""#));
+        assert_same_shape(wire[5], &real(r#""hb""#));
+    }
 }

@@ -514,4 +514,30 @@ mod tests {
         assert!(texts(&out)[0].contains(r#""result":["trades.ETH-PERPETUAL.100ms"]"#));
         assert!(!f.subs[1].any() && f.subs[0].trades);
     }
+
+    #[test]
+    fn frames_have_the_real_shape() {
+        let real = |needle: &str| vector("shared/deribit.jsonl", needle);
+        let (mut f, mut p, _) = open();
+        let mut out = Vec::new();
+        p.on_prints(
+            &[trade(0, 291801232, true, 64345.0, 0.000466, T0)],
+            &mut f.session(),
+            &mut out,
+        );
+        f.now_us += 30_000_000;
+        p.on_timer(&mut f.session(), &mut out).unwrap();
+        let raw = r#"{"jsonrpc":"2.0","id":5,"method":"public/subscribe","params":{"channels":["trades.BTC-PERPETUAL.raw"]}}"#;
+        p.on_message(raw.as_bytes(), false, &mut f.session(), &mut out);
+        p.on_message(b"{", false, &mut f.session(), &mut out);
+        let sub = r#"{"jsonrpc":"2.0","id":3,"method":"public/subscribe","params":{"channels":["trades.ETH-PERPETUAL.100ms"]}}"#;
+        p.on_message(sub.as_bytes(), false, &mut f.session(), &mut out);
+        let wire = texts(&out);
+        assert_eq!(wire.len(), 5);
+        assert_same_shape(wire[0], &real(r#""trade_seq":291801232"#));
+        assert_same_shape(wire[1], &real(r#""type":"test_request""#));
+        assert_same_shape(wire[2], &real(r#""code":13778"#));
+        assert_same_shape(wire[3], &real(r#""code":11050"#));
+        assert_same_shape(wire[4], &real(r#""result":["book."#));
+    }
 }
