@@ -502,4 +502,24 @@ mod tests {
             r#"{"table":"liquidation","action":"partial","keys":["orderID"],"types":{"orderID":"guid","symbol":"symbol","side":"symbol","price":"float","leavesQty":"long"},"filter":{},"data":[]}"#,
         );
     }
+
+    #[test]
+    fn unsubscribe() {
+        let v = Venue::Bitmex;
+        let mut f = fixture();
+        let mut p = new(v);
+        let mut out = Vec::new();
+        let req = subscribe_message(&["XBTUSD", "ETHUSD"]);
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        let mut out = Vec::new();
+        let req = r#"{"op":"unsubscribe","args":["trade:XBTUSD"]}"#;
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        assert_eq!(
+            texts(&out),
+            [
+                r#"{"success":true,"unsubscribe":"trade:XBTUSD","pool":"Aggregated","request":{"op":"unsubscribe","args":["trade:XBTUSD"]}}"#
+            ]
+        );
+        assert!(!f.subs[0].trades && f.subs[0].liquidations && f.subs[1].trades);
+    }
 }

@@ -661,4 +661,29 @@ mod tests {
         assert_same_shape(wire[3], &adv(r#""type":"update""#));
         assert_same_shape(wire[4], &adv(r#""channel":"heartbeats""#));
     }
+
+    #[test]
+    fn unsubscribe_stops_matches_and_heartbeats() {
+        for venue in [Venue::Coinbase, Venue::CoinbaseAdvanced] {
+            let mut f = fixture(venue);
+            let mut p = new(venue);
+            let mut out = Vec::new();
+            for req in subscribe_messages(venue, &["BTC-USD", "ETH-USD"]) {
+                p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+            }
+            let mut out = Vec::new();
+            let req = if venue == Venue::Coinbase {
+                r#"{"type":"unsubscribe","product_ids":["BTC-USD"],"channels":["matches","heartbeat"]}"#
+            } else {
+                r#"{"type":"unsubscribe","product_ids":["BTC-USD"],"channel":"market_trades"}"#
+            };
+            p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+            assert_eq!(
+                decode_all(venue.decoder().as_mut(), &out)[0].0,
+                Ok(Frame::SubscribeAck)
+            );
+            assert!(!texts(&out)[0].contains("BTC-USD"), "{out:?}");
+            assert!(!f.subs[0].trades && f.subs[1].trades);
+        }
+    }
 }

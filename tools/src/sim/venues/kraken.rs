@@ -697,4 +697,40 @@ mod tests {
         assert_same_shape(wire[5], &real(r#"{"feed":"heartbeat""#));
         assert_same_shape(wire[6], &real(r#""event":"error""#));
     }
+
+    #[test]
+    fn unsubscribe() {
+        let v = Venue::KrakenSpot;
+        let mut f = spot();
+        let mut p = new(v);
+        let mut out = Vec::new();
+        for req in subscribe_messages(v, &["BTC/USD", "ETH/USD"]) {
+            p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        }
+        let mut out = Vec::new();
+        let req = r#"{"method":"unsubscribe","params":{"channel":"trade","symbol":["BTC/USD"]},"req_id":9}"#;
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            decode_all(v.decoder().as_mut(), &out)[0].0,
+            Ok(Frame::SubscribeAck)
+        );
+        assert!(!f.subs[0].trades && f.subs[1].trades);
+
+        let v = Venue::KrakenFutures;
+        let mut f = futures();
+        let mut p = new(v);
+        let mut out = Vec::new();
+        for req in subscribe_messages(v, &["PF_XBTUSD", "PI_XBTUSD"]) {
+            p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        }
+        let mut out = Vec::new();
+        let req = r#"{"event":"unsubscribe","feed":"trade","product_ids":["PI_XBTUSD"]}"#;
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        assert_eq!(
+            texts(&out),
+            [r#"{"event":"unsubscribed","feed":"trade","product_ids":["PI_XBTUSD"]}"#]
+        );
+        assert!(f.subs[0].trades && !f.subs[1].any());
+    }
 }
