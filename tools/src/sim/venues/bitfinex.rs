@@ -227,7 +227,7 @@ impl Bitfinex {
         for (is_match, sold) in [(0, 0), (1, 1)] {
             let body = format!(
                 r#"[{chan},[["pos",{},{},null,{},{amount},{},null,{is_match},{sold},null,{}]]"#,
-                142_397_657 + p.id,
+                p.id.saturating_add(142_397_657),
                 float_ms(p.ts_us),
                 json_str(&m.symbol),
                 wirefmt::short(base, dec + 4),

@@ -24,7 +24,7 @@ use serde_json::Value;
 /// The Exchange `last_match`/`heartbeat` `sequence` of a product after trade `id` (the
 /// product's order-book sequence advances several steps per fill).
 fn sequence(id: u64) -> u64 {
-    10_000_000_000 + id * 4
+    id.saturating_mul(4).saturating_add(10_000_000_000)
 }
 
 /// Trades in an Advanced Trade `snapshot` event.

@@ -271,7 +271,7 @@ impl Protocol for Deribit {
                     .and_then(Value::as_u64)
                 {
                     Some(secs) if secs >= MIN_INTERVAL_S => {
-                        let us = secs as i64 * 1_000_000;
+                        let us = secs.min(86_400) as i64 * 1_000_000;
                         self.interval_us = Some(us);
                         self.next_test_us = s.now_us + us;
                         out.push(Self::result(&id, r#""ok""#, s));
