@@ -68,8 +68,19 @@ pub const DEFAULT_FEEDS: &[(&str, &[&str])] = &[
             "ETH/USDC", "SOL/USDC",
         ],
     ),
-    ("kraken-futures", &["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]),
-    ("bitmex", &["XBTUSD", "ETHUSD", "SOLUSD"]),
+    (
+        "kraken-futures",
+        &[
+            "PF_XBTUSD",
+            "PF_ETHUSD",
+            "PF_SOLUSD",
+            "PI_XBTUSD",
+            "PI_ETHUSD",
+        ],
+    ),
+    // ETHUSD and SOLUSD are quanto contracts: their liquidations (in contracts, without a
+    // base amount) cannot be converted to base units without the XBT price.
+    ("bitmex", &["XBTUSD"]),
     (
         "deribit",
         &[
@@ -103,6 +114,7 @@ pub const DEFAULT_FEEDS: &[(&str, &[&str])] = &[
             "BTCUSDT", "ETHUSDT", "SOLUSDT", "BTCUSDC", "ETHUSDC", "SOLUSDC",
         ],
     ),
-    ("gate-futures", &["BTC_USDT", "ETH_USDT", "SOL_USDT"]),
+    // SOL_USDT's contract size is not in the bundled instruments yet.
+    ("gate-futures", &["BTC_USDT", "ETH_USDT"]),
     ("hyperliquid", &["BTC", "ETH", "SOL"]),
 ];

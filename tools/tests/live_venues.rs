@@ -18,7 +18,22 @@ use tools::sim::venues::{default_markets, VenueSim, VenueSimConfig};
 fn engine_collects_every_simulated_venue() {
     let _ = env_logger::builder().is_test(true).try_init();
     let dir = tempfile::tempdir().unwrap();
-    let markets = default_markets();
+    // Coinbase Exchange and Advanced Trade list the same products under the same market ids;
+    // one engine follows each id once, so Advanced Trade carries the USDT books here.
+    let markets: Vec<(feeds::Venue, Vec<String>)> = default_markets()
+        .into_iter()
+        .map(|(venue, symbols)| match venue {
+            feeds::Venue::CoinbaseAdvanced => (
+                venue,
+                ["BTC-USDT", "ETH-USDT", "SOL-USDT"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            // BitMEX ETHUSD/SOLUSD are quanto contracts: liquidations need the XBT price.
+            feeds::Venue::Bitmex => (venue, vec!["XBTUSD".to_string()]),
+            _ => (venue, symbols),
+        })
+        .collect();
     assert!(markets.len() >= 10, "venues simulated: {}", markets.len());
     let total_trades = 4_000;
     let sim = VenueSim::start(VenueSimConfig {

@@ -8,16 +8,22 @@
 //! - `gen`: the seeded per-market generator and the market specs.
 //! - one module per venue family: the protocol itself.
 
+pub mod bitfinex;
 pub mod bitget;
+pub mod bitmex;
 pub mod bybit;
+pub mod coinbase;
 pub mod coinm;
+pub mod deribit;
 pub mod gate;
 pub mod gen;
 pub mod htx;
 pub mod hyperliquid;
+pub mod kraken;
 pub mod okx;
 pub mod proto;
 pub mod runtime;
+mod wirefmt;
 
 pub use runtime::{default_markets, MarketStats, VenueSim, VenueSimConfig, VenueStats};
 
@@ -37,14 +43,11 @@ pub fn protocol(venue: Venue) -> Option<Box<dyn Protocol>> {
         Venue::Hyperliquid => Some(Box::new(hyperliquid::new(venue))),
         Venue::Huobi | Venue::HuobiSwap => Some(Box::new(htx::new(venue))),
         Venue::BinanceCoinm => Some(Box::new(coinm::new(venue))),
-        // Delivered by another helper, wired at merge.
-        Venue::Coinbase
-        | Venue::CoinbaseAdvanced
-        | Venue::KrakenSpot
-        | Venue::KrakenFutures
-        | Venue::Bitmex
-        | Venue::Deribit
-        | Venue::Bitfinex => None,
+        Venue::Coinbase | Venue::CoinbaseAdvanced => Some(Box::new(coinbase::new(venue))),
+        Venue::KrakenSpot | Venue::KrakenFutures => Some(Box::new(kraken::new(venue))),
+        Venue::Bitmex => Some(Box::new(bitmex::new(venue))),
+        Venue::Deribit => Some(Box::new(deribit::new(venue))),
+        Venue::Bitfinex => Some(Box::new(bitfinex::new(venue))),
         _ => None,
     }
 }
