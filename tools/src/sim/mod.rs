@@ -33,9 +33,9 @@ mod binance;
 mod hub;
 mod market;
 pub mod scenario;
-pub mod venues;
 mod server;
 mod tape;
+pub mod venues;
 
 use anyhow::{bail, Context as _};
 use binance::Catalog;

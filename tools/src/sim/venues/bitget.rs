@@ -49,7 +49,13 @@ impl Bitget {
         )));
     }
 
-    fn trade_frame(&self, m: &SimMarket, action: &str, newest_first: &[&Print], ts_ms: i64) -> String {
+    fn trade_frame(
+        &self,
+        m: &SimMarket,
+        action: &str,
+        newest_first: &[&Print],
+        ts_ms: i64,
+    ) -> String {
         let mut s = format!(
             r#"{{"action":"{action}","arg":{{"instType":"{}","channel":"trade","instId":"{}"}},"data":["#,
             self.inst_type(),
@@ -95,8 +101,9 @@ impl Bitget {
                 continue;
             }
             let Some(i) = s.find(inst_id) else {
-                let msg =
-                    format!("instType:{inst_type},channel:{channel},instId:{inst_id} doesn't exist");
+                let msg = format!(
+                    "instType:{inst_type},channel:{channel},instId:{inst_id} doesn't exist"
+                );
                 self.error(arg, 30001, &msg, op, out);
                 continue;
             };
@@ -113,7 +120,12 @@ impl Bitget {
                         continue;
                     };
                     let snap: Vec<&Print> = recent.iter().rev().take(SNAPSHOT).collect();
-                    out.push(Out::Text(self.trade_frame(m, "snapshot", &snap, s.now_us / 1000)));
+                    out.push(Out::Text(self.trade_frame(
+                        m,
+                        "snapshot",
+                        &snap,
+                        s.now_us / 1000,
+                    )));
                 }
             } else if self.venue != Venue::BitgetSpot {
                 sub.open_interest = subscribe;
@@ -164,7 +176,12 @@ impl Protocol for Bitget {
                 .filter(|p| p.market == i && p.kind == PrintKind::Trade)
                 .collect();
             if !newest_first.is_empty() {
-                out.push(Out::Text(self.trade_frame(m, "update", &newest_first, s.now_us / 1000)));
+                out.push(Out::Text(self.trade_frame(
+                    m,
+                    "update",
+                    &newest_first,
+                    s.now_us / 1000,
+                )));
             }
         }
         for p in prints.iter().filter(|p| p.kind == PrintKind::OpenInterest) {

@@ -104,18 +104,17 @@ impl Bybit {
     }
 
     fn subscribe(&mut self, v: &Value, subscribe: bool, s: &mut Session<'_>, out: &mut Vec<Out>) {
-        let op = if subscribe { "subscribe" } else { "unsubscribe" };
+        let op = if subscribe {
+            "subscribe"
+        } else {
+            "unsubscribe"
+        };
         let req_id = v.get("req_id").and_then(Value::as_str);
         let Some(args) = v.get("args").and_then(Value::as_array) else {
             return self.error("Invalid request: args is missing", req_id, op, out);
         };
         if self.spot() && args.len() > SPOT_MAX_ARGS {
-            return self.error(
-                &format!("args size >{SPOT_MAX_ARGS}"),
-                req_id,
-                op,
-                out,
-            );
+            return self.error(&format!("args size >{SPOT_MAX_ARGS}"), req_id, op, out);
         }
         let mut failed = Vec::new();
         for arg in args {
@@ -252,7 +251,11 @@ impl Bybit {
         let mark = m.price_str(p.price);
         let ts = p.ts_us / 1000;
         let cs = 700_000_000_000u64 + p.id;
-        let snapshot_sent = self.tickers_snapshot_sent.get(p.market).copied().unwrap_or(true);
+        let snapshot_sent = self
+            .tickers_snapshot_sent
+            .get(p.market)
+            .copied()
+            .unwrap_or(true);
         let text = if snapshot_sent {
             format!(
                 r#"{{"topic":"tickers.{sym}","type":"delta","data":{{"symbol":"{sym}","markPrice":"{mark}","openInterest":"{oi}","openInterestValue":"{value}"}},"cs":{cs},"ts":{ts}}}"#,
@@ -303,7 +306,12 @@ impl Protocol for Bybit {
             Some("unsubscribe") => self.subscribe(&v, false, s, out),
             Some(op) => {
                 let op = op.to_owned();
-                self.error(&format!("error:handler not found,op:{op}"), req_id, &op, out);
+                self.error(
+                    &format!("error:handler not found,op:{op}"),
+                    req_id,
+                    &op,
+                    out,
+                );
             }
             None => self.error("error:request not supported", req_id, "", out),
         }

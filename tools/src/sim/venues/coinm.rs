@@ -156,7 +156,10 @@ impl Protocol for Coinm {
                 ),
                 _ => {
                     let key = pair.split('=').next().unwrap_or(pair);
-                    return Err((400, format!("Invalid request: unsupported parameter '{key}'")));
+                    return Err((
+                        400,
+                        format!("Invalid request: unsupported parameter '{key}'"),
+                    ));
                 }
             }
         }
@@ -179,7 +182,10 @@ impl Protocol for Coinm {
         let reply = |text: String, out: &mut Vec<Out>| out.push(Out::Text(text));
         if binary {
             self.errors += 1;
-            return reply(error_reply(3, "Invalid JSON: binary frame", &Value::Null), out);
+            return reply(
+                error_reply(3, "Invalid JSON: binary frame", &Value::Null),
+                out,
+            );
         }
         let Ok(v) = serde_json::from_slice::<Value>(msg) else {
             self.errors += 1;
@@ -196,7 +202,10 @@ impl Protocol for Coinm {
                         Some(st) => parsed.push(st),
                         None => {
                             self.errors += 1;
-                            return reply(error_reply(2, "Invalid request: invalid stream", &id), out);
+                            return reply(
+                                error_reply(2, "Invalid request: invalid stream", &id),
+                                out,
+                            );
                         }
                     }
                 }
@@ -218,7 +227,10 @@ impl Protocol for Coinm {
                     if i > 0 {
                         list.push(',');
                     }
-                    let sym = s.markets.get(m).map_or(String::new(), |x| x.symbol.to_ascii_lowercase());
+                    let sym = s
+                        .markets
+                        .get(m)
+                        .map_or(String::new(), |x| x.symbol.to_ascii_lowercase());
                     let _ = write!(list, r#""{sym}@{}""#, kind.name());
                 }
                 reply(format!(r#"{{"result":[{list}],"id":{id}}}"#), out);
@@ -226,7 +238,11 @@ impl Protocol for Coinm {
             (Some("SUBSCRIBE" | "UNSUBSCRIBE"), None) => {
                 self.errors += 1;
                 reply(
-                    error_reply(2, "Invalid request: params must be an array of stream names", &id),
+                    error_reply(
+                        2,
+                        "Invalid request: params must be an array of stream names",
+                        &id,
+                    ),
                     out,
                 );
             }

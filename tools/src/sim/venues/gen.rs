@@ -348,7 +348,15 @@ mod tests {
         let mut out = Vec::new();
         let mut budget = u64::MAX;
         for i in 0..100 {
-            g.advance(&p, 0, 0.05, 1_000_000 + i * 50_000, all, &mut budget, &mut out);
+            g.advance(
+                &p,
+                0,
+                0.05,
+                1_000_000 + i * 50_000,
+                all,
+                &mut budget,
+                &mut out,
+            );
         }
         let trades: Vec<&Print> = out.iter().filter(|p| p.kind == PrintKind::Trade).collect();
         assert!(trades.len() > 200, "{}", trades.len());

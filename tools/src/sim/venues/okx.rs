@@ -123,7 +123,11 @@ impl Okx {
                 let _ = write!(
                     a,
                     r#""event":"{}","arg":{},"connId":"{}"}}"#,
-                    if subscribe { "subscribe" } else { "unsubscribe" },
+                    if subscribe {
+                        "subscribe"
+                    } else {
+                        "unsubscribe"
+                    },
                     arg,
                     self.conn_id
                 );

@@ -92,7 +92,10 @@ impl Default for VenueSimConfig {
 pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
     let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let all = [
-        (Venue::BinanceCoinm, v(&["BTCUSD_PERP", "ETHUSD_PERP", "SOLUSD_PERP"])),
+        (
+            Venue::BinanceCoinm,
+            v(&["BTCUSD_PERP", "ETHUSD_PERP", "SOLUSD_PERP"]),
+        ),
         (Venue::BybitLinear, v(&["BTCUSDT", "ETHUSDT", "SOLUSDT"])),
         (Venue::BybitInverse, v(&["BTCUSD", "ETHUSD", "SOLUSD"])),
         (Venue::BybitSpot, v(&["BTCUSDT", "ETHUSDT", "SOLUSDT"])),
@@ -102,9 +105,15 @@ pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
             v(&["BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"]),
         ),
         (Venue::Coinbase, v(&["BTC-USD", "ETH-USD", "SOL-USD"])),
-        (Venue::CoinbaseAdvanced, v(&["BTC-USD", "ETH-USD", "SOL-USD"])),
+        (
+            Venue::CoinbaseAdvanced,
+            v(&["BTC-USD", "ETH-USD", "SOL-USD"]),
+        ),
         (Venue::KrakenSpot, v(&["BTC/USD", "ETH/USD", "SOL/USD"])),
-        (Venue::KrakenFutures, v(&["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"])),
+        (
+            Venue::KrakenFutures,
+            v(&["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]),
+        ),
         (Venue::Bitmex, v(&["XBTUSD", "ETHUSD", "SOLUSD"])),
         (
             Venue::Deribit,
@@ -687,8 +696,8 @@ fn handshake(
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
-    let accepted =
-        tungstenite::accept_hdr_with_config(stream, callback, Some(config)).map_err(|e| e.to_string());
+    let accepted = tungstenite::accept_hdr_with_config(stream, callback, Some(config))
+        .map_err(|e| e.to_string());
     if let Some(r) = refused {
         return Err(r);
     }
