@@ -454,12 +454,12 @@ fn htx_spot_and_swap_gzip_and_server_pings() {
             "/linear-swap-ws",
         ),
     ] {
-        let max = 500;
+        let max = 800;
         let dir = tempfile::tempdir().unwrap();
         let tape = dir.path().join("tape.jsonl");
         let sim = VenueSim::start(VenueSimConfig {
-            // Pings every 50 ms, dropped after two unanswered.
-            keepalive_scale: 0.01,
+            // Pings every 250 ms, dropped after two unanswered.
+            keepalive_scale: 0.05,
             tape: Some(tape.clone()),
             ..cfg(vec![(venue, symbols.clone())], max)
         })

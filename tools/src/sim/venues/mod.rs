@@ -19,7 +19,7 @@ pub mod okx;
 pub mod proto;
 pub mod runtime;
 
-pub use runtime::{default_markets, MarketStats, VenueSim, VenueSimConfig, VenueStats};
+pub use runtime::{default_markets, ws_path, MarketStats, VenueSim, VenueSimConfig, VenueStats};
 
 use feeds::Venue;
 use proto::Protocol;
