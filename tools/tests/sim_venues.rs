@@ -537,20 +537,86 @@ fn binance_coinm_combined_and_raw() {
     sim.stop();
 }
 
+/// The path and the engine's subscribe messages for `venue`'s `symbols`.
+fn engine_session(venue: Venue, base: &str, symbols: &[&str]) -> (String, Vec<String>) {
+    let path = tools::sim::venues::ws_path(venue).unwrap();
+    match venue {
+        Venue::BinanceCoinm => {
+            let pairs: Vec<String> = symbols.iter().map(|s| s.to_ascii_lowercase()).collect();
+            let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+            let urls = feeds::binance::combined_urls(venue, base, &refs);
+            (urls[0].clone(), Vec::new())
+        }
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => (
+            format!("{base}{path}"),
+            feeds::bybit::subscribe_messages(venue, symbols),
+        ),
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => (
+            format!("{base}{path}"),
+            feeds::okx::subscribe_messages(venue, symbols),
+        ),
+        Venue::Bitget | Venue::BitgetSpot => (
+            format!("{base}{path}"),
+            feeds::bitget::subscribe_messages(venue, symbols),
+        ),
+        Venue::GateFutures => (
+            format!("{base}{path}"),
+            feeds::gate::subscribe_messages(symbols, now_s()),
+        ),
+        Venue::Hyperliquid => (
+            format!("{base}{path}"),
+            feeds::hyperliquid::subscribe_messages(symbols),
+        ),
+        Venue::Huobi | Venue::HuobiSwap => (
+            format!("{base}{path}"),
+            feeds::huobi::subscribe_messages(symbols),
+        ),
+        other => panic!("no session for {other}"),
+    }
+}
+
 #[test]
 fn every_venue_at_once() {
     let markets = tools::sim::venues::default_markets();
     assert!(markets.len() >= 12, "{}", markets.len());
     let sim = VenueSim::start(VenueSimConfig {
-        markets,
+        markets: markets.clone(),
+        trades_per_sec: 50.0,
+        open_interest_every: Duration::from_millis(200),
+        liquidations_per_sec: 5.0,
         ..VenueSimConfig::default()
     })
     .unwrap();
     let mut ports = std::collections::HashSet::new();
-    for v in sim.venues() {
-        let url = sim.base_url(v).unwrap();
-        assert!(url.starts_with("ws://127.0.0.1:"), "{url}");
-        assert!(ports.insert(url));
+    // Every venue with its default markets, subscribed as the engine does, decodes cleanly.
+    let mut clients = Vec::new();
+    for (venue, symbols) in &markets {
+        let base = sim.base_url(*venue).unwrap();
+        assert!(base.starts_with("ws://127.0.0.1:"), "{base}");
+        assert!(ports.insert(base.clone()));
+        let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        let (url, msgs) = engine_session(*venue, &base, &refs);
+        let mut ws = connect(&url);
+        for m in &msgs {
+            ws.send(Message::text(m.clone())).unwrap();
+        }
+        clients.push((*venue, symbols.len(), ws, Seen::default()));
+    }
+    for (venue, n, ws, seen) in &mut clients {
+        pump(ws, *venue, seen, Duration::from_secs(5), true, |s| {
+            s.trades.len() == *n
+        });
+        assert!(
+            seen.decode_errors.is_empty(),
+            "{venue}: {:?}",
+            seen.decode_errors
+        );
+        assert!(seen.errors.is_empty(), "{venue}: {:?}", seen.errors);
+        assert_eq!(seen.trades.len(), *n, "{venue}: trades on every market");
+        assert!(!seen.closed, "{venue}");
+        if *venue != Venue::BinanceCoinm {
+            assert!(seen.acks > 0, "{venue}: acks");
+        }
     }
     sim.stop();
 }
