@@ -136,6 +136,8 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         futures_port: args.futures_port,
         ..args.market.sim_config()
     };
+    // Checked before anything starts, so a bad `--venues` fails cleanly.
+    let venue_cfg = venue_sim_config(&args.venues, &args.market)?;
     let sim = Simulator::start(cfg)?;
     eprintln!("simulator up:");
     eprintln!(
@@ -146,7 +148,7 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         "  usdⓈ-m   {}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder",
         sim.futures_url()
     );
-    let venues = match venue_sim_config(&args.venues, &args.market)? {
+    let venues = match venue_cfg {
         Some(cfg) => {
             let vsim = tools::sim::venues::VenueSim::start(cfg)?;
             for v in vsim.venues() {
