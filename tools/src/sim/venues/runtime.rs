@@ -89,6 +89,8 @@ impl Default for VenueSimConfig {
 }
 
 /// The venues that have a simulated protocol, with the default symbols of `--venues all`.
+/// Contract venues get only instruments the bundled metadata has a size for (Gate: BTC and
+/// ETH; BitMEX: XBTUSD), so the real decoders can convert every size.
 pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
     let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let all = [
@@ -114,7 +116,7 @@ pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
             Venue::KrakenFutures,
             v(&["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]),
         ),
-        (Venue::Bitmex, v(&["XBTUSD", "ETHUSD", "SOLUSD"])),
+        (Venue::Bitmex, v(&["XBTUSD"])),
         (
             Venue::Deribit,
             v(&["BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL"]),
