@@ -295,6 +295,7 @@ fn bybit_linear_inverse_spot() {
         assert_eq!(sim.stats(venue).unwrap().subscribe_errors, 1);
         refused_path(&sim, venue, "/v5/public/option");
         refused_path(&sim, venue, "/ws");
+        drop(ws);
         sim.stop();
     }
 }
@@ -339,6 +340,7 @@ fn okx_swap_and_spot() {
         });
         assert!(seen.errors.iter().all(|&c| c == 60018), "{:?}", seen.errors);
         refused_path(&sim, venue, "/ws/v5/business");
+        drop(ws);
         sim.stop();
     }
 }
@@ -393,6 +395,7 @@ fn bitget_futures_and_spot_with_snapshots() {
         });
         assert!(seen.errors.iter().all(|&c| c == 30001), "{:?}", seen.errors);
         refused_path(&sim, venue, "/v2/ws/private");
+        drop(ws);
         sim.stop();
     }
 }
@@ -412,6 +415,7 @@ fn gate_futures() {
     let bad = feeds::gate::subscribe_messages(&["NOPE_USDT"], now_s());
     expect_reply(&mut ws, venue, &bad[0], |s| s.errors.len() == 1);
     refused_path(&sim, venue, "/v4/ws/btc");
+    drop(ws);
     sim.stop();
 }
 
@@ -441,6 +445,7 @@ fn hyperliquid_trades_snapshot_and_errors() {
     let bad = feeds::hyperliquid::subscribe_messages(&["NOPE"]);
     expect_reply(&mut ws, venue, &bad[0], |s| s.closed);
     refused_path(&sim, venue, "/info");
+    drop(ws);
     sim.stop();
 }
 
@@ -534,6 +539,7 @@ fn binance_coinm_combined_and_raw() {
     let seen = expect_reply(&mut ws, venue, &bad, |s| s.errors.len() == 1);
     assert_eq!(seen.errors, [2]);
     refused_path(&sim, venue, "/market/stream?streams=btcusd_perp@aggTrade");
+    drop(ws);
     sim.stop();
 }
 
@@ -618,5 +624,6 @@ fn every_venue_at_once() {
             assert!(seen.acks > 0, "{venue}: acks");
         }
     }
+    drop(clients);
     sim.stop();
 }
