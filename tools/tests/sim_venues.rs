@@ -23,6 +23,7 @@ struct Seen {
     /// Trade ids per symbol (data frames), in arrival order.
     trades: BTreeMap<String, Vec<u64>>,
     snapshot_trades: u64,
+    snapshot_ids: Vec<u64>,
     liquidations: BTreeMap<String, u64>,
     open_interest: BTreeMap<String, u64>,
     closed: bool,
@@ -92,7 +93,19 @@ fn pump(
                         .unwrap();
                 }
             }
-            Ok(Frame::Snapshot(n)) => seen.snapshot_trades += u64::from(n),
+            Ok(Frame::Snapshot(_)) => {
+                for e in events {
+                    let sym = e.symbol.as_str().to_owned();
+                    match e.kind {
+                        EventKind::Trade => {
+                            seen.snapshot_trades += 1;
+                            seen.snapshot_ids.push(e.trade_id.unwrap_or(0));
+                        }
+                        EventKind::Liquidation => *seen.liquidations.entry(sym).or_default() += 1,
+                        EventKind::OpenInterest => *seen.open_interest.entry(sym).or_default() += 1,
+                    }
+                }
+            }
             Ok(Frame::Data(_)) => {
                 for e in events {
                     let sym = e.symbol.as_str().to_owned();
@@ -113,7 +126,7 @@ fn pump(
     }
 }
 
-fn cfg(markets: Vec<(Venue, Vec<&str>)>, max_trades: u64) -> VenueSimConfig {
+pub(crate) fn cfg(markets: Vec<(Venue, Vec<&str>)>, max_trades: u64) -> VenueSimConfig {
     VenueSimConfig {
         markets: markets
             .into_iter()
@@ -188,8 +201,15 @@ fn full_session(
         assert!(got > 0, "{venue} {}: no trades", m.symbol);
     }
     for (sym, ids) in &seen.trades {
-        for w in ids.windows(2) {
-            assert_eq!(w[1], w[0] + 1, "{venue} {sym}: trade ids contiguous");
+        // Bitget lists a frame's trades newest first: compare as a set.
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        for w in sorted.windows(2) {
+            assert_eq!(
+                w[1],
+                w[0] + 1,
+                "{venue} {sym}: trade ids contiguous, no repeats"
+            );
         }
     }
     let liqs: u64 = seen.liquidations.values().sum();
@@ -275,6 +295,335 @@ fn bybit_linear_inverse_spot() {
         assert_eq!(sim.stats(venue).unwrap().subscribe_errors, 1);
         refused_path(&sim, venue, "/v5/public/option");
         refused_path(&sim, venue, "/ws");
+        drop(ws);
         sim.stop();
     }
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[test]
+fn okx_swap_and_spot() {
+    for (venue, symbols) in [
+        (
+            Venue::OkxSwap,
+            vec!["BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP"],
+        ),
+        (Venue::OkxSpot, vec!["BTC-USDT", "ETH-USDT"]),
+    ] {
+        let max = 600;
+        let sim = VenueSim::start(cfg(vec![(venue, symbols.clone())], max)).unwrap();
+        let msgs = feeds::okx::subscribe_messages(venue, &symbols);
+        // One `subscribe` event per channel argument.
+        let args: u64 = msgs
+            .iter()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_str(m).unwrap();
+                v["args"].as_array().unwrap().len() as u64
+            })
+            .sum();
+        let swap = venue == Venue::OkxSwap;
+        full_session(&sim, venue, "/ws/v5/public", &msgs, args, max, (swap, swap));
+        let mut ws = connect(&format!("{}/ws/v5/public", sim.base_url(venue).unwrap()));
+        let feeds::Keepalive::ClientText { text, .. } = feeds::okx::KEEPALIVE else {
+            panic!("OKX pings from the client");
+        };
+        expect_reply(&mut ws, venue, text, |s| s.others == 1);
+        let bad = feeds::okx::subscribe_messages(venue, &["NOPE-USDT-SWAP"]);
+        let want_errors = if swap { 2 } else { 1 };
+        let seen = expect_reply(&mut ws, venue, &bad[0], |s| {
+            s.errors.len() == want_errors && s.acks == u64::from(swap)
+        });
+        assert!(seen.errors.iter().all(|&c| c == 60018), "{:?}", seen.errors);
+        refused_path(&sim, venue, "/ws/v5/business");
+        drop(ws);
+        sim.stop();
+    }
+}
+
+#[test]
+fn bitget_futures_and_spot_with_snapshots() {
+    for (venue, symbols) in [
+        (Venue::Bitget, vec!["BTCUSDT", "ETHUSDT"]),
+        (Venue::BitgetSpot, vec!["BTCUSDT"]),
+    ] {
+        let max = 500;
+        let sim = VenueSim::start(cfg(vec![(venue, symbols.clone())], max)).unwrap();
+        let msgs = feeds::bitget::subscribe_messages(venue, &symbols);
+        let channels = if venue == Venue::Bitget { 2 } else { 1 };
+        let futures = venue == Venue::Bitget;
+        let first = full_session(
+            &sim,
+            venue,
+            "/v2/ws/public",
+            &msgs,
+            symbols.len() as u64 * channels,
+            max,
+            (false, futures),
+        );
+        assert_eq!(
+            first.snapshot_trades, 0,
+            "nothing traded before the first subscriber"
+        );
+        // A later subscriber gets the recent trades as a snapshot first (newest first, ≤ 30).
+        let mut ws = connect(&format!("{}/v2/ws/public", sim.base_url(venue).unwrap()));
+        let seen = expect_reply(&mut ws, venue, &msgs[0], |s| {
+            s.snapshot_trades >= 30 * symbols.len() as u64
+        });
+        assert_eq!(seen.snapshot_trades, 30 * symbols.len() as u64);
+        let last = first
+            .trades
+            .get(symbols[0])
+            .and_then(|v| v.iter().max())
+            .copied()
+            .unwrap();
+        assert_eq!(seen.snapshot_ids[0], last, "newest first");
+        for w in seen.snapshot_ids[..30].windows(2) {
+            assert_eq!(w[1] + 1, w[0]);
+        }
+        let feeds::Keepalive::ClientText { text, .. } = feeds::bitget::KEEPALIVE else {
+            panic!("Bitget pings from the client");
+        };
+        expect_reply(&mut ws, venue, text, |s| s.others == 1);
+        let bad = feeds::bitget::subscribe_messages(venue, &["NOPEUSDT"]);
+        let seen = expect_reply(&mut ws, venue, &bad[0], |s| {
+            s.errors.len() == channels as usize
+        });
+        assert!(seen.errors.iter().all(|&c| c == 30001), "{:?}", seen.errors);
+        refused_path(&sim, venue, "/v2/ws/private");
+        drop(ws);
+        sim.stop();
+    }
+}
+
+#[test]
+fn gate_futures() {
+    let venue = Venue::GateFutures;
+    let symbols = vec!["BTC_USDT", "ETH_USDT"];
+    let max = 500;
+    let sim = VenueSim::start(cfg(vec![(venue, symbols.clone())], max)).unwrap();
+    let msgs = feeds::gate::subscribe_messages(&symbols, now_s());
+    full_session(&sim, venue, "/v4/ws/usdt", &msgs, 1, max, (false, false));
+    let mut ws = connect(&format!("{}/v4/ws/usdt", sim.base_url(venue).unwrap()));
+    expect_reply(&mut ws, venue, &feeds::gate::ping_message(now_s()), |s| {
+        s.others == 1
+    });
+    let bad = feeds::gate::subscribe_messages(&["NOPE_USDT"], now_s());
+    expect_reply(&mut ws, venue, &bad[0], |s| s.errors.len() == 1);
+    refused_path(&sim, venue, "/v4/ws/btc");
+    drop(ws);
+    sim.stop();
+}
+
+#[test]
+fn hyperliquid_trades_snapshot_and_errors() {
+    let venue = Venue::Hyperliquid;
+    let symbols = vec!["BTC", "ETH", "SOL"];
+    let max = 600;
+    let sim = VenueSim::start(cfg(vec![(venue, symbols.clone())], max)).unwrap();
+    let msgs = feeds::hyperliquid::subscribe_messages(&symbols);
+    let first = full_session(&sim, venue, "/ws", &msgs, 3, max, (false, false));
+    // A later subscriber first gets the coin's recent trades.
+    let mut ws = connect(&format!("{}/ws", sim.base_url(venue).unwrap()));
+    let seen = expect_reply(&mut ws, venue, &msgs[0], |s| s.trade_count() > 0);
+    let ids = &seen.trades["BTC"];
+    let last = *first.trades["BTC"].last().unwrap();
+    assert_eq!(*ids.last().unwrap(), last);
+    for w in ids.windows(2) {
+        assert_eq!(w[1], w[0] + 1);
+    }
+    let feeds::Keepalive::ClientText { text, .. } = feeds::hyperliquid::KEEPALIVE else {
+        panic!("Hyperliquid pings from the client");
+    };
+    expect_reply(&mut ws, venue, text, |s| s.others == 1);
+    expect_reply(&mut ws, venue, &msgs[0], |s| s.errors.len() == 1);
+    // An unknown coin closes the socket, as on the real server.
+    let bad = feeds::hyperliquid::subscribe_messages(&["NOPE"]);
+    expect_reply(&mut ws, venue, &bad[0], |s| s.closed);
+    refused_path(&sim, venue, "/info");
+    drop(ws);
+    sim.stop();
+}
+
+#[test]
+fn htx_spot_and_swap_gzip_and_server_pings() {
+    for (venue, symbols, path) in [
+        (Venue::Huobi, vec!["btcusdt", "ethusdt"], "/ws"),
+        (
+            Venue::HuobiSwap,
+            vec!["BTC-USDT", "ETH-USDT"],
+            "/linear-swap-ws",
+        ),
+    ] {
+        let max = 800;
+        let dir = tempfile::tempdir().unwrap();
+        let tape = dir.path().join("tape.jsonl");
+        let sim = VenueSim::start(VenueSimConfig {
+            // Pings every 250 ms, dropped after two unanswered.
+            keepalive_scale: 0.05,
+            tape: Some(tape.clone()),
+            ..cfg(vec![(venue, symbols.clone())], max)
+        })
+        .unwrap();
+        let msgs = feeds::huobi::subscribe_messages(&symbols);
+        let seen = full_session(&sim, venue, path, &msgs, 2, max, (false, false));
+        assert!(!seen.closed, "{venue}: answered pings keep the connection");
+        assert!(
+            seen.pings.len() >= 2,
+            "{venue}: server pings {:?}",
+            seen.pings
+        );
+        // Unanswered pings: the server drops the connection and counts it.
+        let mut ws = connect(&format!("{}{path}", sim.base_url(venue).unwrap()));
+        let mut quiet = Seen::default();
+        pump(
+            &mut ws,
+            venue,
+            &mut quiet,
+            Duration::from_secs(5),
+            false,
+            |s| s.closed,
+        );
+        assert!(
+            quiet.closed,
+            "{venue}: unanswered pings drop the connection"
+        );
+        assert!(quiet.pings.len() >= 2);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while sim.stats(venue).unwrap().ping_timeouts == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(sim.stats(venue).unwrap().ping_timeouts, 1);
+        let mut ws = connect(&format!("{}{path}", sim.base_url(venue).unwrap()));
+        let bad = feeds::huobi::subscribe_messages(&["nopeusdt"]);
+        expect_reply(&mut ws, venue, &bad[0], |s| s.errors.len() == 1);
+        refused_path(&sim, venue, "/ws/v2");
+        drop(ws);
+        sim.stop();
+        // The tape holds the frames inflated.
+        let text = std::fs::read_to_string(&tape).unwrap();
+        let mut trades = 0;
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["venue"], venue.name());
+            let frame: serde_json::Value =
+                serde_json::from_str(v["frame"].as_str().unwrap()).unwrap();
+            if frame.get("ch").is_some() {
+                trades += frame["tick"]["data"].as_array().unwrap().len();
+            }
+        }
+        assert_eq!(trades as u64, max, "{venue}: every trade frame on the tape");
+    }
+}
+
+#[test]
+fn binance_coinm_combined_and_raw() {
+    let venue = Venue::BinanceCoinm;
+    let pairs = ["btcusd_perp", "ethusd_perp"];
+    let max = 500;
+    let sim = VenueSim::start(cfg(vec![(venue, vec!["BTCUSD_PERP", "ETHUSD_PERP"])], max)).unwrap();
+    let base = sim.base_url(venue).unwrap();
+    let urls = feeds::binance::combined_urls(venue, &base, &pairs);
+    assert_eq!(urls.len(), 1);
+    let path = urls[0].strip_prefix(&base).unwrap();
+    full_session(&sim, venue, path, &[], 0, max, (true, false));
+    // `/ws` with a SUBSCRIBE request; an unknown stream is refused with Binance's error.
+    let mut ws = connect(&format!("{base}/ws"));
+    let sub = feeds::binance::subscribe_message(1, &["btcusd_perp@aggTrade"]);
+    expect_reply(&mut ws, venue, &sub, |s| s.acks == 1);
+    let bad = feeds::binance::subscribe_message(2, &["nopeusd_perp@aggTrade"]);
+    let seen = expect_reply(&mut ws, venue, &bad, |s| s.errors.len() == 1);
+    assert_eq!(seen.errors, [2]);
+    refused_path(&sim, venue, "/market/stream?streams=btcusd_perp@aggTrade");
+    drop(ws);
+    sim.stop();
+}
+
+/// The path and the engine's subscribe messages for `venue`'s `symbols`.
+fn engine_session(venue: Venue, base: &str, symbols: &[&str]) -> (String, Vec<String>) {
+    let path = tools::sim::venues::ws_path(venue).unwrap();
+    match venue {
+        Venue::BinanceCoinm => {
+            let pairs: Vec<String> = symbols.iter().map(|s| s.to_ascii_lowercase()).collect();
+            let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
+            let urls = feeds::binance::combined_urls(venue, base, &refs);
+            (urls[0].clone(), Vec::new())
+        }
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => (
+            format!("{base}{path}"),
+            feeds::bybit::subscribe_messages(venue, symbols),
+        ),
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => (
+            format!("{base}{path}"),
+            feeds::okx::subscribe_messages(venue, symbols),
+        ),
+        Venue::Bitget | Venue::BitgetSpot => (
+            format!("{base}{path}"),
+            feeds::bitget::subscribe_messages(venue, symbols),
+        ),
+        Venue::GateFutures => (
+            format!("{base}{path}"),
+            feeds::gate::subscribe_messages(symbols, now_s()),
+        ),
+        Venue::Hyperliquid => (
+            format!("{base}{path}"),
+            feeds::hyperliquid::subscribe_messages(symbols),
+        ),
+        Venue::Huobi | Venue::HuobiSwap => (
+            format!("{base}{path}"),
+            feeds::huobi::subscribe_messages(symbols),
+        ),
+        other => panic!("no session for {other}"),
+    }
+}
+
+#[test]
+fn every_venue_at_once() {
+    let markets = tools::sim::venues::default_markets();
+    assert!(markets.len() >= 12, "{}", markets.len());
+    let sim = VenueSim::start(VenueSimConfig {
+        markets: markets.clone(),
+        trades_per_sec: 50.0,
+        open_interest_every: Duration::from_millis(200),
+        liquidations_per_sec: 5.0,
+        ..VenueSimConfig::default()
+    })
+    .unwrap();
+    let mut ports = std::collections::HashSet::new();
+    // Every venue with its default markets, subscribed as the engine does, decodes cleanly.
+    let mut clients = Vec::new();
+    for (venue, symbols) in &markets {
+        let base = sim.base_url(*venue).unwrap();
+        assert!(base.starts_with("ws://127.0.0.1:"), "{base}");
+        assert!(ports.insert(base.clone()));
+        let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        let (url, msgs) = engine_session(*venue, &base, &refs);
+        let mut ws = connect(&url);
+        for m in &msgs {
+            ws.send(Message::text(m.clone())).unwrap();
+        }
+        clients.push((*venue, symbols.len(), ws, Seen::default()));
+    }
+    for (venue, n, ws, seen) in &mut clients {
+        pump(ws, *venue, seen, Duration::from_secs(5), true, |s| {
+            s.trades.len() == *n
+        });
+        assert!(
+            seen.decode_errors.is_empty(),
+            "{venue}: {:?}",
+            seen.decode_errors
+        );
+        assert!(seen.errors.is_empty(), "{venue}: {:?}", seen.errors);
+        assert_eq!(seen.trades.len(), *n, "{venue}: trades on every market");
+        assert!(!seen.closed, "{venue}");
+        if *venue != Venue::BinanceCoinm {
+            assert!(seen.acks > 0, "{venue}: acks");
+        }
+    }
+    drop(clients);
+    sim.stop();
 }

@@ -27,6 +27,45 @@ pub(crate) struct Args {
     /// Start time of a scenario (Unix seconds; default: now minus the scenario's length).
     #[arg(long, requires = "scenario")]
     start: Option<i64>,
+    /// Also serve these venues with their real protocols (`bybit-linear,okx-swap,…` or `all`),
+    /// each on its own loopback port with its default BTC/ETH/SOL markets.
+    #[arg(long, value_delimiter = ',')]
+    venues: Vec<String>,
+}
+
+/// The multi-venue simulator's config for `--venues` (`None` when not asked for).
+fn venue_sim_config(
+    names: &[String],
+    market: &MarketArgs,
+) -> anyhow::Result<Option<tools::sim::venues::VenueSimConfig>> {
+    use tools::sim::venues::{default_markets, VenueSimConfig};
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let all = default_markets();
+    let markets = if names.iter().any(|n| n == "all") {
+        all
+    } else {
+        let mut picked = Vec::new();
+        for name in names {
+            let Some(entry) = all.iter().find(|(v, _)| v.name() == name) else {
+                let known: Vec<&str> = all.iter().map(|(v, _)| v.name()).collect();
+                anyhow::bail!(
+                    "--venues: no simulated venue {name:?} (known: {})",
+                    known.join(",")
+                );
+            };
+            picked.push(entry.clone());
+        }
+        picked
+    };
+    Ok(Some(VenueSimConfig {
+        markets,
+        trades_per_sec: market.rate,
+        burst_prob: market.burst_prob,
+        seed: market.seed,
+        ..VenueSimConfig::default()
+    }))
 }
 
 /// The synthetic market, shared by `sim` and `demo`.
@@ -97,6 +136,8 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         futures_port: args.futures_port,
         ..args.market.sim_config()
     };
+    // Checked before anything starts, so a bad `--venues` fails cleanly.
+    let venue_cfg = venue_sim_config(&args.venues, &args.market)?;
     let sim = Simulator::start(cfg)?;
     eprintln!("simulator up:");
     eprintln!(
@@ -107,6 +148,18 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         "  usdⓈ-m   {}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder",
         sim.futures_url()
     );
+    let venues = match venue_cfg {
+        Some(cfg) => {
+            let vsim = tools::sim::venues::VenueSim::start(cfg)?;
+            for v in vsim.venues() {
+                let base = vsim.base_url(v).unwrap_or_default();
+                let path = tools::sim::venues::ws_path(v).unwrap_or("");
+                eprintln!("  {:<14} {base}{path}", v.name());
+            }
+            Some(vsim)
+        }
+        None => None,
+    };
     let stop = StopFlag::new();
     stop.on_signals()?;
     let started = std::time::Instant::now();
@@ -120,5 +173,20 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let stats = sim.stats();
     sim.stop();
     eprintln!("simulator stopped: {stats:?}");
+    if let Some(vsim) = venues {
+        for st in vsim.all_stats() {
+            eprintln!(
+                "  {:<14} connections {} trades {} liquidations {} open interest {} errors {} ping timeouts {}",
+                st.venue.name(),
+                st.connections_accepted,
+                st.trades_sent(),
+                st.liquidations_sent(),
+                st.open_interest_sent(),
+                st.subscribe_errors,
+                st.ping_timeouts
+            );
+        }
+        vsim.stop();
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -84,6 +84,8 @@ pub struct GenParams {
 /// One market's generator.
 #[derive(Debug)]
 pub struct MarketGen {
+    /// This market's index in its venue's list (the prints' `market`).
+    market: usize,
     rng: SmallRng,
     price: f64,
     tick: f64,
@@ -116,6 +118,7 @@ impl MarketGen {
             None => m.venue.is_perp(),
         };
         MarketGen {
+            market: index,
             next_trade_id: 1_000_000 * (index as u64 + 1) + rng.gen_range(0..1000),
             next_other_id: 1,
             price,
@@ -165,19 +168,19 @@ impl MarketGen {
         self.price = ((moved / self.tick).round() * self.tick).max(self.tick);
     }
 
-    /// Advances `dt` seconds ending at `now_us`, appending prints for `market`. `wants` says
+    /// Advances `dt` seconds ending at `now_us`, appending this market's prints. `wants` says
     /// which kinds anyone is subscribed to (trades always advance the walk). `budget` limits
     /// trades; returns the number of trades made.
     pub fn advance(
         &mut self,
         p: &GenParams,
-        market: usize,
         dt: f64,
         now_us: i64,
         wants: Streams,
         budget: &mut u64,
         out: &mut Vec<Print>,
     ) -> u64 {
+        let market = self.market;
         let mut made = 0;
         let mut t = 0.0;
         loop {
@@ -348,15 +351,7 @@ mod tests {
         let mut out = Vec::new();
         let mut budget = u64::MAX;
         for i in 0..100 {
-            g.advance(
-                &p,
-                0,
-                0.05,
-                1_000_000 + i * 50_000,
-                all,
-                &mut budget,
-                &mut out,
-            );
+            g.advance(&p, 0.05, 1_000_000 + i * 50_000, all, &mut budget, &mut out);
         }
         let trades: Vec<&Print> = out.iter().filter(|p| p.kind == PrintKind::Trade).collect();
         assert!(trades.len() > 200, "{}", trades.len());
@@ -374,7 +369,7 @@ mod tests {
         }
         let mut budget = 5;
         let mut out = Vec::new();
-        let made = g.advance(&p, 0, 10.0, 20_000_000, all, &mut budget, &mut out);
+        let made = g.advance(&p, 10.0, 20_000_000, all, &mut budget, &mut out);
         assert_eq!(made, 5);
         assert_eq!(budget, 0);
     }

@@ -25,7 +25,7 @@ pub mod proto;
 pub mod runtime;
 mod wirefmt;
 
-pub use runtime::{default_markets, MarketStats, VenueSim, VenueSimConfig, VenueStats};
+pub use runtime::{default_markets, ws_path, MarketStats, VenueSim, VenueSimConfig, VenueStats};
 
 use feeds::Venue;
 use proto::Protocol;

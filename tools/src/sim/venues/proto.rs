@@ -201,3 +201,52 @@ impl SimMarket {
         raw.round().max(1.0) as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feeds::Decimal;
+
+    fn market(spec: Option<ContractSpec>, tick: f64, lot: f64) -> SimMarket {
+        SimMarket {
+            venue: Venue::OkxSwap,
+            symbol: "BTC-USDT-SWAP".into(),
+            base: "BTC".into(),
+            spec,
+            tick,
+            lot,
+        }
+    }
+
+    #[test]
+    fn grid_formatting() {
+        assert_eq!(decimals(0.1), 1);
+        assert_eq!(decimals(0.0001), 4);
+        assert_eq!(decimals(5.0), 0);
+        assert_eq!(decimals(0.3 * 0.1), 2);
+        assert_eq!(fmt_step(65_000.1 + 0.2, 0.1), "65000.3");
+        assert_eq!(fmt_step(0.0030000000000000005, 0.001), "0.003");
+    }
+
+    #[test]
+    fn whole_contracts() {
+        let linear = ContractSpec {
+            size: Decimal::new(1, 2),
+            inverse: false,
+        };
+        let m = market(Some(linear), 0.1, 0.01);
+        assert_eq!(m.contracts(0.07, 65_000.0), 7);
+        assert_eq!(m.contracts(0.001, 65_000.0), 1, "at least one contract");
+        let inverse = ContractSpec {
+            size: Decimal::new(100, 0),
+            inverse: true,
+        };
+        let m = market(Some(inverse), 0.1, 0.001);
+        // 0.01 BTC at 65000 = 650 USD = 6.5 → 7 contracts of 100 USD.
+        assert_eq!(m.contracts(0.01, 65_000.0), 7);
+        let m = market(None, 0.1, 1.0);
+        assert_eq!(m.contracts(3.0, 1.0), 3);
+        assert_eq!(m.price_str(65_000.04), "65000.0");
+        assert_eq!(m.qty_str(2.0), "2");
+    }
+}

@@ -89,6 +89,8 @@ impl Default for VenueSimConfig {
 }
 
 /// The venues that have a simulated protocol, with the default symbols of `--venues all`.
+/// Contract venues get only instruments the bundled metadata has a size for (Gate: BTC and
+/// ETH; BitMEX: XBTUSD), so the real decoders can convert every size.
 pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
     let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
     let all = [
@@ -114,7 +116,7 @@ pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
             Venue::KrakenFutures,
             v(&["PF_XBTUSD", "PF_ETHUSD", "PF_SOLUSD"]),
         ),
-        (Venue::Bitmex, v(&["XBTUSD", "ETHUSD", "SOLUSD"])),
+        (Venue::Bitmex, v(&["XBTUSD"])),
         (
             Venue::Deribit,
             v(&["BTC-PERPETUAL", "ETH-PERPETUAL", "SOL_USDC-PERPETUAL"]),
@@ -130,6 +132,24 @@ pub fn default_markets() -> Vec<(Venue, Vec<String>)> {
     all.into_iter()
         .filter(|(venue, _)| protocol(*venue).is_some())
         .collect()
+}
+
+/// The path a client appends to [`VenueSim::base_url`] for `venue` (the path of the real
+/// URL in `feeds`; Binance COIN-M also serves `/ws/<stream>` and `/stream?streams=…`).
+pub fn ws_path(venue: Venue) -> Option<&'static str> {
+    Some(match venue {
+        Venue::BinanceCoinm => "/ws",
+        Venue::BybitLinear => "/v5/public/linear",
+        Venue::BybitInverse => "/v5/public/inverse",
+        Venue::BybitSpot => "/v5/public/spot",
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => "/ws/v5/public",
+        Venue::Huobi => "/ws",
+        Venue::HuobiSwap => "/linear-swap-ws",
+        Venue::Bitget | Venue::BitgetSpot => "/v2/ws/public",
+        Venue::GateFutures => "/v4/ws/usdt",
+        Venue::Hyperliquid => "/ws",
+        _ => return None,
+    })
 }
 
 /// Counters of one market.
@@ -487,9 +507,9 @@ fn run_generator(shared: &Shared, params: GenParams, seed: u64, mut budget: u64)
                 }
             }
             prints.clear();
-            for (i, (g, wants)) in gens.iter_mut().zip(&demand).enumerate() {
+            for (g, wants) in gens.iter_mut().zip(&demand) {
                 if wants.any() {
-                    g.advance(&params, i, dt, now_us, *wants, &mut budget, &mut prints);
+                    g.advance(&params, dt, now_us, *wants, &mut budget, &mut prints);
                 }
             }
             if prints.is_empty() {
