@@ -51,7 +51,8 @@ impl Router {
     }
 
     /// Decode `frame` (consumed: simd-json parses in place) and hand every event whose market
-    /// `resolve` knows to `sink` as a [`Tick`]. Errors are counted and sampled to the log, never
+    /// `resolve` knows to `sink` as a [`Tick`] (trades, liquidations and open-interest
+    /// readings; `events` counts the first two, `open_interest` the last). Errors are counted and sampled to the log, never
     /// returned: a bad frame must not stop a feed.
     #[inline]
     pub fn route(
@@ -84,8 +85,12 @@ impl Router {
         let len = frame.len();
         let mut routed = 0u64;
         let result = decoder.decode(frame, &mut |ev| match resolve(venue, &ev.symbol) {
-            // Open interest is not part of bars; counted until it has a store of its own.
-            Some(_) if ev.kind == EventKind::OpenInterest => stats.open_interest.inc(),
+            // Open interest goes to the shard too (its own per-second series, not bars);
+            // counted apart from the bar events.
+            Some(idx) if ev.kind == EventKind::OpenInterest => {
+                stats.open_interest.inc();
+                sink(Tick::from_event(idx, &ev, recv_ns));
+            }
             Some(idx) => {
                 routed += 1;
                 sink(Tick::from_event(idx, &ev, recv_ns));
