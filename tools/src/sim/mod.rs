@@ -32,9 +32,11 @@
 mod binance;
 mod hub;
 mod market;
+mod rest;
 pub mod scenario;
 mod server;
 mod tape;
+pub use rest::{RestConfig, RestServer};
 
 use anyhow::{bail, Context as _};
 use binance::Catalog;
