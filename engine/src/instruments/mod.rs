@@ -306,10 +306,12 @@ pub fn fetch(
     Ok(specs)
 }
 
+/// A cursor as a query value: Bybit's come percent-encoded already (`first%3DBTCUSD…`), so
+/// `%` passes through; anything else outside the unreserved set is encoded.
 fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'%') {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
