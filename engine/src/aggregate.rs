@@ -10,10 +10,14 @@
 //!
 //! Every update is written through to the store slot (a seqlock write, no syscall), so readers in
 //! other processes see the forming bar too; the CLOSED flag tells them it is final.
+//!
+//! Open-interest ticks are not part of bars: they go to the market's open-interest series
+//! (`store::OiWriter`), the last reading of each second (by arrival) kept, and never open,
+//! close or amend a bar.
 
 use crate::bar::Bar;
 use crate::market::{MarketIdx, Tick};
-use crate::store::{flags, DayWriter, StoreError};
+use crate::store::{flags, DayWriter, OiWriter, StoreError};
 use feeds::{EventKind, Side};
 use std::path::{Path, PathBuf};
 
@@ -25,7 +29,7 @@ const SECS_PER_DAY: i64 = 86_400;
 pub fn apply(bar: &mut Bar, tick: &Tick) {
     let notional = tick.price * tick.qty;
     match tick.kind {
-        // Routed elsewhere (`Router` never makes ticks of them); nothing to fold.
+        // Not part of a bar: `Aggregator::on_tick` sends them to the open-interest series.
         EventKind::OpenInterest => {}
         EventKind::Liquidation => match tick.side {
             Side::Buy => bar.lbuy += notional,
@@ -86,6 +90,8 @@ pub struct AggStats {
     pub bars_closed: u64,
     pub late_ticks: u64,
     pub store_errors: u64,
+    /// Open-interest readings stored (not counted in `ticks`).
+    pub oi_ticks: u64,
 }
 
 #[derive(Debug)]
@@ -96,6 +102,8 @@ struct MarketBars {
     bar: Bar,
     closed: bool,
     writer: Option<DayWriter>,
+    /// The open-interest file of the day of the last reading, opened at the first one.
+    oi_writer: Option<OiWriter>,
 }
 
 /// The bars of every market one shard owns.
@@ -129,6 +137,7 @@ impl Aggregator {
             bar: Bar::EMPTY,
             closed: true,
             writer: None,
+            oi_writer: None,
         });
     }
 
@@ -154,12 +163,17 @@ impl Aggregator {
         tick: &Tick,
         on_closed: &mut dyn FnMut(ClosedBar),
     ) -> Result<(), StoreError> {
-        self.stats.ticks += 1;
         let root = &self.root;
         let Some(Some(m)) = self.markets.get_mut(tick.market as usize) else {
+            self.stats.ticks += u64::from(tick.kind != EventKind::OpenInterest);
             self.stats.store_errors += 1;
             return Ok(());
         };
+        if tick.kind == EventKind::OpenInterest {
+            self.stats.oi_ticks += 1;
+            return write_oi(root, m, tick);
+        }
+        self.stats.ticks += 1;
         let sec = tick.ts_us.div_euclid(US_PER_SEC);
         if sec > m.second || m.second == i64::MIN {
             if !m.closed {
@@ -256,6 +270,9 @@ impl Aggregator {
             if let Some(w) = &m.writer {
                 w.flush_async()?;
             }
+            if let Some(w) = &m.oi_writer {
+                w.flush_async()?;
+            }
         }
         Ok(())
     }
@@ -290,6 +307,29 @@ fn write(
 ) -> Result<(), StoreError> {
     let w = writer_for(root, m, second)?;
     w.write(second.rem_euclid(SECS_PER_DAY) as u32, bar, flags);
+    Ok(())
+}
+
+/// Store an open-interest reading in its second's slot, opening that day's file when the day
+/// changes (once per market per UTC day, as for bars).
+fn write_oi(root: &Path, m: &mut MarketBars, tick: &Tick) -> Result<(), StoreError> {
+    let second = tick.ts_us.div_euclid(US_PER_SEC);
+    let day = second.div_euclid(SECS_PER_DAY);
+    let reopen = match &m.oi_writer {
+        Some(w) => w.day() != day,
+        None => true,
+    };
+    if reopen {
+        m.oi_writer = Some(OiWriter::open_or_create(root, &m.id, day)?);
+    }
+    if let Some(w) = m.oi_writer.as_mut() {
+        w.write(
+            second.rem_euclid(SECS_PER_DAY) as u32,
+            tick.qty,
+            tick.price,
+            tick.ts_us,
+        );
+    }
     Ok(())
 }
 

@@ -38,6 +38,8 @@ pub struct Config {
     pub strategy: crate::strategy::StrategyConfig,
     /// `[signals]`: where validated signals go besides the journal.
     pub signals: SignalsConfig,
+    /// `[instruments]`: contract sizes fetched at start-up, cached, bundled fallback.
+    pub instruments: crate::instruments::InstrumentsConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -76,6 +78,7 @@ impl Default for Config {
             feeds: Vec::new(),
             strategy: Default::default(),
             signals: SignalsConfig::default(),
+            instruments: Default::default(),
         }
     }
 }
@@ -268,6 +271,9 @@ impl Config {
             ));
         }
         self.strategy
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
+        self.instruments
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {

@@ -8,6 +8,7 @@
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`sink`]: where signals go (Redis).
 //! - [`config`], [`stats`], [`tape`], [`replay`].
+//! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
 #![deny(unsafe_code)]
 
 pub mod aggregate;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod defaults;
 pub mod feed;
 pub mod host;
+pub mod instruments;
 pub mod market;
 pub mod pipeline;
 pub mod replay;

@@ -43,6 +43,8 @@ pub struct Plan {
     pub signals_stdout: bool,
     /// Publish signals to Redis (`[signals] redis = true`), environment applied.
     pub redis: Option<crate::sink::redis::RedisConfig>,
+    /// `[instruments]`: contract sizes are loaded from it in [`Running::start`].
+    pub instruments: crate::instruments::InstrumentsConfig,
 }
 
 /// What the shards need to run the strategy.
@@ -260,6 +262,7 @@ impl Plan {
             strategy,
             redis,
             signals_stdout: cfg.signals.stdout,
+            instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),
             cores,
             idle: IdlePolicy {
@@ -301,6 +304,8 @@ pub struct Running {
     signal_inputs: Vec<Consumer<SignalEvent>>,
     /// Journal, positions, stdout (and later Redis) for validated signals.
     pub signals: Option<Signals>,
+    /// The contract sizes loaded at start-up (for the feeds' `Router::with_instruments`).
+    pub instruments: Arc<feeds::Instruments>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -319,6 +324,13 @@ impl Running {
     /// Start shard threads, then feed threads (which need the shards' wakers).
     pub fn start(plan: Plan, ws: WsConfig, stop: StopFlag) -> std::io::Result<Running> {
         pin_current(plan.cores.io, "io");
+        // Contract sizes (REST → cache → bundle), before any hot thread starts.
+        let instruments = crate::instruments::load_for(
+            &plan.instruments,
+            &plan.data_dir,
+            plan.subscriptions.iter().map(|s| s.venue),
+        )
+        .instruments;
         let table = Arc::new(plan.table);
         let n_feeds = plan.cores.feeds.len();
         let n_shards = plan.cores.shards.len();
@@ -478,6 +490,7 @@ impl Running {
             bars_seen: 0,
             signal_inputs,
             signals: sinks,
+            instruments,
         })
     }
 

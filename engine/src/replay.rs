@@ -1,5 +1,6 @@
 //! Replay: frames from tapes through the same decode → route → bars path as the live engine,
-//! on the calling thread, using event time only — so the same tape always gives the same bars.
+//! on the calling thread, using event time only — so the same tape always gives the same bars
+//! (and the same open-interest series, for venues that send it).
 //!
 //! Markets need no configuration: a symbol seen for the first time becomes a market.
 
@@ -10,7 +11,7 @@ use crate::stats::FeedStats;
 use crate::store::StoreError;
 use crate::strategy::{SignalEvent, Strategy};
 use crate::tape::{TapeError, TapeReader};
-use feeds::Venue;
+use feeds::{EventKind, Venue};
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub struct ReplayReport {
     pub markets: usize,
     pub bars_closed: u64,
     pub late_ticks: u64,
+    /// Open-interest readings stored in the per-second open-interest series.
+    pub oi_points: u64,
 }
 
 /// Single-threaded engine for tapes (and the allocation test / benchmarks).
@@ -153,7 +156,11 @@ impl Replay {
                 on_closed(b);
                 strategy.on_bar(&b, recv_ns, &mut |s| signals.push(s));
             })?;
-            self.event_us = self.event_us.max(t.ts_us);
+            // The event clock follows trades and liquidations only, as before open interest
+            // was stored: the same tape keeps giving the same signals.
+            if t.kind != EventKind::OpenInterest {
+                self.event_us = self.event_us.max(t.ts_us);
+            }
         }
         // Act on the event clock once per second of it.
         let second = (self.event_us - self.grace_us).div_euclid(1_000_000);
@@ -239,6 +246,7 @@ impl Replay {
             markets: self.table.len(),
             bars_closed: a.bars_closed,
             late_ticks: a.late_ticks,
+            oi_points: a.oi_ticks,
         })
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::market::{MarketIdx, Tick};
 use crate::stats::FeedStats;
-use feeds::{Decode, DecodeError, EventKind, Frame, Symbol, Venue};
+use feeds::{Decode, DecodeError, EventKind, Frame, Instruments, Symbol, Venue};
 use std::sync::Arc;
 
 /// How often a given error kind is written to the log: its 1st, 10th, 100th … occurrence.
@@ -24,6 +24,8 @@ pub struct Router {
     /// timestamp seen): one per (venue, connection), made at a connection's first frame.
     per_connection: Vec<((Venue, u64), Box<dyn Decode + Send>)>,
     stats: Arc<FeedStats>,
+    /// Contract sizes for new decoders; `None`: the bundled snapshot.
+    instruments: Option<Arc<Instruments>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -43,6 +45,21 @@ impl Router {
             decoders: Venue::ALL.iter().map(|&v| (v, v.decoder())).collect(),
             per_connection: Vec::new(),
             stats,
+            instruments: None,
+        }
+    }
+
+    /// A router whose decoders take contract sizes from `instruments` (the start-up result of
+    /// [`crate::instruments::load`]) instead of the bundled snapshot.
+    pub fn with_instruments(stats: Arc<FeedStats>, instruments: &Arc<Instruments>) -> Router {
+        Router {
+            decoders: Venue::ALL
+                .iter()
+                .map(|&v| (v, v.decoder_with(instruments)))
+                .collect(),
+            per_connection: Vec::new(),
+            stats,
+            instruments: Some(instruments.clone()),
         }
     }
 
@@ -51,7 +68,8 @@ impl Router {
     }
 
     /// Decode `frame` (consumed: simd-json parses in place) and hand every event whose market
-    /// `resolve` knows to `sink` as a [`Tick`]. Errors are counted and sampled to the log, never
+    /// `resolve` knows to `sink` as a [`Tick`] (trades, liquidations and open-interest
+    /// readings; `events` counts the first two, `open_interest` the last). Errors are counted and sampled to the log, never
     /// returned: a bad frame must not stop a feed.
     #[inline]
     pub fn route(
@@ -71,7 +89,11 @@ impl Router {
                 Some(i) => &mut self.per_connection[i].1,
                 None => {
                     // A new connection (start-up or reconnect): not the steady state.
-                    self.per_connection.push((key, venue.decoder()));
+                    let decoder = match &self.instruments {
+                        Some(i) => venue.decoder_with(i),
+                        None => venue.decoder(),
+                    };
+                    self.per_connection.push((key, decoder));
                     &mut self.per_connection.last_mut().expect("just pushed").1
                 }
             }
@@ -84,8 +106,12 @@ impl Router {
         let len = frame.len();
         let mut routed = 0u64;
         let result = decoder.decode(frame, &mut |ev| match resolve(venue, &ev.symbol) {
-            // Open interest is not part of bars; counted until it has a store of its own.
-            Some(_) if ev.kind == EventKind::OpenInterest => stats.open_interest.inc(),
+            // Open interest goes to the shard too (its own per-second series, not bars);
+            // counted apart from the bar events.
+            Some(idx) if ev.kind == EventKind::OpenInterest => {
+                stats.open_interest.inc();
+                sink(Tick::from_event(idx, &ev, recv_ns));
+            }
             Some(idx) => {
                 routed += 1;
                 sink(Tick::from_event(idx, &ev, recv_ns));

@@ -128,9 +128,12 @@ impl ShardCore {
                 );
             }
         }
-        let _ = self
-            .tick_to_bar
-            .record(mono_ns().saturating_sub(tick.recv_ns).max(1));
+        // Open-interest readings update no bar: they stay out of the tick-to-bar latency.
+        if tick.kind != feeds::EventKind::OpenInterest {
+            let _ = self
+                .tick_to_bar
+                .record(mono_ns().saturating_sub(tick.recv_ns).max(1));
+        }
     }
 
     /// Periodic work: close bars whose grace has passed, publish counters and percentiles.

@@ -64,7 +64,8 @@ pub struct FeedStats {
     pub shutdown_notices: Counter,
     /// Valid frames of channels we do not turn into events.
     pub other_frames: Counter,
-    /// Open-interest readings of followed markets (not part of bars).
+    /// Open-interest readings of followed markets, routed to the shard's open-interest series
+    /// (not part of bars, not counted in `events`).
     pub open_interest: Counter,
     /// Times a push found the shard's ring full and had to back off.
     pub ring_full: Counter,

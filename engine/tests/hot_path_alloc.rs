@@ -166,6 +166,102 @@ fn decode_route_aggregate_allocates_nothing_after_warm_up() {
     );
 }
 
+/// Open-interest readings (Bybit `tickers`, OKX `open-interest`, Bitget `ticker`) interleaved
+/// with trades: decode + route + SPSC hop + the open-interest store write allocate nothing once
+/// each market's day file is open.
+#[test]
+fn open_interest_ticks_allocate_nothing_after_warm_up() {
+    let frames: Vec<(Venue, String)> = (0..40_000u64)
+        .map(|i| {
+            let ts = BASE_MS + (i as i64) * 25;
+            let oi = format!("{}.{:03}", 50_000 + i % 977, i % 1000);
+            match i % 4 {
+                0 => (
+                    Venue::BybitLinear,
+                    format!(
+                        r#"{{"topic":"tickers.BTCUSDT","type":"snapshot","data":{{"symbol":"BTCUSDT","markPrice":"65117.43","openInterest":"{oi}","openInterestValue":"3899995666.09"}},"cs":{i},"ts":{ts}}}"#
+                    ),
+                ),
+                1 => (
+                    Venue::OkxSwap,
+                    format!(
+                        r#"{{"arg":{{"channel":"open-interest","instId":"BTC-USDT-SWAP"}},"data":[{{"instId":"BTC-USDT-SWAP","instType":"SWAP","oi":"2216113.01","oiCcy":"{oi}","oiUsd":"1939251795.54","ts":"{ts}"}}]}}"#
+                    ),
+                ),
+                2 => (
+                    Venue::Bitget,
+                    format!(
+                        r#"{{"action":"snapshot","arg":{{"instType":"USDT-FUTURES","channel":"ticker","instId":"BTCUSDT"}},"data":[{{"instId":"BTCUSDT","lastPr":"83692.3","markPrice":"83692.3","holdingAmount":"{oi}","ts":"{ts}"}}],"ts":{ts}}}"#
+                    ),
+                ),
+                _ => (
+                    Venue::BinanceUsdm,
+                    usdm_trade("BTCUSDT", i, "60000.5", "0.01", ts, i % 2 == 0),
+                ),
+            }
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut table = MarketTable::new(1);
+    let sym = |s: &str| feeds::Symbol::new(s.as_bytes()).unwrap();
+    table.add(Venue::BybitLinear, sym("BTCUSDT"));
+    table.add(Venue::OkxSwap, sym("BTC-USDT-SWAP"));
+    table.add(Venue::Bitget, sym("BTCUSDT"));
+    table.add(Venue::BinanceUsdm, sym("BTCUSDT"));
+    let mut agg = Aggregator::new(dir.path());
+    for (idx, m) in table.iter() {
+        agg.add_market(idx, &m.id);
+    }
+    let stats = Arc::new(FeedStats::default());
+    let mut router = Router::new(stats.clone());
+    let (mut tx, mut rx) = ring::channel::<Tick>(4096);
+    let mut batch: Vec<Tick> = Vec::with_capacity(512);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+
+    let mut run = |frames: &[(Venue, String)]| {
+        for (venue, f) in frames {
+            buf.clear();
+            buf.extend_from_slice(f.as_bytes());
+            let _ = router.route(
+                *venue,
+                0,
+                &mut buf,
+                1,
+                &mut |v, s| table.lookup(v, s),
+                &mut |t| batch.push(t),
+            );
+            if batch.len() >= 256 {
+                let n = tx.push_batch(&batch);
+                assert_eq!(n, batch.len());
+                batch.clear();
+                rx.drain(usize::MAX, |t| agg.on_tick(&t, &mut |_| {}).unwrap());
+            }
+        }
+    };
+    run(&frames[..2_000]);
+    let before = allocations();
+    count_this_thread(true);
+    run(&frames[2_000..]);
+    count_this_thread(false);
+    let allocs = allocations() - before;
+
+    assert_eq!(stats.decode_errors(), 0);
+    assert_eq!(stats.open_interest.get(), 30_000);
+    assert_eq!(stats.events.get(), 10_000, "the trades");
+    assert!(agg.stats().oi_ticks > 29_000, "{:?}", agg.stats());
+    assert_eq!(
+        allocs, 0,
+        "{allocs} heap allocations on the open-interest path after warm-up"
+    );
+    // What was stored is the last reading of a second.
+    let st = engine::store::Store::new(dir.path());
+    let series = st.oi_range("OKEX:BTC-USDT-SWAP", 0, i64::MAX / 2).unwrap();
+    assert!(!series.is_empty());
+    let last = series.last().unwrap();
+    assert_eq!(last.ts_us.div_euclid(1_000_000) * 1000, last.time_ms);
+}
+
 /// Hours of bars for one symbol (a spot and a perp market) whose flows swing between spot
 /// buying / perp selling and the reverse, so evaluations reach every phase, enter and exit.
 fn strategy_allocates_nothing(one_second: bool) {

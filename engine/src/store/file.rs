@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapOptions;
 
-use super::layout::{Header, Slots, FILE_LEN, SLOTS_PER_DAY};
+use super::layout::{Format, Header, Slots, BARS, SLOTS_PER_DAY};
 use super::path::{day_path, split_market_id};
 use super::{StoreError, StoredBar};
 use crate::bar::Bar;
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
         source,
@@ -58,24 +58,7 @@ impl DayWriter {
     pub fn open_or_create(root: &Path, market_id: &str, day: i64) -> Result<DayWriter, StoreError> {
         split_market_id(market_id)?;
         let path = day_path(root, market_id, day)?;
-        let file = open_or_create_file(&path, market_id, day)?;
-        lock_exclusive(&file, &path)?;
-
-        let header = read_header(&file, &path)?;
-        header.expect(&path, market_id, day)?;
-
-        let map = MmapOptions::new()
-            .len(FILE_LEN as usize)
-            .map_raw(&file)
-            .map_err(io_err(&path))?;
-        let slots = Slots::new(map);
-        let cleared = slots.clear_interrupted();
-        if cleared > 0 {
-            log::warn!(
-                "{}: cleared {cleared} slot(s) left half-written by a previous writer",
-                path.display()
-            );
-        }
+        let (slots, file) = open_writable(&path, BARS, market_id, day)?;
         Ok(DayWriter {
             slots,
             day,
@@ -145,15 +128,10 @@ impl DayReader {
     /// Maps the day file at `path` read-only after validating its header and length. The
     /// market and day are whatever the header says; see the type's contract about truncation.
     pub fn open(path: &Path) -> Result<DayReader, StoreError> {
-        let file = File::open(path).map_err(io_err(path))?;
-        let header = read_header(&file, path)?;
+        let (slots, header) = open_read_only(path, BARS)?;
         let market_id = header.market_id(path)?.to_owned();
-        let map = MmapOptions::new()
-            .len(FILE_LEN as usize)
-            .map_raw_read_only(&file)
-            .map_err(io_err(path))?;
         Ok(DayReader {
-            slots: Slots::new(map),
+            slots,
             header,
             market_id,
             path: path.to_path_buf(),
@@ -215,10 +193,57 @@ impl DayReader {
     }
 }
 
+/// The writer's side of opening a `format` day file: open or create it, take its exclusive
+/// lock, check the header is `market_id`'s for `day`, map it read-write and clear slots a
+/// crashed writer left half-written (logged). Returns the slots and the locked file.
+pub(super) fn open_writable(
+    path: &Path,
+    format: Format,
+    market_id: &str,
+    day: i64,
+) -> Result<(Slots, File), StoreError> {
+    let file = open_or_create_file(path, format, market_id, day)?;
+    lock_exclusive(&file, path)?;
+
+    let header = read_header(&file, format, path)?;
+    header.expect(path, market_id, day)?;
+
+    let map = MmapOptions::new()
+        .len(format.file_len() as usize)
+        .map_raw(&file)
+        .map_err(io_err(path))?;
+    let slots = Slots::new(map, format);
+    let cleared = slots.clear_interrupted();
+    if cleared > 0 {
+        log::warn!(
+            "{}: cleared {cleared} slot(s) left half-written by a previous writer",
+            path.display()
+        );
+    }
+    Ok((slots, file))
+}
+
+/// A reader's side: validate the header and length of the `format` file at `path` and map it
+/// read-only.
+pub(super) fn open_read_only(path: &Path, format: Format) -> Result<(Slots, Header), StoreError> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let header = read_header(&file, format, path)?;
+    let map = MmapOptions::new()
+        .len(format.file_len() as usize)
+        .map_raw_read_only(&file)
+        .map_err(io_err(path))?;
+    Ok((Slots::new(map, format), header))
+}
+
 /// Opens the existing file at `path` read-write, or makes it: header and full length under a
 /// temporary name in the same directory, then a hard link to `path`, which fails rather than
 /// replace a file another writer linked first.
-fn open_or_create_file(path: &Path, market_id: &str, day: i64) -> Result<File, StoreError> {
+fn open_or_create_file(
+    path: &Path,
+    format: Format,
+    market_id: &str,
+    day: i64,
+) -> Result<File, StoreError> {
     let open = || OpenOptions::new().read(true).write(true).open(path);
     match open() {
         Ok(file) => return Ok(file),
@@ -242,7 +267,7 @@ fn open_or_create_file(path: &Path, market_id: &str, day: i64) -> Result<File, S
     let mut attempt = 0;
     let created = loop {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        match write_new_file(&tmp, market_id, day) {
+        match write_new_file(&tmp, format, market_id, day) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => attempt += 1,
             other => break other,
         }
@@ -262,30 +287,31 @@ fn open_or_create_file(path: &Path, market_id: &str, day: i64) -> Result<File, S
     open().map_err(io_err(path))
 }
 
-fn write_new_file(tmp: &Path, market_id: &str, day: i64) -> io::Result<()> {
+fn write_new_file(tmp: &Path, format: Format, market_id: &str, day: i64) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(tmp)?;
-    file.write_all(&Header::new(market_id, day).to_bytes())?;
-    file.set_len(FILE_LEN)
+    file.write_all(&Header::new(format, market_id, day).to_bytes())?;
+    file.set_len(format.file_len())
 }
 
 /// Reads and validates the header and length of an open day file.
-fn read_header(file: &File, path: &Path) -> Result<Header, StoreError> {
+fn read_header(file: &File, format: Format, path: &Path) -> Result<Header, StoreError> {
     let len = file.metadata().map_err(io_err(path))?.len();
     let mut page = [0u8; 104];
     if len < page.len() as u64 {
         return Err(StoreError::Truncated {
             path: path.to_path_buf(),
+            kind: format.kind,
             len,
-            expected: FILE_LEN,
+            expected: format.file_len(),
         });
     }
     file.read_exact_at(&mut page, 0).map_err(io_err(path))?;
     let header = Header::parse(&page);
-    header.validate(path, len)?;
+    header.validate(format, path, len)?;
     Ok(header)
 }
 

@@ -48,6 +48,24 @@
 //! middle of a write leaves an odd `seq`; the next [`DayWriter`] of that file clears such slots
 //! (the half-written bar is lost, never presented as whole).
 //!
+//! # Open interest
+//!
+//! Beside the bars, `<root>/oi/1s/<EXCHANGE>/<pair>/<YYYY-MM-DD>.oi` holds one market-day of
+//! open-interest readings (venues that send them: Bybit `tickers`, OKX `open-interest`, Bitget
+//! `ticker`), the last reading of each second. Same header page (magic `SQZFOPIN`,
+//! `slot_size` 32), same seqlock, same single-writer lock and crash rules; the file is exactly
+//! `4096 + 86_400 × 32 = 2_768_896` bytes and its slots are:
+//!
+//! | offset | slot field | type  | meaning |
+//! |-------:|------------|-------|---------|
+//! | 0      | `seq`      | `u32` | as for bars; the even value is the commit, written last |
+//! | 4      | `flags`    | `u32` | 0 (reserved) |
+//! | 8      | `oi`       | `f64` | open interest in base units |
+//! | 16     | `price`    | `f64` | the venue's mark price sent with it, 0 when none |
+//! | 24     | `ts_us`    | `i64` | exchange time of the reading, µs since the epoch |
+//!
+//! [`OiWriter`] writes, [`OiReader`] and [`Store::oi_range`] read.
+//!
 //! # Reading from Python
 //!
 //! ```python
@@ -75,6 +93,7 @@
 
 mod file;
 mod layout;
+mod oi;
 mod path;
 mod query;
 
@@ -84,9 +103,10 @@ use std::path::PathBuf;
 use crate::bar::Bar;
 
 pub use file::{DayReader, DayWriter};
-pub use layout::{HEADER_SIZE, SLOTS_PER_DAY, SLOT_SIZE};
+pub use layout::{HEADER_SIZE, OI_SLOT_SIZE, SLOTS_PER_DAY, SLOT_SIZE};
+pub use oi::{resample_oi, OiPoint, OiReader, OiWriter};
 pub(crate) use path::civil_from_days;
-pub use path::day_path;
+pub use path::{day_path, oi_day_path};
 pub use query::{parse_timeframe, resample, Store};
 
 /// Bits of a slot's `flags` word.
@@ -118,16 +138,22 @@ pub enum StoreError {
     /// The operating system refused an operation on this path.
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    /// The file does not start with `SQZFBARS`: it is not a bar file.
-    #[error("{}: not a bar file (bad magic)", path.display())]
-    BadMagic { path: PathBuf },
-    /// The file is a bar file of a layout version this build does not read.
-    #[error("{}: bar file version {found}, this build reads version 1", path.display())]
-    Version { path: PathBuf, found: u32 },
+    /// The file does not start with the magic of its kind (`SQZFBARS`, `SQZFOPIN`): it is
+    /// not a file of that kind. `kind` is `"bar"` or `"open-interest"`.
+    #[error("{}: not {} {kind} file (bad magic)", path.display(), article(kind))]
+    BadMagic { path: PathBuf, kind: &'static str },
+    /// The file is of a layout version this build does not read.
+    #[error("{}: {kind} file version {found}, this build reads version 1", path.display())]
+    Version {
+        path: PathBuf,
+        kind: &'static str,
+        found: u32,
+    },
     /// The file is shorter than its layout requires (an interrupted copy, a truncation).
-    #[error("{}: file is {len} bytes, a bar file is {expected} bytes (truncated)", path.display())]
+    #[error("{}: file is {len} bytes, {} {kind} file is {expected} bytes (truncated)", path.display(), article(kind))]
     Truncated {
         path: PathBuf,
+        kind: &'static str,
         len: u64,
         expected: u64,
     },
@@ -144,4 +170,13 @@ pub enum StoreError {
     /// A day outside the years 1970..=9999 that file names can hold.
     #[error("day {0} is outside 1970-01-01..=9999-12-31")]
     DayOutOfRange(i64),
+}
+
+/// "a bar file", "an open-interest file".
+fn article(kind: &str) -> &'static str {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }

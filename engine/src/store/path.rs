@@ -12,6 +12,8 @@ const LAST_DAY: i64 = 2_932_896;
 
 /// Extension of day files.
 pub(super) const EXTENSION: &str = ".bars";
+/// Extension of open-interest day files.
+pub(super) const OI_EXTENSION: &str = ".oi";
 
 /// The file of `market_id`'s bars for `day` (days since 1970-01-01, UTC) under the data
 /// directory `root`: `<root>/bars/1s/<EXCHANGE>/<pair>/<YYYY-MM-DD>.bars`.
@@ -21,15 +23,36 @@ pub fn day_path(root: &Path, market_id: &str, day: i64) -> Result<PathBuf, Store
     Ok(path)
 }
 
+/// The file of `market_id`'s open interest for `day` under the data directory `root`:
+/// `<root>/oi/1s/<EXCHANGE>/<pair>/<YYYY-MM-DD>.oi` (same encoding as [`day_path`]).
+pub fn oi_day_path(root: &Path, market_id: &str, day: i64) -> Result<PathBuf, StoreError> {
+    let mut path = oi_market_dir(root, market_id)?;
+    path.push(format!("{}{OI_EXTENSION}", format_day(day)?));
+    Ok(path)
+}
+
 /// `<root>/bars/1s`: the directory holding one directory per exchange.
 pub(super) fn bars_dir(root: &Path) -> PathBuf {
     root.join("bars").join("1s")
 }
 
+/// `<root>/oi/1s`: the open-interest counterpart of [`bars_dir`].
+pub(super) fn oi_dir(root: &Path) -> PathBuf {
+    root.join("oi").join("1s")
+}
+
 /// `<root>/bars/1s/<EXCHANGE>/<pair>`.
 pub(super) fn market_dir(root: &Path, market_id: &str) -> Result<PathBuf, StoreError> {
+    market_dir_under(bars_dir(root), market_id)
+}
+
+/// `<root>/oi/1s/<EXCHANGE>/<pair>`.
+pub(super) fn oi_market_dir(root: &Path, market_id: &str) -> Result<PathBuf, StoreError> {
+    market_dir_under(oi_dir(root), market_id)
+}
+
+fn market_dir_under(mut dir: PathBuf, market_id: &str) -> Result<PathBuf, StoreError> {
     let (exchange, pair) = split_market_id(market_id)?;
-    let mut dir = bars_dir(root);
     dir.push(encode_component(exchange));
     dir.push(encode_component(pair));
     Ok(dir)
@@ -98,8 +121,14 @@ pub(super) fn format_day(day: i64) -> Result<String, StoreError> {
 }
 
 /// The day of a file name `YYYY-MM-DD.bars`; `None` for anything else.
+#[cfg(test)]
 pub(super) fn parse_day_file(name: &str) -> Option<i64> {
-    parse_date(name.strip_suffix(EXTENSION)?)
+    parse_day_file_with(name, EXTENSION)
+}
+
+/// The day of a file name `YYYY-MM-DD<extension>`; `None` for anything else.
+pub(super) fn parse_day_file_with(name: &str, extension: &str) -> Option<i64> {
+    parse_date(name.strip_suffix(extension)?)
 }
 
 /// The day of `YYYY-MM-DD`, strictly: exactly that shape, a real date, in range.

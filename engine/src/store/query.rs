@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::file::DayReader;
 use super::layout::{DAY_MS, SLOTS_PER_DAY};
-use super::path::{bars_dir, decode_component, market_dir, parse_day_file, EXTENSION};
+use super::path::{
+    bars_dir, decode_component, market_dir, oi_dir, parse_day_file_with, EXTENSION, OI_EXTENSION,
+};
 use super::{StoreError, StoredBar};
 use crate::bar::Bar;
 
@@ -15,7 +17,7 @@ use crate::bar::Bar;
 /// [`DayWriter`](super::DayWriter)).
 #[derive(Debug, Clone)]
 pub struct Store {
-    root: PathBuf,
+    pub(super) root: PathBuf,
 }
 
 impl Store {
@@ -47,7 +49,7 @@ impl Store {
 
     /// Days (days since 1970-01-01, UTC) for which `market_id` has a file, sorted.
     pub fn days(&self, market_id: &str) -> Result<Vec<i64>, StoreError> {
-        let mut days: Vec<i64> = day_files(&market_dir(&self.root, market_id)?)?
+        let mut days: Vec<i64> = day_files(&market_dir(&self.root, market_id)?, EXTENSION)?
             .into_iter()
             .map(|(day, _)| day)
             .collect();
@@ -70,7 +72,7 @@ impl Store {
         }
         let (first, last) = (from_ms.div_euclid(DAY_MS), (to_ms - 1).div_euclid(DAY_MS));
         let dir = market_dir(&self.root, market_id)?;
-        let mut files = day_files(&dir)?;
+        let mut files = day_files(&dir, EXTENSION)?;
         files.retain(|(day, _)| (first..=last).contains(day));
         files.sort_unstable();
         for (day, path) in files {
@@ -88,36 +90,54 @@ impl Store {
         Ok(bars)
     }
 
-    /// Deletes the day files of every market that are older than `retention_days` days before
-    /// `today` (`today - day > retention_days`; today's file is never deleted), then removes
-    /// market and exchange directories left empty. Returns how many files it deleted.
+    /// Deletes the day files (bars and open interest) of every market that are older than
+    /// `retention_days` days before `today` (`today - day > retention_days`; today's file is
+    /// never deleted), then removes market and exchange directories left empty. Returns how
+    /// many files it deleted.
     ///
     /// A reader or writer that still has a deleted file mapped keeps its mapping; the space is
     /// freed when it lets go.
     pub fn retain(&self, retention_days: u32, today: i64) -> Result<usize, StoreError> {
         let mut deleted = 0;
-        for (_, exchange_dir) in subdirs(&bars_dir(&self.root))? {
-            for (_, pair_dir) in subdirs(&exchange_dir)? {
-                for (day, path) in day_files(&pair_dir)? {
-                    if today.saturating_sub(day) > i64::from(retention_days) {
-                        match fs::remove_file(&path) {
-                            Ok(()) => deleted += 1,
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                            Err(source) => return Err(StoreError::Io { path, source }),
-                        }
-                    }
-                }
-                remove_if_empty(&pair_dir)?;
-            }
-            remove_if_empty(&exchange_dir)?;
+        for (series, extension) in [
+            (bars_dir(&self.root), EXTENSION),
+            (oi_dir(&self.root), OI_EXTENSION),
+        ] {
+            deleted += retain_series(&series, extension, retention_days, today)?;
         }
         Ok(deleted)
     }
 }
 
+/// [`Store::retain`] for one series directory (`bars/1s`, `oi/1s`).
+fn retain_series(
+    series: &Path,
+    extension: &str,
+    retention_days: u32,
+    today: i64,
+) -> Result<usize, StoreError> {
+    let mut deleted = 0;
+    for (_, exchange_dir) in subdirs(series)? {
+        for (_, pair_dir) in subdirs(&exchange_dir)? {
+            for (day, path) in day_files(&pair_dir, extension)? {
+                if today.saturating_sub(day) > i64::from(retention_days) {
+                    match fs::remove_file(&path) {
+                        Ok(()) => deleted += 1,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(StoreError::Io { path, source }),
+                    }
+                }
+            }
+            remove_if_empty(&pair_dir)?;
+        }
+        remove_if_empty(&exchange_dir)?;
+    }
+    Ok(deleted)
+}
+
 /// Subdirectories of `dir` whose names decode as store path components, with their paths. A
 /// missing `dir` has none.
-fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+pub(super) fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     let mut out = Vec::new();
     for entry in read_dir(dir)? {
         let entry = entry.map_err(|source| StoreError::Io {
@@ -140,8 +160,9 @@ fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     Ok(out)
 }
 
-/// Day files (`YYYY-MM-DD.bars`) in a market directory, unsorted. A missing directory has none.
-fn day_files(dir: &Path) -> Result<Vec<(i64, PathBuf)>, StoreError> {
+/// Day files (`YYYY-MM-DD<extension>`) in a market directory, unsorted. A missing directory
+/// has none.
+pub(super) fn day_files(dir: &Path, extension: &str) -> Result<Vec<(i64, PathBuf)>, StoreError> {
     let mut out = Vec::new();
     for entry in read_dir(dir)? {
         let entry = entry.map_err(|source| StoreError::Io {
@@ -151,8 +172,8 @@ fn day_files(dir: &Path) -> Result<Vec<(i64, PathBuf)>, StoreError> {
         let name = entry.file_name();
         if let Some(day) = name
             .to_str()
-            .filter(|n| n.ends_with(EXTENSION))
-            .and_then(parse_day_file)
+            .filter(|n| n.ends_with(extension))
+            .and_then(|n| parse_day_file_with(n, extension))
         {
             out.push((day, entry.path()));
         }

@@ -1,4 +1,4 @@
-//! `squeezeflow bars --market M [--from T] [--to T] [--tf TF] [--format csv|json]`.
+//! `squeezeflow bars --market M [--from T] [--to T] [--tf TF] [--format csv|json] [--series bars|oi]`.
 
 use super::time::{format_ms, parse_time_ms};
 use super::Global;
@@ -24,6 +24,10 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
     format: String,
+    /// What to print: the 1-second bars, or the open-interest series (`time,oi` in base units
+    /// plus the venue's mark price and exchange time; with --tf the last reading per bucket).
+    #[arg(long, default_value = "bars", value_parser = ["bars", "oi"])]
+    series: String,
 }
 
 pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
@@ -46,6 +50,9 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let st = Store::new(&data);
+    if args.series == "oi" {
+        return open_interest(&st, &data, &args, from, to, tf);
+    }
     let markets = st.markets()?;
     if !markets.contains(&args.market) {
         if markets.is_empty() {
@@ -132,6 +139,64 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 "lbuy": r.lbuy, "lsell": r.lsell,
                 "closed": b.flags & store::flags::CLOSED != 0,
                 "late": b.flags & store::flags::LATE != 0,
+            });
+            writeln!(out, "{line}")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--series oi`: the stored open-interest readings of the market.
+fn open_interest(
+    st: &Store,
+    data: &std::path::Path,
+    args: &Args,
+    from: i64,
+    to: i64,
+    tf: u32,
+) -> anyhow::Result<ExitCode> {
+    let markets = st.oi_markets()?;
+    if !markets.contains(&args.market) {
+        if markets.is_empty() {
+            bail!(
+                "no open interest stored under {} (venues that send it: Bybit tickers, OKX \
+                 open-interest, Bitget ticker)",
+                data.display()
+            );
+        }
+        bail!(
+            "no open interest for market {:?} under {}; markets with open interest: {}",
+            args.market,
+            data.display(),
+            markets.join(", ")
+        );
+    }
+    let points = st.oi_range(&args.market, from, to)?;
+    let points = if tf == 1 {
+        points
+    } else {
+        store::resample_oi(&points, tf)
+    };
+    if points.is_empty() {
+        eprintln!(
+            "no open interest for {} between {} and {}",
+            args.market,
+            format_ms(from),
+            format_ms(to)
+        );
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    if args.format == "csv" {
+        writeln!(out, "time,oi,price,ts_us")?;
+        for p in &points {
+            writeln!(out, "{},{},{},{}", p.time_ms, p.oi, p.price, p.ts_us)?;
+        }
+    } else {
+        for p in &points {
+            let line = serde_json::json!({
+                "time": p.time_ms, "market": args.market, "oi": p.oi,
+                "price": p.price, "ts_us": p.ts_us,
             });
             writeln!(out, "{line}")?;
         }

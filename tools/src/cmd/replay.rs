@@ -135,6 +135,13 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         r.frames as f64 / secs.max(1e-9),
         cfg.data_dir.join("bars/1s").display()
     );
+    if r.oi_points > 0 {
+        eprintln!(
+            "{} open-interest readings stored under {}",
+            r.oi_points,
+            cfg.data_dir.join("oi/1s").display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

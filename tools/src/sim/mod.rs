@@ -32,10 +32,12 @@
 mod binance;
 mod hub;
 mod market;
+mod rest;
 pub mod scenario;
 mod server;
 mod tape;
 pub mod venues;
+pub use rest::{RestConfig, RestServer};
 
 use anyhow::{bail, Context as _};
 use binance::Catalog;
