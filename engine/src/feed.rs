@@ -197,13 +197,14 @@ impl Feed {
         downstream: Downstream,
         stats: Arc<FeedStats>,
         ws: WsConfig,
+        instruments: &Arc<feeds::Instruments>,
     ) -> Feed {
         Feed {
             id,
             subs,
             table,
             downstream,
-            router: Router::new(stats),
+            router: Router::with_instruments(stats, instruments),
             ws,
         }
     }

@@ -462,7 +462,15 @@ impl Running {
             };
             let stats = Arc::new(FeedStats::default());
             feed_stats.push(stats.clone());
-            let feed = Feed::new(f, subs, table.clone(), downstream, stats, ws.clone());
+            let feed = Feed::new(
+                f,
+                subs,
+                table.clone(),
+                downstream,
+                stats,
+                ws.clone(),
+                &instruments,
+            );
             let core = plan.cores.feeds[f];
             let (idle, stop) = (plan.idle, stop.clone());
             feeds.push(
@@ -533,17 +541,21 @@ impl Running {
         }
     }
 
-    /// Write today's bar pages back to disk (fdatasync through a separate descriptor: the
+    /// Write today's bar and open-interest pages back to disk (fdatasync through a separate descriptor: the
     /// shared mapping and the descriptor share the page cache, so the shards make no syscall).
     fn sync_files(&self) {
         let day = feeds::clock::wall_us().div_euclid(86_400_000_000);
         for (_, m) in self.table.iter() {
-            let Ok(path) = store::day_path(&self.data_dir, &m.id, day) else {
-                continue;
-            };
-            if let Ok(f) = std::fs::File::open(&path) {
-                if let Err(e) = f.sync_data() {
-                    log::error!("syncing {}: {e}", path.display());
+            // Bars, and the open-interest series of the markets that have one.
+            for path in [
+                store::day_path(&self.data_dir, &m.id, day),
+                store::oi_day_path(&self.data_dir, &m.id, day),
+            ] {
+                let Ok(path) = path else { continue };
+                if let Ok(f) = std::fs::File::open(&path) {
+                    if let Err(e) = f.sync_data() {
+                        log::error!("syncing {}: {e}", path.display());
+                    }
                 }
             }
         }
