@@ -38,6 +38,8 @@ pub struct Config {
     pub strategy: crate::strategy::StrategyConfig,
     /// `[signals]`: where validated signals go besides the journal.
     pub signals: SignalsConfig,
+    /// `[influx]`: export to / import from InfluxDB 1.x (see [`crate::influx`]).
+    pub influx: crate::influx::InfluxConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -76,6 +78,7 @@ impl Default for Config {
             feeds: Vec::new(),
             strategy: Default::default(),
             signals: SignalsConfig::default(),
+            influx: Default::default(),
         }
     }
 }
@@ -232,6 +235,12 @@ impl Config {
                 origin: "environment".to_string(),
                 message,
             })?;
+        self.influx
+            .apply_env(&get)
+            .map_err(|message| ConfigError::Invalid {
+                origin: "environment".to_string(),
+                message,
+            })?;
         self.validate().map_err(|e| match e {
             ConfigError::Invalid { origin, message } => ConfigError::Invalid {
                 origin: format!("environment: {origin}"),
@@ -263,6 +272,9 @@ impl Config {
             ));
         }
         self.strategy
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
+        self.influx
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {

@@ -7,6 +7,7 @@
 //! - [`feed`] / [`shard`]: the two hot thread loops; [`pipeline`] wires them up.
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`sink`]: where signals go (Redis).
+//! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
 //! - [`config`], [`stats`], [`tape`], [`replay`].
 #![deny(unsafe_code)]
 
@@ -16,6 +17,7 @@ pub mod bar;
 pub mod config;
 pub mod feed;
 pub mod host;
+pub mod influx;
 pub mod market;
 pub mod pipeline;
 pub mod replay;
