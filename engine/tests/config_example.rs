@@ -14,5 +14,6 @@ fn example_config_parses_with_documented_defaults() {
     assert_eq!(cfg.bars, d.bars);
     assert_eq!(cfg.strategy, d.strategy);
     assert_eq!(cfg.signals, d.signals);
+    assert_eq!(cfg.influx, d.influx);
     assert_eq!(cfg.feeds.len(), 2);
 }

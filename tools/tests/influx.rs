@@ -64,8 +64,8 @@ fn store_bars(data: &Path) -> BTreeMap<String, BTreeMap<i64, StoredBar>> {
 /// market → time_ms → bar, read back from `rp.measurement` with InfluxQL (CSV keeps floats exact).
 fn influx_bars(srv: &Influxd, rp: &str, meas: &str) -> BTreeMap<String, BTreeMap<i64, Bar>> {
     let mut c = srv.client("significant_trades");
-    let markets = engine::influx::import::list_markets(&mut c, &format!("\"{rp}\".\"{meas}\""))
-        .unwrap();
+    let markets =
+        engine::influx::import::list_markets(&mut c, &format!("\"{rp}\".\"{meas}\"")).unwrap();
     let mut out = BTreeMap::new();
     for m in markets {
         let res = c
@@ -119,10 +119,20 @@ fn assert_influx_equals_store(srv: &Influxd, data: &Path) -> usize {
     for (m, bars) in &store {
         let got = &influx[m];
         let missing: Vec<&i64> = bars.keys().filter(|t| !got.contains_key(t)).collect();
-        assert!(missing.is_empty(), "{m}: {} bars missing in InfluxDB, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        assert!(
+            missing.is_empty(),
+            "{m}: {} bars missing in InfluxDB, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
         assert_eq!(bars.len(), got.len(), "{m}: bar count");
         for (t, b) in bars {
-            assert!(same_values(&b.bar, &got[t]), "{m} at {t}: store {:?} vs influx {:?}", b.bar, got[t]);
+            assert!(
+                same_values(&b.bar, &got[t]),
+                "{m} at {t}: store {:?} vs influx {:?}",
+                b.bar,
+                got[t]
+            );
             n += 1;
         }
     }
@@ -140,18 +150,40 @@ fn demo_export_reads_back_equal_and_import_reproduces_the_store() {
     // Before setup, --verify fails and says what is missing.
     let o = squeezeflow(&["--config", &cfg, "influx", "setup", "--verify"]);
     assert!(!o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("database significant_trades  missing"), "{}", text(&o));
+    assert!(
+        text(&o).contains("database significant_trades  missing"),
+        "{}",
+        text(&o)
+    );
     let o = squeezeflow(&["--config", &cfg, "influx", "setup"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = squeezeflow(&["--config", &cfg, "influx", "setup", "--verify"]);
     assert!(o.status.success(), "{}", text(&o));
-    for want in ["aggr_1s     duration 1 d", "rp_1s       duration 30 d, default", "rp_1m       duration forever", "aggr_1m     duration forever"] {
+    for want in [
+        "aggr_1s     duration 1 d",
+        "rp_1s       duration 30 d, default",
+        "rp_1m       duration forever",
+        "aggr_1m     duration forever",
+    ] {
         assert!(text(&o).contains(want), "{want}: {}", text(&o));
     }
 
-    let o = squeezeflow(&["--config", &cfg, "--data", d1s, "demo", "--seconds", "6", "--quiet"]);
+    let o = squeezeflow(&[
+        "--config",
+        &cfg,
+        "--data",
+        d1s,
+        "demo",
+        "--seconds",
+        "6",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains(" 0 dropped, 0 waiting in the backlog"), "{}", text(&o));
+    assert!(
+        text(&o).contains(" 0 dropped, 0 waiting in the backlog"),
+        "{}",
+        text(&o)
+    );
     let n = assert_influx_equals_store(&srv, &d1);
     assert!(n >= 6, "the demo made only {n} bars");
 
@@ -163,35 +195,86 @@ fn demo_export_reads_back_equal_and_import_reproduces_the_store() {
         let got = &rolled[&m];
         assert_eq!(want.len(), got.len(), "{m}: 1m buckets");
         for w in &want {
-            assert!(same_values(&w.bar, &got[&w.time_ms]), "{m} 1m at {}", w.time_ms);
+            assert!(
+                same_values(&w.bar, &got[&w.time_ms]),
+                "{m} 1m at {}",
+                w.time_ms
+            );
         }
     }
 
     // Import into an empty store: the same bars, flagged closed.
     let d2 = tmp.path().join("d2");
     let d2s = d2.to_str().unwrap();
-    let first = *store_bars(&d1).values().next().unwrap().keys().next().unwrap();
-    let last = store_bars(&d1).values().map(|b| *b.keys().last().unwrap()).max().unwrap();
+    let first = *store_bars(&d1)
+        .values()
+        .next()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap();
+    let last = store_bars(&d1)
+        .values()
+        .map(|b| *b.keys().last().unwrap())
+        .max()
+        .unwrap();
     let (from, to) = (first.to_string(), (last + 1000).to_string());
-    let o = squeezeflow(&["--config", &cfg, "--data", d2s, "import", "influx", "--from", &from, "--to", &to]);
+    let o = squeezeflow(&[
+        "--config", &cfg, "--data", d2s, "import", "influx", "--from", &from, "--to", &to,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains(&format!("{n} bars written, 0 unchanged, 0 bad rows")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{n} bars written, 0 unchanged, 0 bad rows")),
+        "{}",
+        text(&o)
+    );
     let (a, b) = (store_bars(&d1), store_bars(&d2));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (m, bars) in &a {
-        assert_eq!(bars.keys().collect::<Vec<_>>(), b[m].keys().collect::<Vec<_>>(), "{m}: seconds");
+        assert_eq!(
+            bars.keys().collect::<Vec<_>>(),
+            b[m].keys().collect::<Vec<_>>(),
+            "{m}: seconds"
+        );
         for (t, x) in bars {
             let y = &b[m][t];
-            assert!(same_values(&x.bar, &y.bar), "{m} at {t}: {:?} vs {:?}", x.bar, y.bar);
+            assert!(
+                same_values(&x.bar, &y.bar),
+                "{m} at {t}: {:?} vs {:?}",
+                x.bar,
+                y.bar
+            );
             assert_eq!(y.flags, flags::CLOSED);
         }
     }
     // Idempotent: again, nothing changes (not even the slots' write counters).
-    let files: Vec<Vec<u8>> = walk(&d2.join("bars")).iter().map(|p| std::fs::read(p).unwrap()).collect();
-    let o = squeezeflow(&["--config", &cfg, "--data", d2s, "import", "influx", "--from", &from, "--to", &to, "--restart"]);
+    let files: Vec<Vec<u8>> = walk(&d2.join("bars"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let o = squeezeflow(&[
+        "--config",
+        &cfg,
+        "--data",
+        d2s,
+        "import",
+        "influx",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--restart",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains(&format!("0 bars written, {n} unchanged")), "{}", text(&o));
-    let again: Vec<Vec<u8>> = walk(&d2.join("bars")).iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(
+        text(&o).contains(&format!("0 bars written, {n} unchanged")),
+        "{}",
+        text(&o)
+    );
+    let again: Vec<Vec<u8>> = walk(&d2.join("bars"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
     assert!(files == again, "a repeated import changed the bar files");
 
     // The migrated history backtests.
@@ -202,7 +285,15 @@ fn demo_export_reads_back_equal_and_import_reproduces_the_store() {
             .unwrap();
         String::from_utf8(o.stdout).unwrap().trim().to_string()
     };
-    let o = squeezeflow(&["--data", d2s, "backtest", "--from", &date(first), "--to", &date(last)]);
+    let o = squeezeflow(&[
+        "--data",
+        d2s,
+        "backtest",
+        "--from",
+        &date(first),
+        "--to",
+        &date(last),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains(" bars read in "), "{}", text(&o));
 }
@@ -231,7 +322,16 @@ fn database_down_mid_run_loses_no_bar() {
     let data = tmp.path().join("data");
     let log = std::fs::File::create(tmp.path().join("demo.log")).unwrap();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
-        .args(["--config", &cfg, "--data", data.to_str().unwrap(), "demo", "--seconds", "14", "--quiet"])
+        .args([
+            "--config",
+            &cfg,
+            "--data",
+            data.to_str().unwrap(),
+            "demo",
+            "--seconds",
+            "14",
+            "--quiet",
+        ])
         .env_remove("INFLUX_PORT")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -246,17 +346,32 @@ fn database_down_mid_run_loses_no_bar() {
     let mut saw_backlog = false;
     while Instant::now() < deadline && !saw_backlog {
         std::thread::sleep(Duration::from_millis(200));
-        saw_backlog = std::fs::read_dir(&backlog).map(|d| d.count() > 0).unwrap_or(false);
+        saw_backlog = std::fs::read_dir(&backlog)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
     }
-    assert!(saw_backlog, "no batch went to the on-disk backlog while InfluxDB was down");
+    assert!(
+        saw_backlog,
+        "no batch went to the on-disk backlog while InfluxDB was down"
+    );
     std::thread::sleep(Duration::from_secs(2));
     srv.spawn();
     let status = demo.wait().unwrap();
     let out = std::fs::read_to_string(tmp.path().join("demo.log")).unwrap();
     assert!(status.success(), "{out}");
-    assert!(out.contains("batches wait in"), "the outage was not reported: {out}");
-    assert!(out.contains(" 0 dropped, 0 waiting in the backlog"), "{out}");
-    assert_eq!(std::fs::read_dir(&backlog).unwrap().count(), 0, "backlog left behind");
+    assert!(
+        out.contains("batches wait in"),
+        "the outage was not reported: {out}"
+    );
+    assert!(
+        out.contains(" 0 dropped, 0 waiting in the backlog"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&backlog).unwrap().count(),
+        0,
+        "backlog left behind"
+    );
     let n = assert_influx_equals_store(&srv, &data);
     assert!(n >= 10, "only {n} bars");
 }
@@ -271,18 +386,53 @@ fn import_resumes_counts_bad_rows_and_errors_are_clear() {
 
     // Unreachable server.
     let dead = free_port().to_string();
-    let o = squeezeflow(&["--data", ds, "import", "influx", "--port", &dead, "--from", "2026-01-01", "--to", "2026-01-01"]);
+    let o = squeezeflow(&[
+        "--data",
+        ds,
+        "import",
+        "influx",
+        "--port",
+        &dead,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-01",
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("is InfluxDB running at 127.0.0.1:"), "{}", text(&o));
+    assert!(
+        text(&o).contains("is InfluxDB running at 127.0.0.1:"),
+        "{}",
+        text(&o)
+    );
     // Missing database.
-    let o = squeezeflow(&["--config", &cfg, "--data", ds, "import", "influx", "--database", "nope", "--from", "2026-01-01", "--to", "2026-01-01"]);
+    let o = squeezeflow(&[
+        "--config",
+        &cfg,
+        "--data",
+        ds,
+        "import",
+        "influx",
+        "--database",
+        "nope",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-01",
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("database \"nope\" not found"), "{}", text(&o));
+    assert!(
+        text(&o).contains("database \"nope\" not found"),
+        "{}",
+        text(&o)
+    );
 
     // History of two days ago: 4 hours, one bar every 10 s per market, and two bad rows.
     let o = squeezeflow(&["--config", &cfg, "influx", "setup"]);
     assert!(o.status.success(), "{}", text(&o));
-    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let start_ms = (now_s / 86_400 - 2) * 86_400_000;
     let mut body = String::new();
     for i in 0..(4 * 360) {
@@ -292,7 +442,10 @@ fn import_resumes_counts_bad_rows_and_errors_are_clear() {
             "trades_1s,market=BINANCE:btcusdt open={p},high={},low={},close={p},vbuy={},vsell=0.1,cbuy={},csell=1,lbuy=0,lsell=0 {t}\n",
             p + 0.5, p - 0.5, p * 0.3, 1 + i % 4
         ));
-        body.push_str(&format!("trades_1s,market=KRAKEN:XBT/USD vbuy=0,vsell=0,cbuy=0,csell=0,lbuy={},lsell=0 {t}\n", i as f64 * 1.5));
+        body.push_str(&format!(
+            "trades_1s,market=KRAKEN:XBT/USD vbuy=0,vsell=0,cbuy=0,csell=0,lbuy={},lsell=0 {t}\n",
+            i as f64 * 1.5
+        ));
     }
     body.push_str(&format!("trades_1s,market=OKEX:BTC-USDT open=1,high=1,low=1,close=1,vbuy=1,vsell=0,cbuy=1.5,csell=0,lbuy=0,lsell=0 {}\n", start_ms + 5000));
     body.push_str(&format!("trades_1s,market=OKEX:BTC-USDT open=1,high=1,low=1,close=1,vbuy=1,vsell=0,cbuy=1,csell=0,lbuy=0,lsell=0 {}\n", start_ms + 6500));
@@ -300,23 +453,63 @@ fn import_resumes_counts_bad_rows_and_errors_are_clear() {
     // Older than aggr_1s keeps (24 h): the history lives in rp_1s (30 d).
     c.write("rp_1s", body.as_bytes()).unwrap();
 
-    let (from, mid, to) = (start_ms.to_string(), (start_ms + 2 * 3_600_000).to_string(), (start_ms + 4 * 3_600_000).to_string());
-    let o = squeezeflow(&["--config", &cfg, "--data", ds, "import", "influx", "--rp", "rp_1s", "--from", &from, "--to", &mid, "--markets", "BINANCE:btcusdt,KRAKEN:XBT/USD"]);
+    let (from, mid, to) = (
+        start_ms.to_string(),
+        (start_ms + 2 * 3_600_000).to_string(),
+        (start_ms + 4 * 3_600_000).to_string(),
+    );
+    let o = squeezeflow(&[
+        "--config",
+        &cfg,
+        "--data",
+        ds,
+        "import",
+        "influx",
+        "--rp",
+        "rp_1s",
+        "--from",
+        &from,
+        "--to",
+        &mid,
+        "--markets",
+        "BINANCE:btcusdt,KRAKEN:XBT/USD",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("4 chunks read (0 already done earlier), 1440 rows"), "{}", text(&o));
+    assert!(
+        text(&o).contains("4 chunks read (0 already done earlier), 1440 rows"),
+        "{}",
+        text(&o)
+    );
     // A longer run with the same start continues after what is done.
-    let o = squeezeflow(&["--config", &cfg, "--data", ds, "import", "influx", "--rp", "rp_1s", "--from", &from, "--to", &to]);
-    assert_eq!(o.status.code(), Some(2), "bad rows make exit status 2: {}", text(&o));
+    let o = squeezeflow(&[
+        "--config", &cfg, "--data", ds, "import", "influx", "--rp", "rp_1s", "--from", &from,
+        "--to", &to,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "bad rows make exit status 2: {}",
+        text(&o)
+    );
     let t = text(&o);
-    assert!(t.contains("3 markets, 8 chunks read (4 already done earlier)"), "{t}");
+    assert!(
+        t.contains("3 markets, 8 chunks read (4 already done earlier)"),
+        "{t}"
+    );
     assert!(t.contains("2 bad rows skipped"), "{t}");
     let bars = store_bars(&data);
     assert_eq!(bars["BINANCE:btcusdt"].len(), 1440);
     assert_eq!(bars["KRAKEN:XBT/USD"].len(), 1440);
-    assert!(!bars.contains_key("OKEX:BTC-USDT"), "bad rows must not become bars");
+    assert!(
+        !bars.contains_key("OKEX:BTC-USDT"),
+        "bad rows must not become bars"
+    );
     let b = &bars["BINANCE:btcusdt"][&(start_ms + 10_000)];
     let p = 100.0 + 0.01;
-    assert_eq!((b.bar.open, b.bar.high, b.bar.cbuy, b.bar.csell), (p, p + 0.5, 2, 1));
+    assert_eq!(
+        (b.bar.open, b.bar.high, b.bar.cbuy, b.bar.csell),
+        (p, p + 0.5, 2, 1)
+    );
     assert_eq!(b.bar.vbuy.to_bits(), (p * 0.3).to_bits());
     let k = &bars["KRAKEN:XBT/USD"][&(start_ms + 20_000)];
     assert!(k.bar.open.is_nan() && k.bar.lbuy == 3.0);

@@ -43,7 +43,10 @@ pub enum InfluxError {
 impl InfluxError {
     /// Whether sending the same request again later can succeed.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, InfluxError::Rejected { .. } | InfluxError::Query { .. })
+        !matches!(
+            self,
+            InfluxError::Rejected { .. } | InfluxError::Query { .. }
+        )
     }
 }
 
@@ -97,7 +100,9 @@ impl InfluxClient {
                 message: r.text(),
             });
         }
-        Ok(r.header("x-influxdb-version").unwrap_or("unknown").to_string())
+        Ok(r.header("x-influxdb-version")
+            .unwrap_or("unknown")
+            .to_string())
     }
 
     /// `POST /write?db=…&rp=…&precision=ms` with a line-protocol body.
@@ -146,11 +151,7 @@ impl InfluxClient {
 
     /// As [`InfluxClient::query`], optionally without a database (`SHOW DATABASES`,
     /// `CREATE DATABASE`). Statements that change things are sent with POST.
-    pub fn query_in(
-        &mut self,
-        db: Option<&str>,
-        q: &str,
-    ) -> Result<Vec<Vec<Series>>, InfluxError> {
+    pub fn query_in(&mut self, db: Option<&str>, q: &str) -> Result<Vec<Vec<Series>>, InfluxError> {
         let mut path = format!("/query?epoch=ms&q={}", url_encode(q));
         if let Some(db) = db {
             path.push_str("&db=");
@@ -248,7 +249,10 @@ impl InfluxClient {
         let mut lines = text.lines().filter(|l| !l.is_empty());
         let header = lines.next().map(split_csv).unwrap_or_default();
         if header.first().map(String::as_str) == Some("error") || r.status != 200 {
-            let msg = lines.next().map(|l| split_csv(l).join(",")).unwrap_or_else(|| r.text());
+            let msg = lines
+                .next()
+                .map(|l| split_csv(l).join(","))
+                .unwrap_or_else(|| r.text());
             return Err(if r.status >= 500 {
                 InfluxError::Server {
                     address: self.address(),
@@ -316,7 +320,11 @@ fn parse_series(s: &Value) -> Result<Series, &'static str> {
         .and_then(Value::as_array)
         .ok_or("a series without \"columns\"")?
         .iter()
-        .map(|c| c.as_str().map(str::to_string).ok_or("a column name that is not text"))
+        .map(|c| {
+            c.as_str()
+                .map(str::to_string)
+                .ok_or("a column name that is not text")
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let values = match s.get("values") {
         None | Some(Value::Null) => Vec::new(),
@@ -388,7 +396,10 @@ mod tests {
 
     #[test]
     fn csv_lines() {
-        assert_eq!(split_csv("a,,\"b,c\",\"d\"\"e\""), vec!["a", "", "b,c", "d\"e"]);
+        assert_eq!(
+            split_csv("a,,\"b,c\",\"d\"\"e\""),
+            vec!["a", "", "b,c", "d\"e"]
+        );
         assert_eq!(quote_str("it's"), "'it\\'s'");
         assert_eq!(quote_ident("a\"b"), "\"a\\\"b\"");
     }

@@ -62,7 +62,9 @@ impl InfluxConfig {
         if let Some(v) = get("INFLUX_HOST") {
             let h = v.trim();
             if h.is_empty() || h.contains(char::is_whitespace) {
-                return Err(format!("INFLUX_HOST={v:?}: expected a host name or address"));
+                return Err(format!(
+                    "INFLUX_HOST={v:?}: expected a host name or address"
+                ));
             }
             self.host = h.to_string();
         }
@@ -102,7 +104,10 @@ impl InfluxConfig {
             }
         }
         if self.batch_size == 0 || self.batch_size > 1_000_000 {
-            return bad("batch_size", format!("{} is outside 1..=1000000", self.batch_size));
+            return bad(
+                "batch_size",
+                format!("{} is outside 1..=1000000", self.batch_size),
+            );
         }
         if self.batch_interval_ms == 0 {
             return bad("batch_interval_ms", "must be at least 1".into());
@@ -132,7 +137,8 @@ impl InfluxConfig {
         self.rollups
             .iter()
             .filter_map(|r| {
-                parse_timeframe(r).map(|s| (r.clone(), s, format!("aggr_{r}"), format!("trades_{r}")))
+                parse_timeframe(r)
+                    .map(|s| (r.clone(), s, format!("aggr_{r}"), format!("trades_{r}")))
             })
             .collect()
     }
@@ -157,7 +163,10 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!((c.host.as_str(), c.port, c.database.as_str()), ("influx.local", 18086, "other"));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.database.as_str()),
+            ("influx.local", 18086, "other")
+        );
         let e = c
             .apply_env(&|k| (k == "INFLUX_PORT").then(|| "x".to_string()))
             .unwrap_err();

@@ -183,7 +183,8 @@ impl Http {
             // A stale kept-alive connection: the server closed it while idle.
             Err(Attempt::Stale(_)) if reused => {
                 self.conn = None;
-                self.exchange(head.as_bytes(), body).map_err(Attempt::into_error)
+                self.exchange(head.as_bytes(), body)
+                    .map_err(Attempt::into_error)
             }
             Err(e) => Err(e.into_error()),
         }
@@ -309,7 +310,8 @@ fn read_response(r: &mut BufReader<TcpStream>) -> Result<(Response, bool), ReadE
     };
     let mut keep = version != "HTTP/1.0"
         && !get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked =
+        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let length = get("content-length")
         .map(|v| {
             v.parse::<usize>()

@@ -94,10 +94,14 @@ pub fn run(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ImportReport, ImportError> {
     if spec.from_ms >= spec.to_ms {
-        return Err(ImportError::Invalid("the range is empty (--to before --from)".into()));
+        return Err(ImportError::Invalid(
+            "the range is empty (--to before --from)".into(),
+        ));
     }
     if spec.chunk_secs <= 0 {
-        return Err(ImportError::Invalid("the chunk length must be positive".into()));
+        return Err(ImportError::Invalid(
+            "the chunk length must be positive".into(),
+        ));
     }
     client.require_database()?;
     let source = format!(
@@ -215,7 +219,9 @@ pub fn run(
 
 /// The `market` tag values of the measurement.
 pub fn list_markets(client: &mut InfluxClient, source: &str) -> Result<Vec<String>, InfluxError> {
-    let res = client.query(&format!("SHOW TAG VALUES FROM {source} WITH KEY = \"market\""))?;
+    let res = client.query(&format!(
+        "SHOW TAG VALUES FROM {source} WITH KEY = \"market\""
+    ))?;
     let mut out: Vec<String> = res
         .iter()
         .flatten()
@@ -287,8 +293,12 @@ fn row_bar<'a>(get: &dyn Fn(usize) -> Option<&'a String>) -> Option<(i64, Bar)> 
 
 /// The ten schema values are equal, bit for bit (NaN OHLC equal NaN OHLC).
 pub fn same_values(a: &Bar, b: &Bar) -> bool {
-    let fa = [a.open, a.high, a.low, a.close, a.vbuy, a.vsell, a.lbuy, a.lsell];
-    let fb = [b.open, b.high, b.low, b.close, b.vbuy, b.vsell, b.lbuy, b.lsell];
+    let fa = [
+        a.open, a.high, a.low, a.close, a.vbuy, a.vsell, a.lbuy, a.lsell,
+    ];
+    let fb = [
+        b.open, b.high, b.low, b.close, b.vbuy, b.vsell, b.lbuy, b.lsell,
+    ];
     fa.iter()
         .zip(fb.iter())
         .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
@@ -298,7 +308,13 @@ pub fn same_values(a: &Bar, b: &Bar) -> bool {
 
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -366,8 +382,17 @@ mod tests {
     #[test]
     fn rows_to_bars() {
         let (t, b) = parse(&[
-            "1700000001000", "10.5", "11", "10", "10.25", "100", "0.30000000000000004", "3", "2",
-            "0", "7.5",
+            "1700000001000",
+            "10.5",
+            "11",
+            "10",
+            "10.25",
+            "100",
+            "0.30000000000000004",
+            "3",
+            "2",
+            "0",
+            "7.5",
         ])
         .unwrap();
         assert_eq!(t, 1_700_000_001_000);

@@ -43,7 +43,13 @@ pub fn writable(bar: &Bar) -> bool {
 
 /// Appends one point: `measurement` and `market` already escaped. Returns false (nothing
 /// appended) for a bar that is not [`writable`].
-pub fn push_point(out: &mut String, measurement: &str, market: &str, time_ms: i64, bar: &Bar) -> bool {
+pub fn push_point(
+    out: &mut String,
+    measurement: &str,
+    market: &str,
+    time_ms: i64,
+    bar: &Bar,
+) -> bool {
     if !writable(bar) {
         return false;
     }
@@ -87,7 +93,13 @@ mod tests {
             close_us: 0,
         };
         let mut s = String::new();
-        assert!(push_point(&mut s, "trades_1s", &escape_tag("KRAKEN:XBT/USD"), 1_700_000_000_000, &bar));
+        assert!(push_point(
+            &mut s,
+            "trades_1s",
+            &escape_tag("KRAKEN:XBT/USD"),
+            1_700_000_000_000,
+            &bar
+        ));
         assert_eq!(
             s,
             "trades_1s,market=KRAKEN:XBT/USD open=100.5,high=101,low=100,close=100.25,vbuy=1234.5,vsell=0.30000000000000004,cbuy=3,csell=1,lbuy=0,lsell=5 1700000000000\n"
@@ -98,7 +110,10 @@ mod tests {
         };
         let mut s = String::new();
         assert!(push_point(&mut s, "trades_1s", "A:b", 1000, &liq));
-        assert_eq!(s, "trades_1s,market=A:b vbuy=0,vsell=0,cbuy=0,csell=0,lbuy=0,lsell=7.5 1000\n");
+        assert_eq!(
+            s,
+            "trades_1s,market=A:b vbuy=0,vsell=0,cbuy=0,csell=0,lbuy=0,lsell=7.5 1000\n"
+        );
         let bad = Bar {
             vbuy: f64::INFINITY,
             ..bar

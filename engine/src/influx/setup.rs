@@ -136,14 +136,25 @@ pub fn apply(client: &mut InfluxClient, policies: &[Policy]) -> Result<Vec<Strin
                         p.duration_ql()
                     ),
                 )?;
-                done.push(format!("created retention policy {} ({})", p.name, p.duration_ql()));
+                done.push(format!(
+                    "created retention policy {} ({})",
+                    p.name,
+                    p.duration_ql()
+                ));
             }
             Some(e) if e.duration_s != p.duration_s || (p.default && !e.default) => {
                 client.query_in(
                     Some(&db),
-                    &format!("ALTER RETENTION POLICY {target} DURATION {}{default}", p.duration_ql()),
+                    &format!(
+                        "ALTER RETENTION POLICY {target} DURATION {}{default}",
+                        p.duration_ql()
+                    ),
                 )?;
-                done.push(format!("altered retention policy {} ({})", p.name, p.duration_ql()));
+                done.push(format!(
+                    "altered retention policy {} ({})",
+                    p.name,
+                    p.duration_ql()
+                ));
             }
             Some(_) => {}
         }
@@ -164,7 +175,11 @@ pub fn verify(
     checks.push(Check {
         what: format!("database {db}"),
         ok: exists,
-        detail: if exists { "exists".into() } else { "missing".into() },
+        detail: if exists {
+            "exists".into()
+        } else {
+            "missing".into()
+        },
     });
     if !exists {
         return Ok(checks);

@@ -135,7 +135,11 @@ impl InfluxSink {
             .clone()
             .unwrap_or_else(|| data_dir.join("influx-backlog"));
         let shared = Arc::new(Shared::default());
-        let backlog = Backlog::open(dir, cfg.backlog_max_mb.saturating_mul(1 << 20), shared.clone())?;
+        let backlog = Backlog::open(
+            dir,
+            cfg.backlog_max_mb.saturating_mul(1 << 20),
+            shared.clone(),
+        )?;
         if backlog.points() > 0 {
             log::info!(
                 "influx: {} points from a previous run wait in {}",
@@ -263,8 +267,8 @@ impl Backlog {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("influx backlog {}: {e}", dir.display()))?;
         let mut found = Vec::new();
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("influx backlog {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| format!("influx backlog {}: {e}", dir.display()))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some((seq, points, rp)) = parse_segment_name(&name) else {
@@ -481,12 +485,20 @@ impl Worker {
                 wait = wait.min(self.next_attempt.saturating_duration_since(now));
             }
             match self.rx.recv_timeout(wait) {
-                Ok(Msg::Bar { market, second, bar }) => {
+                Ok(Msg::Bar {
+                    market,
+                    second,
+                    bar,
+                }) => {
                     self.add(market, second, &bar);
                     // Take whatever else is queued, up to a batch.
                     while self.batch_points < self.cfg.batch_size as u64 {
                         match self.rx.try_recv() {
-                            Ok(Msg::Bar { market, second, bar }) => self.add(market, second, &bar),
+                            Ok(Msg::Bar {
+                                market,
+                                second,
+                                bar,
+                            }) => self.add(market, second, &bar),
                             Ok(Msg::Shutdown(deadline)) => return self.finish(deadline),
                             Err(_) => break,
                         }
@@ -518,7 +530,10 @@ impl Worker {
         let time_ms = second.saturating_mul(1000);
         if !push_point(&mut self.batch, &self.measurement, tag, time_ms, bar) {
             self.shared.bad_bars.fetch_add(1, Relaxed);
-            log::error!("influx: {} at {second}: a bar with a non-finite value is not written", self.ids[m]);
+            log::error!(
+                "influx: {} at {second}: a bar with a non-finite value is not written",
+                self.ids[m]
+            );
             return;
         }
         self.batch_points += 1;
@@ -620,7 +635,10 @@ impl Worker {
             let body = match std::fs::read(&path) {
                 Ok(b) => b,
                 Err(e) => {
-                    log::error!("influx backlog: reading {}: {e}; {points} points lost", path.display());
+                    log::error!(
+                        "influx backlog: reading {}: {e}; {points} points lost",
+                        path.display()
+                    );
                     self.shared.dropped.fetch_add(points, Relaxed);
                     self.backlog.pop_front();
                     continue;
@@ -728,9 +746,15 @@ mod tests {
     #[test]
     fn segment_names_round_trip() {
         let name = format!("{:020}.{}.{}.lp", 7, 42, url_encode("aggr 1s"));
-        assert_eq!(parse_segment_name(&name), Some((7, 42, "aggr 1s".to_string())));
+        assert_eq!(
+            parse_segment_name(&name),
+            Some((7, 42, "aggr 1s".to_string()))
+        );
         assert_eq!(parse_segment_name("x.lp"), None);
-        assert_eq!(parse_segment_name("00000000000000000001.3.aggr_1s.lp.tmp"), None);
+        assert_eq!(
+            parse_segment_name("00000000000000000001.3.aggr_1s.lp.tmp"),
+            None
+        );
     }
 
     #[test]
@@ -746,7 +770,11 @@ mod tests {
         assert_eq!(shared.dropped.load(Relaxed), 1);
         drop(b);
         let b = Backlog::open(dir.path().join("bl"), 100, shared).unwrap();
-        let order: Vec<(u64, &str)> = b.segments.iter().map(|s| (s.points, s.rp.as_str())).collect();
+        let order: Vec<(u64, &str)> = b
+            .segments
+            .iter()
+            .map(|s| (s.points, s.rp.as_str()))
+            .collect();
         assert_eq!(order, vec![(2, "aggr_1s"), (4, "aggr_1m")]);
         assert_eq!(b.next_seq, 3);
     }

@@ -79,10 +79,14 @@ impl Influxd {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!(
                     "influxd exited at start ({status}); log:\n{}",
-                    std::fs::read_to_string(self.dir.path().join("influxd.log")).unwrap_or_default()
+                    std::fs::read_to_string(self.dir.path().join("influxd.log"))
+                        .unwrap_or_default()
                 );
             }
-            assert!(Instant::now() < deadline, "influxd did not answer /ping within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "influxd did not answer /ping within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
