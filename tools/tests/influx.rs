@@ -513,4 +513,43 @@ fn import_resumes_counts_bad_rows_and_errors_are_clear() {
     assert_eq!(b.bar.vbuy.to_bits(), (p * 0.3).to_bits());
     let k = &bars["KRAKEN:XBT/USD"][&(start_ms + 20_000)];
     assert!(k.bar.open.is_nan() && k.bar.lbuy == 3.0);
+
+    // INFLUX_HOST/PORT/DATABASE are honoured (no config file, no flags).
+    let o = Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
+        .args([
+            "--data", ds, "import", "influx", "--rp", "rp_1s", "--from", &from, "--to", &mid,
+        ])
+        .args(["--markets", "BINANCE:btcusdt"])
+        .env("INFLUX_HOST", "127.0.0.1")
+        .env("INFLUX_PORT", srv.port.to_string())
+        .env("INFLUX_DATABASE", "significant_trades")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("127.0.0.1:{} db significant_trades", srv.port)),
+        "{}",
+        text(&o)
+    );
+
+    // A policy changed behind our back: --verify says so, setup puts it right.
+    c.query_in(
+        Some("significant_trades"),
+        "ALTER RETENTION POLICY \"aggr_1s\" ON \"significant_trades\" DURATION 48h",
+    )
+    .unwrap();
+    let o = squeezeflow(&["--config", &cfg, "influx", "setup", "--verify"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("FAIL retention policy aggr_1s     duration 2 d (want 1 d)"),
+        "{}",
+        text(&o)
+    );
+    let o = squeezeflow(&["--config", &cfg, "influx", "setup"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("altered retention policy aggr_1s"),
+        "{}",
+        text(&o)
+    );
 }
