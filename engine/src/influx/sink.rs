@@ -110,7 +110,7 @@ enum Msg {
 /// The export sink; see the [module documentation](self).
 pub struct InfluxSink {
     tx: Option<SyncSender<Msg>>,
-    overflow: VecDeque<Msg>,
+    overflow: Overflow,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -155,7 +155,7 @@ impl InfluxSink {
             .map_err(|e| format!("influx: cannot start its thread: {e}"))?;
         Ok(InfluxSink {
             tx: Some(tx),
-            overflow: VecDeque::new(),
+            overflow: Overflow::default(),
             shared,
             thread: Some(thread),
         })
@@ -220,7 +220,7 @@ impl InfluxSink {
 
     fn stop(&mut self, deadline: Instant) {
         if let Some(tx) = self.tx.take() {
-            for m in self.overflow.drain(..) {
+            while let Some(m) = self.overflow.pop_front() {
                 let _ = tx.send(m);
             }
             let _ = tx.send(Msg::Shutdown(deadline));
@@ -236,6 +236,62 @@ impl InfluxSink {
 impl Drop for InfluxSink {
     fn drop(&mut self) {
         self.stop(Instant::now());
+    }
+}
+
+/// The IO side's queue while the channel is full: blocks of [`OVERFLOW_BLOCK`] bars, so that
+/// growing it never copies what it already holds (no long pause on the IO thread).
+#[derive(Default)]
+struct Overflow {
+    blocks: VecDeque<VecDeque<Msg>>,
+    len: usize,
+}
+
+const OVERFLOW_BLOCK: usize = 4096;
+
+impl Overflow {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push_back(&mut self, m: Msg) {
+        if self.blocks.back().is_none_or(|b| b.len() >= OVERFLOW_BLOCK) {
+            self.blocks
+                .push_back(VecDeque::with_capacity(OVERFLOW_BLOCK));
+        }
+        if let Some(b) = self.blocks.back_mut() {
+            b.push_back(m);
+            self.len += 1;
+        }
+    }
+
+    fn push_front(&mut self, m: Msg) {
+        match self.blocks.front_mut() {
+            Some(b) => b.push_front(m),
+            None => self.blocks.push_back(VecDeque::from([m])),
+        }
+        self.len += 1;
+    }
+
+    fn pop_front(&mut self) -> Option<Msg> {
+        let b = self.blocks.front_mut()?;
+        let m = b.pop_front();
+        if b.is_empty() {
+            self.blocks.pop_front();
+        }
+        if m.is_some() {
+            self.len -= 1;
+        }
+        m
+    }
+
+    fn clear(&mut self) {
+        self.blocks.clear();
+        self.len = 0;
     }
 }
 
@@ -777,6 +833,31 @@ mod tests {
             .collect();
         assert_eq!(order, vec![(2, "aggr_1s"), (4, "aggr_1m")]);
         assert_eq!(b.next_seq, 3);
+    }
+
+    #[test]
+    fn overflow_keeps_order_across_blocks() {
+        let mut o = Overflow::default();
+        let n = OVERFLOW_BLOCK * 2 + 5;
+        for i in 0..n {
+            o.push_back(Msg::Bar {
+                market: i as u32,
+                second: 0,
+                bar: Bar::EMPTY,
+            });
+        }
+        let Some(first) = o.pop_front() else {
+            panic!("empty")
+        };
+        o.push_front(first);
+        assert_eq!(o.len(), n);
+        for i in 0..n {
+            match o.pop_front() {
+                Some(Msg::Bar { market, .. }) => assert_eq!(market, i as u32),
+                _ => panic!("missing {i}"),
+            }
+        }
+        assert!(o.is_empty() && o.pop_front().is_none());
     }
 
     #[test]
