@@ -40,6 +40,8 @@ pub struct Config {
     pub signals: SignalsConfig,
     /// `[instruments]`: contract sizes fetched at start-up, cached, bundled fallback.
     pub instruments: crate::instruments::InstrumentsConfig,
+    /// `[influx]`: export to / import from InfluxDB 1.x (see [`crate::influx`]).
+    pub influx: crate::influx::InfluxConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -79,6 +81,7 @@ impl Default for Config {
             strategy: Default::default(),
             signals: SignalsConfig::default(),
             instruments: Default::default(),
+            influx: Default::default(),
         }
     }
 }
@@ -240,6 +243,12 @@ impl Config {
                 origin: "environment".to_string(),
                 message,
             })?;
+        self.influx
+            .apply_env(&get)
+            .map_err(|message| ConfigError::Invalid {
+                origin: "environment".to_string(),
+                message,
+            })?;
         self.validate().map_err(|e| match e {
             ConfigError::Invalid { origin, message } => ConfigError::Invalid {
                 origin: format!("environment: {origin}"),
@@ -274,6 +283,9 @@ impl Config {
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
         self.instruments
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
+        self.influx
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {

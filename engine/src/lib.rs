@@ -7,6 +7,7 @@
 //! - [`feed`] / [`shard`]: the two hot thread loops; [`pipeline`] wires them up.
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`sink`]: where signals go (Redis).
+//! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
 //! - [`config`], [`stats`], [`tape`], [`replay`].
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
 #![deny(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod defaults;
 pub mod feed;
 pub mod host;
 pub mod instruments;
+pub mod influx;
 pub mod market;
 pub mod pipeline;
 pub mod replay;

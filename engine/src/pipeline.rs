@@ -45,6 +45,8 @@ pub struct Plan {
     pub redis: Option<crate::sink::redis::RedisConfig>,
     /// `[instruments]`: contract sizes are loaded from it in [`Running::start`].
     pub instruments: crate::instruments::InstrumentsConfig,
+    /// Export closed bars to InfluxDB (`[influx] enabled = true`), environment applied.
+    pub influx: Option<crate::influx::InfluxConfig>,
 }
 
 /// What the shards need to run the strategy.
@@ -258,9 +260,11 @@ impl Plan {
         } else {
             None
         };
+        let influx = cfg.influx.enabled.then(|| cfg.influx.clone());
         Ok(Plan {
             strategy,
             redis,
+            influx,
             signals_stdout: cfg.signals.stdout,
             instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -306,6 +310,8 @@ pub struct Running {
     pub signals: Option<Signals>,
     /// The contract sizes loaded at start-up (for the feeds' `Router::with_instruments`).
     pub instruments: Arc<feeds::Instruments>,
+    /// Closed bars to InfluxDB (its own thread; see [`crate::influx::sink`]).
+    pub influx: Option<crate::influx::InfluxSink>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -396,6 +402,29 @@ impl Running {
                 sp.settings.run_interval_s
             );
         }
+        let influx = match plan.influx.clone() {
+            Some(ic) => {
+                log::info!(
+                    "influx: exporting bars to {}:{} db {} ({}.{}{})",
+                    ic.host,
+                    ic.port,
+                    ic.database,
+                    ic.retention_policy,
+                    ic.measurement,
+                    if ic.rollups.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", rollups {}", ic.rollups.join(", "))
+                    }
+                );
+                let ids = table.iter().map(|(_, m)| m.id.clone()).collect();
+                Some(
+                    crate::influx::InfluxSink::start(ic, ids, &plan.data_dir)
+                        .map_err(std::io::Error::other)?,
+                )
+            }
+            None => None,
+        };
         let mut with_strategy =
             |core: ShardCore, s: usize, signal_inputs: &mut Vec<Consumer<SignalEvent>>| {
                 match strategies.get_mut(s).and_then(Option::take) {
@@ -499,6 +528,7 @@ impl Running {
             signal_inputs,
             signals: sinks,
             instruments,
+            influx,
         })
     }
 
@@ -515,8 +545,12 @@ impl Running {
         for out in self.outputs.iter_mut() {
             let table = &*self.table;
             let seen = &mut self.bars_seen;
+            let influx = &mut self.influx;
             out.drain(4096, |item| {
                 *seen += 1;
+                if let (Some(sink), ShardOut::Bar(b)) = (influx.as_mut(), &item) {
+                    sink.submit(b.market, b.second, &b.bar);
+                }
                 on_bar(table, &item);
             });
         }
@@ -618,6 +652,17 @@ impl Running {
         if let Some(sinks) = self.signals.take() {
             let _ = summary.close_to_journal_ns.add(&sinks.close_to_journal_ns);
             sinks.finish();
+        }
+        if let Some(sink) = self.influx.take() {
+            let st = sink.shutdown(Duration::from_secs(10));
+            log::info!(
+                "influx: {} points written ({} rollup), {} rejected, {} dropped, {} waiting in the backlog",
+                st.written,
+                st.rollup_written,
+                st.rejected,
+                st.dropped,
+                st.backlog_points
+            );
         }
         summary
     }

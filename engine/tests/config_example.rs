@@ -14,6 +14,7 @@ fn example_config_parses_with_documented_defaults() {
     assert_eq!(cfg.bars, d.bars);
     assert_eq!(cfg.strategy, d.strategy);
     assert_eq!(cfg.signals, d.signals);
+    assert_eq!(cfg.influx, d.influx);
     assert_eq!(cfg.instruments, d.instruments);
     assert!(
         cfg.feeds.is_empty(),

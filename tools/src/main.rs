@@ -1,4 +1,4 @@
-//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`.
+//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`, `import`, `influx`.
 #![deny(unsafe_code)]
 
 mod cmd;
@@ -47,6 +47,10 @@ enum Command {
     Backtest(cmd::backtest::Args),
     /// Host tuning for bare-metal Linux: check, apply, revert, plan (see tuning/README.md).
     Tune(cmd::tune::Args),
+    /// Import history into the bar store: `import influx --host … --from … --to …`.
+    Import(cmd::import::ImportArgs),
+    /// InfluxDB 1.x administration: `influx setup [--verify]` (retention policies).
+    Influx(cmd::import::InfluxArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +69,8 @@ fn main() -> ExitCode {
         Command::Bars(a) => cmd::bars::main(&global, a),
         Command::Backtest(a) => cmd::backtest::main(&global, a),
         Command::Tune(a) => cmd::tune::main(&global, a),
+        Command::Import(a) => cmd::import::main_import(&global, a),
+        Command::Influx(a) => cmd::import::main_influx(&global, a),
     };
     match result {
         Ok(code) => code,

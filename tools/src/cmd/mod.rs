@@ -4,6 +4,7 @@ pub(crate) mod backtest;
 pub(crate) mod bars;
 pub(crate) mod decode;
 pub(crate) mod demo;
+pub(crate) mod import;
 pub(crate) mod live;
 pub(crate) mod replay;
 pub(crate) mod run;
