@@ -1,5 +1,7 @@
-//! `squeezeflow demo [--seconds N]`: the exchange simulator on loopback and the engine against
-//! it — the whole pipeline, no internet, live status on the terminal.
+//! `squeezeflow demo [--seconds N] [--venues all|none|LIST]`: the exchange simulator on loopback
+//! and the engine against it — the whole pipeline, no internet, live status on the terminal.
+//! By default every venue of the built-in feed list is simulated and followed (Binance spot and
+//! USDⓈ-M by the Binance simulator, the other 18 venue APIs by the multi-venue one).
 
 use super::live::{run_live, LiveOptions};
 use super::Global;
@@ -7,6 +9,7 @@ use engine::config::FeedConfig;
 use engine::runtime::StopFlag;
 use feeds::ws::WsConfig;
 use std::process::ExitCode;
+use tools::sim::venues::{VenueSim, VenueSimConfig};
 use tools::sim::Simulator;
 
 #[derive(Debug, clap::Args)]
@@ -19,12 +22,60 @@ pub(crate) struct Args {
     quiet: bool,
     #[command(flatten)]
     sim: super::sim::MarketArgs,
+    /// Venues besides Binance spot and USDⓈ-M to simulate and follow, with their markets from
+    /// the built-in feed list: `all` (default), `none`, or names (`bybit-linear,okx-swap,…`).
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    venues: Vec<String>,
+}
+
+/// The built-in feed list's venues that `names` selects and the multi-venue simulator speaks.
+fn other_venues(names: &[String]) -> anyhow::Result<Vec<(feeds::Venue, Vec<String>)>> {
+    let simulated: Vec<(feeds::Venue, Vec<String>)> = engine::defaults::DEFAULT_FEEDS
+        .iter()
+        .filter_map(|(name, pairs)| {
+            let venue = feeds::Venue::from_name(name)?;
+            tools::sim::venues::protocol(venue)?;
+            Some((venue, pairs.iter().map(|p| p.to_string()).collect()))
+        })
+        .collect();
+    if names.iter().any(|n| n == "none") {
+        return Ok(Vec::new());
+    }
+    if names.iter().any(|n| n == "all") {
+        return Ok(simulated);
+    }
+    let mut picked = Vec::new();
+    for name in names {
+        match simulated.iter().find(|(v, _)| v.name() == name) {
+            Some(entry) => picked.push(entry.clone()),
+            None => {
+                let known: Vec<&str> = simulated.iter().map(|(v, _)| v.name()).collect();
+                anyhow::bail!(
+                    "--venues: {name:?} is not a simulated venue (known: all, none, {})",
+                    known.join(",")
+                );
+            }
+        }
+    }
+    Ok(picked)
 }
 
 pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let mut cfg = global.load_config()?;
+    let others = other_venues(&args.venues)?;
     let sim_cfg = engine_free_ports(args.sim.sim_config());
     let sim = Simulator::start(sim_cfg)?;
+    let vsim = if others.is_empty() {
+        None
+    } else {
+        Some(VenueSim::start(VenueSimConfig {
+            markets: others.clone(),
+            trades_per_sec: args.sim.rate,
+            burst_prob: args.sim.burst_prob,
+            seed: args.sim.seed,
+            ..VenueSimConfig::default()
+        })?)
+    };
     let pairs: Vec<String> = args
         .sim
         .symbols
@@ -45,11 +96,27 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             ping_ms: None,
         },
     ];
+    if let Some(vsim) = &vsim {
+        for (venue, symbols) in &others {
+            cfg.feeds.push(FeedConfig {
+                venue: venue.name().to_string(),
+                url: vsim.base_url(*venue),
+                pairs: symbols.clone(),
+                ping_ms: None,
+            });
+        }
+    }
+    let markets: usize = cfg.feeds.iter().map(|f| f.pairs.len()).sum();
     eprintln!(
-        "demo: simulator on {} (spot) and {} (USDⓈ-M), {} symbols at ~{} trades/s per market; Ctrl-C stops",
+        "demo: simulator on {} (spot) and {} (USDⓈ-M){}; {} venue APIs, {markets} markets at ~{} trades/s each; Ctrl-C stops",
         sim.spot_url(),
         sim.futures_url(),
-        args.sim.symbols.len(),
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} more venues on loopback", others.len())
+        },
+        cfg.feeds.len(),
         args.sim.rate
     );
     let stop = StopFlag::new();
@@ -65,8 +132,25 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     );
     let stats = sim.stats();
     sim.stop();
+    let venue_stats = vsim.map(|v| {
+        let st = v.all_stats();
+        v.stop();
+        st
+    });
     result?;
     eprintln!("simulator sent: {stats:?}");
+    for st in venue_stats.unwrap_or_default() {
+        eprintln!(
+            "  {:<17} connections {:>2}  trades {:>7}  liquidations {:>5}  open interest {:>5}  errors {}  ping timeouts {}",
+            st.venue.name(),
+            st.connections_accepted,
+            st.trades_sent(),
+            st.liquidations_sent(),
+            st.open_interest_sent(),
+            st.subscribe_errors,
+            st.ping_timeouts
+        );
+    }
     eprintln!(
         "bars are under {}; try: squeezeflow bars --data {} --market BINANCE:{}",
         cfg.data_dir.join("bars/1s").display(),
