@@ -38,6 +38,8 @@ pub struct Config {
     pub strategy: crate::strategy::StrategyConfig,
     /// `[signals]`: where validated signals go besides the journal.
     pub signals: SignalsConfig,
+    /// `[monitor]`: stats file, `/metrics` and `/health`, alert thresholds.
+    pub monitor: crate::monitor::MonitorConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -76,6 +78,7 @@ impl Default for Config {
             feeds: Vec::new(),
             strategy: Default::default(),
             signals: SignalsConfig::default(),
+            monitor: Default::default(),
         }
     }
 }
@@ -265,6 +268,9 @@ impl Config {
         self.strategy
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
+        self.monitor
+            .validate()
+            .map_err(|message| invalid("monitor", message))?;
         for (i, f) in self.feeds.iter().enumerate() {
             f.venue().map_err(|e| match e {
                 ConfigError::Invalid { message, .. } => {

@@ -257,6 +257,9 @@ impl Feed {
                     match ev {
                         WsEvent::Text { payload, recv_ns } => {
                             frames += 1;
+                            if let Some(c) = stats_ref.conns.get(sub) {
+                                c.frames.inc();
+                            }
                             let wall_recv_us =
                                 wall0 + (recv_ns.saturating_sub(mono0) / 1000) as i64;
                             let mut last_ts = 0i64;
@@ -290,6 +293,10 @@ impl Feed {
                         }
                         WsEvent::Open => {
                             stats_ref.connects.inc();
+                            if let Some(c) = stats_ref.conns.get(sub) {
+                                c.connects.inc();
+                                c.open.set(1);
+                            }
                             log::info!("feed: {venue} connection {} open", conn.0);
                         }
                         WsEvent::Ping { .. } => {}
@@ -298,6 +305,12 @@ impl Feed {
                             reason,
                             clean,
                         } => {
+                            if let Some(c) = stats_ref.conns.get(sub) {
+                                c.open.set(0);
+                                if !closing {
+                                    c.disconnects.inc();
+                                }
+                            }
                             if closing {
                                 log::info!("feed: {venue} connection {} closed", conn.0);
                             } else {
@@ -358,6 +371,12 @@ impl Feed {
                 stats.decode_p99_ns.set(decode_ns.value_at_quantile(0.99));
                 stats.network_p50_us.set(network_us.value_at_quantile(0.5));
                 stats.network_p99_us.set(network_us.value_at_quantile(0.99));
+                stats.decode_p999_ns.set(decode_ns.value_at_quantile(0.999));
+                stats.decode_max_ns.set(decode_ns.max());
+                stats
+                    .network_p999_us
+                    .set(network_us.value_at_quantile(0.999));
+                stats.network_max_us.set(network_us.max());
             }
         }
 

@@ -8,15 +8,19 @@
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`sink`]: where signals go (Redis).
 //! - [`config`], [`stats`], [`tape`], [`replay`].
+//! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
 
 pub mod aggregate;
+pub mod alerts;
 pub mod backtest;
 pub mod bar;
 pub mod config;
 pub mod feed;
 pub mod host;
+pub mod http;
 pub mod market;
+pub mod monitor;
 pub mod pipeline;
 pub mod replay;
 pub mod ring;

@@ -42,6 +42,8 @@ pub struct Plan {
     pub signals_stdout: bool,
     /// Publish signals to Redis (`[signals] redis = true`), environment applied.
     pub redis: Option<crate::sink::redis::RedisConfig>,
+    /// Stats file, HTTP endpoints and alerts (`None` when `[monitor] enabled = false`).
+    pub monitor: Option<crate::monitor::MonitorConfig>,
 }
 
 /// What the shards need to run the strategy.
@@ -241,6 +243,7 @@ impl Plan {
         Ok(Plan {
             strategy,
             redis,
+            monitor: cfg.monitor.enabled.then(|| cfg.monitor.clone()),
             signals_stdout: cfg.signals.stdout,
             data_dir: cfg.data_dir.clone(),
             cores,
@@ -290,6 +293,8 @@ pub struct Running {
     signal_inputs: Vec<Consumer<SignalEvent>>,
     /// Journal, positions, stdout (and later Redis) for validated signals.
     pub signals: Option<Signals>,
+    /// The stats file publisher (monitoring), when enabled.
+    pub monitor: Option<crate::monitor::Publisher>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -412,6 +417,10 @@ impl Running {
         for (i, sub) in plan.subscriptions.into_iter().enumerate() {
             subs_per_feed[i % n_feeds].push(sub);
         }
+        let feed_venues: Vec<Vec<Venue>> = subs_per_feed
+            .iter()
+            .map(|subs| subs.iter().map(|s| s.venue).collect())
+            .collect();
         let mut feeds = Vec::new();
         let mut feed_stats = Vec::new();
         for (f, subs) in subs_per_feed.into_iter().enumerate() {
@@ -437,7 +446,7 @@ impl Running {
                         .collect(),
                 )
             };
-            let stats = Arc::new(FeedStats::default());
+            let stats = Arc::new(FeedStats::with_connections(subs.len()));
             feed_stats.push(stats.clone());
             let feed = Feed::new(f, subs, table.clone(), downstream, stats, ws.clone());
             let core = plan.cores.feeds[f];
@@ -451,7 +460,27 @@ impl Running {
                     })?,
             );
         }
-        Ok(Running {
+        let monitor = match &plan.monitor {
+            Some(mc) => {
+                let threads = crate::monitor::publish::engine_threads(&plan.cores);
+                let own_redis = if sinks.is_none() {
+                    plan.redis.clone()
+                } else {
+                    None
+                };
+                Some(crate::monitor::Publisher::start(
+                    mc,
+                    &plan.data_dir,
+                    &table,
+                    &feed_venues,
+                    threads,
+                    plan.cores.io,
+                    own_redis,
+                )?)
+            }
+            None => None,
+        };
+        let mut running = Running {
             table,
             feed_stats,
             shard_stats,
@@ -467,7 +496,33 @@ impl Running {
             bars_seen: 0,
             signal_inputs,
             signals: sinks,
-        })
+            monitor,
+        };
+        running.publish_monitor(false);
+        Ok(running)
+    }
+
+    /// Publish the stats file now (`last`: the final snapshot, then stop the endpoints).
+    fn publish_monitor(&mut self, last: bool) {
+        let out_rings: Vec<(usize, usize)> = self
+            .outputs
+            .iter()
+            .map(|c| (c.len(), c.capacity()))
+            .collect();
+        let src = crate::monitor::Sources {
+            feed_stats: &self.feed_stats,
+            shard_stats: &self.shard_stats,
+            out_rings: &out_rings,
+            close_to_signal: self.signals.as_ref().map(|s| &s.close_to_journal_ns),
+            redis: self.signals.as_ref().and_then(Signals::redis),
+        };
+        if last {
+            if let Some(m) = self.monitor.take() {
+                m.finish(&src);
+            }
+        } else if let Some(m) = self.monitor.as_mut() {
+            m.publish(&src);
+        }
     }
 
     /// One round of IO duties: drain closed bars into `on_bar`, sync bar files on the timer,
@@ -483,10 +538,17 @@ impl Running {
         for out in self.outputs.iter_mut() {
             let table = &*self.table;
             let seen = &mut self.bars_seen;
+            let monitor = &mut self.monitor;
             out.drain(4096, |item| {
                 *seen += 1;
+                if let (Some(m), ShardOut::Bar(b)) = (monitor.as_mut(), &item) {
+                    m.on_bar(b);
+                }
                 on_bar(table, &item);
             });
+        }
+        if self.monitor.as_ref().is_some_and(|m| m.due()) {
+            self.publish_monitor(false);
         }
         if self.last_sync.elapsed() >= self.sync_interval {
             self.last_sync = Instant::now();
@@ -579,6 +641,7 @@ impl Running {
         }
         self.io_step(on_bar);
         self.sync_files();
+        self.publish_monitor(true);
         if let Some(sinks) = self.signals.take() {
             let _ = summary.close_to_journal_ns.add(&sinks.close_to_journal_ns);
             sinks.finish();
