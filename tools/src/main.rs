@@ -1,4 +1,4 @@
-//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`.
+//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`, `monitor`.
 #![deny(unsafe_code)]
 
 mod cmd;
@@ -47,6 +47,8 @@ enum Command {
     Backtest(cmd::backtest::Args),
     /// Host tuning for bare-metal Linux: check, apply, revert, plan (see tuning/README.md).
     Tune(cmd::tune::Args),
+    /// Health of the engine and its data: terminal UI, `--once` (exit 0/1/2), `--export FILE`.
+    Monitor(cmd::monitor::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Bars(a) => cmd::bars::main(&global, a),
         Command::Backtest(a) => cmd::backtest::main(&global, a),
         Command::Tune(a) => cmd::tune::main(&global, a),
+        Command::Monitor(a) => cmd::monitor::main(&global, a),
     };
     match result {
         Ok(code) => code,
