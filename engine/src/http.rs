@@ -618,6 +618,48 @@ mod tests {
         assert!(down.contains(r#"squeezeflow_health_status{status="down"} 1"#));
     }
 
+    /// Every metric the Grafana dashboard queries is one `/metrics` exposes.
+    #[test]
+    fn the_grafana_dashboard_queries_existing_metrics() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../monitoring/grafana/squeezeflow.json"
+        );
+        let dash: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut s = sample(NOW);
+        s.stages.push(crate::monitor::snapshot::StageLatency {
+            stage: "exchange_to_receive".into(),
+            unit: "us".into(),
+            count: 1,
+            p50: 1,
+            p99: 1,
+            p999: 1,
+            max: 1,
+        });
+        let text = render_metrics(Some(&s), NOW, &AlertThresholds::default());
+        let mut checked = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for t in panel["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("squeezeflow_") {
+                    let name: String = expr[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        text.lines().any(|l| l.starts_with(&format!("{name}{{"))
+                            || l.starts_with(&format!("{name} "))),
+                        "dashboard panel {:?} queries {name}, which /metrics lacks",
+                        panel["title"]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20, "{checked}");
+    }
+
     #[test]
     fn health_follows_the_alerts() {
         let th = AlertThresholds::default();
