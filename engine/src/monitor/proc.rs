@@ -121,12 +121,21 @@ pub fn tids_named(names: &[String]) -> Vec<Option<u32>> {
     out
 }
 
-/// CPU ticks of thread `tid` of this process (`None`: it is gone).
-pub fn thread_ticks(tid: u32) -> Option<u64> {
+/// CPU time of thread `tid` of this process, ns (`None`: it is gone): the first field of
+/// its `schedstat` (ns resolution), else `utime + stime` from its `stat` (10 ms ticks).
+pub fn thread_cpu_ns(tid: u32) -> Option<u64> {
+    let sched = format!("/proc/self/task/{tid}/schedstat");
+    if let Some(ns) = std::fs::read_to_string(Path::new(&sched))
+        .ok()
+        .and_then(|s| s.split_ascii_whitespace().next()?.parse::<u64>().ok())
+    {
+        return Some(ns);
+    }
     let path = format!("/proc/self/task/{tid}/stat");
     std::fs::read_to_string(Path::new(&path))
         .ok()
         .and_then(|s| cpu_ticks_of_stat(&s))
+        .map(|t| (t as f64 * 1e9 / TICKS_PER_S) as u64)
 }
 
 #[cfg(test)]
@@ -156,6 +165,6 @@ mod tests {
         assert!(rss_bytes() > 0);
         assert!(current_tid().is_some());
         let tid = current_tid().unwrap();
-        assert!(thread_ticks(tid).is_some());
+        assert!(thread_cpu_ns(tid).is_some());
     }
 }

@@ -84,6 +84,7 @@ struct MarketTrack {
 struct ThreadTrack {
     info: ThreadInfo,
     tid: Option<u32>,
+    /// CPU time at the last publish, ns.
     ticks: u64,
 }
 
@@ -184,7 +185,7 @@ impl Publisher {
             .into_iter()
             .zip(tids)
             .map(|(info, tid)| ThreadTrack {
-                ticks: tid.and_then(proc::thread_ticks).unwrap_or(0),
+                ticks: tid.and_then(proc::thread_cpu_ns).unwrap_or(0),
                 info,
                 tid,
             })
@@ -204,7 +205,7 @@ impl Publisher {
             venues,
             feed_conns,
             threads,
-            io_ticks: io_tid.and_then(proc::thread_ticks).unwrap_or(0),
+            io_ticks: io_tid.and_then(proc::thread_cpu_ns).unwrap_or(0),
             io_tid,
             prev: Prev::default(),
             backpressure_run: 0,
@@ -423,12 +424,12 @@ impl Publisher {
         // Threads.
         let mut threads = Vec::with_capacity(self.threads.len() + 1);
         for t in &mut self.threads {
-            let ticks = t.tid.and_then(proc::thread_ticks);
+            let ticks = t.tid.and_then(proc::thread_cpu_ns);
             let busy = match ticks {
                 Some(now_ticks) => {
                     let d = now_ticks.saturating_sub(t.ticks);
                     t.ticks = now_ticks;
-                    dt.map_or(0.0, |dt| d as f64 / proc::TICKS_PER_S / dt)
+                    dt.map_or(0.0, |dt| d as f64 / 1e9 / dt)
                 }
                 None => 0.0,
             };
@@ -470,11 +471,11 @@ impl Publisher {
                 decode_errors,
             });
         }
-        let io_busy = match self.io_tid.and_then(proc::thread_ticks) {
+        let io_busy = match self.io_tid.and_then(proc::thread_cpu_ns) {
             Some(now_ticks) => {
                 let d = now_ticks.saturating_sub(self.io_ticks);
                 self.io_ticks = now_ticks;
-                dt.map_or(0.0, |dt| d as f64 / proc::TICKS_PER_S / dt)
+                dt.map_or(0.0, |dt| d as f64 / 1e9 / dt)
             }
             None => 0.0,
         };

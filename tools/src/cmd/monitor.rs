@@ -76,10 +76,11 @@ pub(crate) struct Freshness {
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Ingestion {
-    /// Bars per market in the last complete minute, averaged over the markets.
-    pub(crate) bars_per_market_minute: f64,
+    /// Bars per market in the last complete minute, averaged over the markets that were
+    /// collected for all of it (`None`: none was yet).
+    pub(crate) bars_per_market_minute: Option<f64>,
     /// Of the expected 60.
-    pub(crate) percent: f64,
+    pub(crate) percent: Option<f64>,
     pub(crate) warn_below_percent: f64,
     pub(crate) low: bool,
     pub(crate) markets: Vec<MarketMinute>,
@@ -88,12 +89,14 @@ pub(crate) struct Ingestion {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct MarketMinute {
     pub(crate) market: String,
-    pub(crate) bars_last_minute: usize,
+    /// `None` when the market's first stored bar (in the last 24 h) is not before that minute.
+    pub(crate) bars_last_minute: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Gaps {
-    /// Complete minutes examined per market (the last hour).
+    /// Complete minutes of the last hour examined, all markets together: those after each
+    /// market's first stored minute (before it, the market was not being collected).
     pub(crate) minutes: usize,
     /// Minutes with fewer than 30 bars, all markets together.
     pub(crate) gap_minutes: usize,
@@ -141,6 +144,7 @@ pub(crate) fn build_report(
     let mut gaps_by_market = Vec::new();
     let mut coverage = Vec::new();
     let (mut bars_hour, mut bars_day, mut files, mut disk) = (0, 0, 0, 0u64);
+    let mut examined = 0;
     for m in &markets {
         let day = store.range(m, now_ms - 86_400_000, now_ms + 1000)?;
         bars_day += day.len();
@@ -159,13 +163,21 @@ pub(crate) fn build_report(
         }
         let complete = &per_minute[..60];
         bars_hour += complete.iter().sum::<usize>();
+        // Minutes after the first stored one (which is partial) were fully collected.
+        let first = day
+            .first()
+            .map_or(i64::MAX, |b| b.time_ms.div_euclid(60_000));
+        let covered = |i: usize| this_minute - 60 + i as i64 > first;
         ingestion.push(MarketMinute {
             market: m.clone(),
-            bars_last_minute: complete[59],
+            bars_last_minute: covered(59).then_some(complete[59]),
         });
+        examined += (0..60).filter(|&i| covered(i)).count();
         gaps_by_market.push((
             m.clone(),
-            complete.iter().filter(|&&c| c < GAP_BARS).count(),
+            (0..60)
+                .filter(|&i| covered(i) && complete[i] < GAP_BARS)
+                .count(),
         ));
         coverage.push(Coverage {
             market: m.clone(),
@@ -174,7 +186,7 @@ pub(crate) fn build_report(
                 .iter()
                 .filter(|b| b.time_ms < this_minute * 60_000)
                 .map(|b| b.bar.vbuy + b.bar.vsell)
-                .sum(),
+                .fold(0.0, |a, v| a + v),
         });
         for d in store.days(m)? {
             if let Ok(meta) = day_path(data_dir, m, d).and_then(|p| {
@@ -194,11 +206,11 @@ pub(crate) fn build_report(
             .then(b.bars_last_hour.cmp(&a.bars_last_hour))
     });
     coverage.truncate(TOP_MARKETS);
-    let avg = if markets.is_empty() {
-        0.0
-    } else {
-        ingestion.iter().map(|m| m.bars_last_minute).sum::<usize>() as f64 / markets.len() as f64
-    };
+    let full: Vec<usize> = ingestion
+        .iter()
+        .filter_map(|m| m.bars_last_minute)
+        .collect();
+    let avg = (!full.is_empty()).then(|| full.iter().sum::<usize>() as f64 / full.len() as f64);
     let newest_age = newest
         .as_ref()
         .map(|(t, _)| ((now_ms - t).max(0) as f64 / 1e3 - 1.0).max(0.0));
@@ -259,13 +271,13 @@ pub(crate) fn build_report(
         },
         ingestion: Ingestion {
             bars_per_market_minute: avg,
-            percent: avg / 60.0 * 100.0,
+            percent: avg.map(|a| a / 60.0 * 100.0),
             warn_below_percent: th.ingestion_min * 100.0,
-            low: !markets.is_empty() && avg / 60.0 < th.ingestion_min,
+            low: avg.is_some_and(|a| a / 60.0 < th.ingestion_min),
             markets: ingestion,
         },
         gaps: Gaps {
-            minutes: 60,
+            minutes: examined,
             gap_minutes: gaps_by_market.iter().map(|(_, g)| g).sum(),
             by_market: gaps_by_market,
         },
@@ -420,22 +432,26 @@ fn sections(r: &Report) -> Sections {
         format!("stale after {} s", f.stale_after_s),
     ];
     let i = &r.ingestion;
-    let mut ingestion = vec![format!(
-        "{:.1} bars/market/min of 60 = {:.0} %{}",
-        i.bars_per_market_minute,
-        i.percent,
-        if i.low {
-            format!(" — LOW (< {:.0} %)", i.warn_below_percent)
-        } else {
-            String::new()
-        }
-    )];
+    let mut ingestion = vec![match (i.bars_per_market_minute, i.percent) {
+        (Some(avg), Some(pct)) => format!(
+            "{avg:.1} bars/market/min of 60 = {pct:.0} %{}",
+            if i.low {
+                format!(" — LOW (< {:.0} %)", i.warn_below_percent)
+            } else {
+                String::new()
+            }
+        ),
+        _ => "no complete minute collected yet".to_string(),
+    }];
     for m in &i.markets {
-        ingestion.push(format!("{:<28} {:>3}/60", m.market, m.bars_last_minute));
+        ingestion.push(match m.bars_last_minute {
+            Some(n) => format!("{:<28} {n:>3}/60", m.market),
+            None => format!("{:<28}   -/60", m.market),
+        });
     }
     let g = &r.gaps;
     let mut gaps = vec![format!(
-        "{} gap minutes (< 30 bars) in the last {} min",
+        "{}/{} market-minutes < 30 bars",
         g.gap_minutes, g.minutes
     )];
     for (m, n) in g.by_market.iter().filter(|(_, n)| *n > 0) {
@@ -472,7 +488,7 @@ fn sections(r: &Report) -> Sections {
         .collect();
     let (mut latency, mut threads, mut venues) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(live) = &r.live {
-        for g in &live.stages {
+        for g in live.stages.iter().filter(|g| g.count > 0) {
             latency.push([
                 g.stage.clone(),
                 g.count.to_string(),
@@ -490,7 +506,7 @@ fn sections(r: &Report) -> Sections {
                 } else {
                     t.core.to_string()
                 },
-                format!("{:.0} %", t.busy * 100.0),
+                format!("{:.1} %", t.busy * 100.0),
                 if t.ring_capacity > 0 {
                     format!("{}/{}", t.ring_depth, t.ring_capacity)
                 } else {
@@ -532,7 +548,7 @@ fn sections(r: &Report) -> Sections {
     );
     if let Some(live) = &r.live {
         status.push_str(&format!(
-            " — RSS {}, CPU {:.2} cores, host CPU {:.0} %, host memory {:.0} %",
+            "\nRSS {}, CPU {:.2} cores, host CPU {:.0} %, host memory {:.0} %",
             fmt_bytes(live.process.rss_bytes),
             live.process.cpu_cores,
             live.process.host_cpu * 100.0,
@@ -623,7 +639,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
-            Constraint::Length(3),
+            Constraint::Length(4),
             Constraint::Length(7),
             Constraint::Length(8),
             Constraint::Length(7),
@@ -632,10 +648,17 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
         ])
         .split(f.area());
     f.render_widget(
-        Paragraph::new(Line::from(vec![Span::styled(
-            s.status.clone(),
-            Style::default().fg(color).add_modifier(Modifier::BOLD),
-        )]))
+        Paragraph::new(
+            s.status
+                .lines()
+                .map(|l| {
+                    Line::from(vec![Span::styled(
+                        l.to_string(),
+                        Style::default().fg(color).add_modifier(Modifier::BOLD),
+                    )])
+                })
+                .collect::<Vec<_>>(),
+        )
         .block(block("SqueezeFlow monitor (q quits)")),
         rows[0],
     );
@@ -885,12 +908,13 @@ mod tests {
         assert_eq!(r.freshness.newest_bar_age_s, Some(2.0));
         assert!(!r.freshness.stale);
         // Last complete minute: BTC 60 bars, ETH 20 → 40 of 60 = 66.7 %: low.
-        assert_eq!(r.ingestion.markets[0].bars_last_minute, 60);
-        assert_eq!(r.ingestion.markets[1].bars_last_minute, 20);
-        assert!((r.ingestion.percent - 200.0 / 3.0).abs() < 1e-9);
+        assert_eq!(r.ingestion.markets[0].bars_last_minute, Some(60));
+        assert_eq!(r.ingestion.markets[1].bars_last_minute, Some(20));
+        assert!((r.ingestion.percent.unwrap() - 200.0 / 3.0).abs() < 1e-9);
         assert!(r.ingestion.low);
         // ETH has 20 bars in each of the 60 minutes: all gaps; BTC none.
         assert_eq!(r.gaps.gap_minutes, 60);
+        assert_eq!(r.gaps.minutes, 120);
         assert_eq!(r.storage.bars_last_hour, 3600 + 1200);
         assert_eq!(r.storage.day_files, 2);
         assert_eq!(r.coverage[0].market, "BINANCE:btcusdt");
@@ -904,7 +928,7 @@ mod tests {
             "Ingestion vs 60/min",
             "40.0 bars/market/min of 60 = 67 % — LOW (< 80 %)",
             "Gaps (last hour)",
-            "60 gap minutes (< 30 bars) in the last 60 min",
+            "60/120 market-minutes < 30 bars",
             "BINANCE_FUTURES:ethusdt       60 gap min",
             "Storage",
             "bars: 4800 last hour",
@@ -915,7 +939,7 @@ mod tests {
             "2.5 µs",
             "48.0 µs",
             "Threads (per-core load)",
-            "37 %",
+            "37.0 %",
             "12/65536",
             "Venues",
             "binance-usdm",
@@ -925,6 +949,43 @@ mod tests {
         ] {
             assert!(text.contains(want), "screen lacks {want:?}:\n{text}");
         }
+    }
+
+    #[test]
+    fn minutes_before_collection_started_are_not_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = NOW_MS.div_euclid(86_400_000);
+        let mut w = DayWriter::open_or_create(dir.path(), "BINANCE:btcusdt", day).unwrap();
+        // Collection started 15 s ago: inside the current minute.
+        for s in (NOW_MS / 1000 - 15)..(NOW_MS / 1000 - 1) {
+            let bar = Bar {
+                open: 1.0,
+                high: 1.0,
+                low: 1.0,
+                close: 1.0,
+                cbuy: 1,
+                ..Bar::EMPTY
+            };
+            w.write(
+                s.rem_euclid(86_400) as u32,
+                &bar,
+                engine::store::flags::CLOSED,
+            );
+        }
+        drop(w);
+        let r = build_report(dir.path(), None, NOW_MS, &AlertThresholds::default()).unwrap();
+        assert_eq!(r.health, Health::Down);
+        assert_eq!(r.engine, "not running");
+        assert_eq!(r.ingestion.bars_per_market_minute, None);
+        assert!(!r.ingestion.low);
+        assert_eq!((r.gaps.minutes, r.gaps.gap_minutes), (0, 0));
+        assert_eq!(r.storage.bars_last_day, 14);
+        let text = render_text(&r);
+        assert!(text.contains("no complete minute collected yet"), "{text}");
+        assert!(
+            text.contains("no engine statistics in this data directory"),
+            "{text}"
+        );
     }
 
     #[test]
