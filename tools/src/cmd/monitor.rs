@@ -7,6 +7,9 @@
 //!
 //! With no engine running (stopped, killed, never started here) it says so and reports from
 //! the bar store alone.
+//!
+//! When stdout is not a terminal and neither `--once` nor `--continuous` is given, it behaves
+//! like `--continuous`.
 
 use super::time::format_ms;
 use super::Global;
