@@ -367,6 +367,12 @@ impl Feed {
             }
             if now - last_publish >= 1_000_000_000 {
                 last_publish = now;
+                if let Downstream::Rings(links) = &downstream {
+                    let deepest = links.iter().map(|l| l.ring.len()).max().unwrap_or(0);
+                    stats.shard_ring_depth.set(deepest as u64);
+                    let cap = links.iter().map(|l| l.ring.capacity()).max().unwrap_or(0);
+                    stats.shard_ring_capacity.set(cap as u64);
+                }
                 stats.decode_p50_ns.set(decode_ns.value_at_quantile(0.5));
                 stats.decode_p99_ns.set(decode_ns.value_at_quantile(0.99));
                 stats.network_p50_us.set(network_us.value_at_quantile(0.5));

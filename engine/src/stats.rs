@@ -85,6 +85,10 @@ pub struct FeedStats {
     pub decode_max_ns: Gauge,
     pub network_p999_us: Gauge,
     pub network_max_us: Gauge,
+    /// Items in the fullest feed → shard ring, and its capacity, at the last publish (once a
+    /// second; zero with an inline shard).
+    pub shard_ring_depth: Gauge,
+    pub shard_ring_capacity: Gauge,
     /// Per connection, in the order of the feed thread's subscriptions (for per-venue stats).
     pub conns: Vec<ConnStats>,
 }

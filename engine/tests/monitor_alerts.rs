@@ -87,18 +87,27 @@ fn stale_data_is_published_to_the_alerts_channel_and_resolved_state_kept() {
         &data,
         &table,
         &[vec![Venue::BinanceUsdm]],
-        Vec::new(),
+        // One feed thread behind one shard thread (the threads need not exist for this).
+        engine::monitor::publish::engine_threads(&engine::runtime::CoreMap {
+            feeds: vec![None],
+            shards: vec![Some(1)],
+            io: None,
+        }),
         None,
         Some(redis),
     )
     .unwrap();
     let feed = [Arc::new(FeedStats::with_connections(1))];
     feed[0].conns[0].open.set(1);
+    feed[0].shard_ring_depth.set(7);
+    feed[0].shard_ring_capacity.set(4096);
+    feed[0].ring_full.add(2);
     let shard = [Arc::new(ShardStats::default())];
+    shard[0].out_ring_full.add(5);
     let src = Sources {
         feed_stats: &feed,
         shard_stats: &shard,
-        out_rings: &[(0, 1024)],
+        out_rings: &[(3, 1024)],
         close_to_signal: None,
         redis: None,
     };
@@ -125,6 +134,28 @@ fn stale_data_is_published_to_the_alerts_channel_and_resolved_state_kept() {
     assert_eq!(snap.venues[0].name, "binance-usdm");
     assert_eq!((snap.venues[0].connections, snap.venues[0].open), (1, 1));
     assert_eq!(snap.totals.alerts_raised, 1);
+    assert_eq!(snap.totals.ring_full, 7);
+    let t: Vec<_> = snap
+        .threads
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.core,
+                t.ring_depth,
+                t.ring_capacity,
+                t.ring_full,
+            )
+        })
+        .collect();
+    assert_eq!(
+        t,
+        [
+            ("feed-0", -1, 7, 4096, 2),
+            ("shard-0", 1, 3, 1024, 5),
+            ("io", -1, 0, 0, 0)
+        ]
+    );
 
     publisher.finish(&src);
     let snap = read_snapshot(&stats_path(&data)).unwrap().unwrap();

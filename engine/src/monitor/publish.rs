@@ -433,11 +433,22 @@ impl Publisher {
                 }
                 None => 0.0,
             };
-            let (depth, cap) = t
+            let (mut depth, mut cap) = t
                 .info
                 .out_ring
                 .and_then(|i| src.out_rings.get(i).copied())
                 .unwrap_or((0, 0));
+            // A feed thread without an inline shard produces into the shard rings.
+            if let ThreadKind::Feed {
+                n,
+                inline_shard: None,
+            } = t.info.kind
+            {
+                if let Some(fs) = src.feed_stats.get(n) {
+                    depth = fs.shard_ring_depth.get() as usize;
+                    cap = fs.shard_ring_capacity.get() as usize;
+                }
+            }
             let (ring_full, items, decode_errors) = match t.info.kind {
                 ThreadKind::Feed { n, inline_shard } => {
                     let fs = src.feed_stats.get(n);
