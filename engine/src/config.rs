@@ -42,6 +42,8 @@ pub struct Config {
     pub instruments: crate::instruments::InstrumentsConfig,
     /// `[influx]`: export to / import from InfluxDB 1.x (see [`crate::influx`]).
     pub influx: crate::influx::InfluxConfig,
+    /// `[monitor]`: stats file, `/metrics` and `/health`, alert thresholds.
+    pub monitor: crate::monitor::MonitorConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -82,6 +84,7 @@ impl Default for Config {
             signals: SignalsConfig::default(),
             instruments: Default::default(),
             influx: Default::default(),
+            monitor: Default::default(),
         }
     }
 }
@@ -288,6 +291,9 @@ impl Config {
         self.influx
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
+        self.monitor
+            .validate()
+            .map_err(|message| invalid("monitor", message))?;
         for (i, f) in self.feeds.iter().enumerate() {
             f.venue().map_err(|e| match e {
                 ConfigError::Invalid { message, .. } => {

@@ -325,6 +325,9 @@ impl Feed {
                         WsEvent::Text { payload, recv_ns }
                         | WsEvent::Binary { payload, recv_ns } => {
                             frames += 1;
+                            if let Some(c) = stats_ref.conns.get(sub) {
+                                c.frames.inc();
+                            }
                             let wall_recv_us =
                                 wall0 + (recv_ns.saturating_sub(mono0) / 1000) as i64;
                             let mut last_ts = 0i64;
@@ -369,6 +372,10 @@ impl Feed {
                         WsEvent::Open => {
                             opened.push(conn);
                             stats_ref.connects.inc();
+                            if let Some(c) = stats_ref.conns.get(sub) {
+                                c.connects.inc();
+                                c.open.set(1);
+                            }
                             log::info!("feed: {venue} connection {} open", conn.0);
                         }
                         WsEvent::Ping { .. } => {}
@@ -377,6 +384,12 @@ impl Feed {
                             reason,
                             clean,
                         } => {
+                            if let Some(c) = stats_ref.conns.get(sub) {
+                                c.open.set(0);
+                                if !closing {
+                                    c.disconnects.inc();
+                                }
+                            }
                             if closing {
                                 log::info!("feed: {venue} connection {} closed", conn.0);
                             } else {
@@ -487,10 +500,22 @@ impl Feed {
             }
             if now - last_publish >= 1_000_000_000 {
                 last_publish = now;
+                if let Downstream::Rings(links) = &downstream {
+                    let deepest = links.iter().map(|l| l.ring.len()).max().unwrap_or(0);
+                    stats.shard_ring_depth.set(deepest as u64);
+                    let cap = links.iter().map(|l| l.ring.capacity()).max().unwrap_or(0);
+                    stats.shard_ring_capacity.set(cap as u64);
+                }
                 stats.decode_p50_ns.set(decode_ns.value_at_quantile(0.5));
                 stats.decode_p99_ns.set(decode_ns.value_at_quantile(0.99));
                 stats.network_p50_us.set(network_us.value_at_quantile(0.5));
                 stats.network_p99_us.set(network_us.value_at_quantile(0.99));
+                stats.decode_p999_ns.set(decode_ns.value_at_quantile(0.999));
+                stats.decode_max_ns.set(decode_ns.max());
+                stats
+                    .network_p999_us
+                    .set(network_us.value_at_quantile(0.999));
+                stats.network_max_us.set(network_us.max());
             }
         }
 

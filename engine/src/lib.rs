@@ -10,9 +10,11 @@
 //! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
 //! - [`config`], [`stats`], [`tape`], [`replay`].
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
+//! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
 
 pub mod aggregate;
+pub mod alerts;
 pub mod backtest;
 pub mod bar;
 pub mod config;
@@ -21,7 +23,9 @@ pub mod feed;
 pub mod host;
 pub mod influx;
 pub mod instruments;
+pub mod http;
 pub mod market;
+pub mod monitor;
 pub mod pipeline;
 pub mod replay;
 pub mod ring;

@@ -47,6 +47,8 @@ pub struct Plan {
     pub instruments: crate::instruments::InstrumentsConfig,
     /// Export closed bars to InfluxDB (`[influx] enabled = true`), environment applied.
     pub influx: Option<crate::influx::InfluxConfig>,
+    /// Stats file, HTTP endpoints and alerts (`None` when `[monitor] enabled = false`).
+    pub monitor: Option<crate::monitor::MonitorConfig>,
 }
 
 /// What the shards need to run the strategy.
@@ -265,6 +267,7 @@ impl Plan {
             strategy,
             redis,
             influx,
+            monitor: cfg.monitor.enabled.then(|| cfg.monitor.clone()),
             signals_stdout: cfg.signals.stdout,
             instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -312,6 +315,8 @@ pub struct Running {
     pub instruments: Arc<feeds::Instruments>,
     /// Closed bars to InfluxDB (its own thread; see [`crate::influx::sink`]).
     pub influx: Option<crate::influx::InfluxSink>,
+    /// The stats file publisher (monitoring), when enabled.
+    pub monitor: Option<crate::monitor::Publisher>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -464,6 +469,10 @@ impl Running {
         for (i, sub) in plan.subscriptions.into_iter().enumerate() {
             subs_per_feed[i % n_feeds].push(sub);
         }
+        let feed_venues: Vec<Vec<Venue>> = subs_per_feed
+            .iter()
+            .map(|subs| subs.iter().map(|s| s.venue).collect())
+            .collect();
         let mut feeds = Vec::new();
         let mut feed_stats = Vec::new();
         for (f, subs) in subs_per_feed.into_iter().enumerate() {
@@ -489,7 +498,7 @@ impl Running {
                         .collect(),
                 )
             };
-            let stats = Arc::new(FeedStats::default());
+            let stats = Arc::new(FeedStats::with_connections(subs.len()));
             feed_stats.push(stats.clone());
             let feed = Feed::new(
                 f,
@@ -511,7 +520,27 @@ impl Running {
                     })?,
             );
         }
-        Ok(Running {
+        let monitor = match &plan.monitor {
+            Some(mc) => {
+                let threads = crate::monitor::publish::engine_threads(&plan.cores);
+                let own_redis = if sinks.is_none() {
+                    plan.redis.clone()
+                } else {
+                    None
+                };
+                Some(crate::monitor::Publisher::start(
+                    mc,
+                    &plan.data_dir,
+                    &table,
+                    &feed_venues,
+                    threads,
+                    plan.cores.io,
+                    own_redis,
+                )?)
+            }
+            None => None,
+        };
+        let mut running = Running {
             table,
             feed_stats,
             shard_stats,
@@ -529,7 +558,33 @@ impl Running {
             signals: sinks,
             instruments,
             influx,
-        })
+            monitor,
+        };
+        running.publish_monitor(false);
+        Ok(running)
+    }
+
+    /// Publish the stats file now (`last`: the final snapshot, then stop the endpoints).
+    fn publish_monitor(&mut self, last: bool) {
+        let out_rings: Vec<(usize, usize)> = self
+            .outputs
+            .iter()
+            .map(|c| (c.len(), c.capacity()))
+            .collect();
+        let src = crate::monitor::Sources {
+            feed_stats: &self.feed_stats,
+            shard_stats: &self.shard_stats,
+            out_rings: &out_rings,
+            close_to_signal: self.signals.as_ref().map(|s| &s.close_to_journal_ns),
+            redis: self.signals.as_ref().and_then(Signals::redis),
+        };
+        if last {
+            if let Some(m) = self.monitor.take() {
+                m.finish(&src);
+            }
+        } else if let Some(m) = self.monitor.as_mut() {
+            m.publish(&src);
+        }
     }
 
     /// One round of IO duties: drain closed bars into `on_bar`, sync bar files on the timer,
@@ -546,13 +601,21 @@ impl Running {
             let table = &*self.table;
             let seen = &mut self.bars_seen;
             let influx = &mut self.influx;
+            let monitor = &mut self.monitor;
             out.drain(4096, |item| {
                 *seen += 1;
-                if let (Some(sink), ShardOut::Bar(b)) = (influx.as_mut(), &item) {
+                let ShardOut::Bar(b) = &item;
+                if let Some(sink) = influx.as_mut() {
                     sink.submit(b.market, b.second, &b.bar);
+                }
+                if let Some(m) = monitor.as_mut() {
+                    m.on_bar(b);
                 }
                 on_bar(table, &item);
             });
+        }
+        if self.monitor.as_ref().is_some_and(|m| m.due()) {
+            self.publish_monitor(false);
         }
         if self.last_sync.elapsed() >= self.sync_interval {
             self.last_sync = Instant::now();
@@ -649,6 +712,7 @@ impl Running {
         }
         self.io_step(on_bar);
         self.sync_files();
+        self.publish_monitor(true);
         if let Some(sinks) = self.signals.take() {
             let _ = summary.close_to_journal_ns.add(&sinks.close_to_journal_ns);
             sinks.finish();

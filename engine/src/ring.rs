@@ -384,6 +384,11 @@ impl<T> Consumer<T> {
         self.tail_cache == self.head && self.len() == 0
     }
 
+    /// How many items the ring holds at most (the requested capacity, rounded up).
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity()
+    }
+
     /// Whether the [`Producer`] was dropped: no more items will arrive.
     ///
     /// Once this is `true`, everything the producer pushed is visible, so the shutdown

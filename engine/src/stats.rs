@@ -81,9 +81,39 @@ pub struct FeedStats {
     /// Exchange time → receive (network latency + clock offset), µs, over the last second.
     pub network_p50_us: Gauge,
     pub network_p99_us: Gauge,
+    /// Tail and worst of the two histograms above, since start.
+    pub decode_p999_ns: Gauge,
+    pub decode_max_ns: Gauge,
+    pub network_p999_us: Gauge,
+    pub network_max_us: Gauge,
+    /// Items in the fullest feed → shard ring, and its capacity, at the last publish (once a
+    /// second; zero with an inline shard).
+    pub shard_ring_depth: Gauge,
+    pub shard_ring_capacity: Gauge,
+    /// Per connection, in the order of the feed thread's subscriptions (for per-venue stats).
+    pub conns: Vec<ConnStats>,
+}
+
+/// One connection (subscription) of a feed thread.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// 1 while open.
+    pub open: Gauge,
+    pub connects: Counter,
+    /// Lost while running (each is followed by a reconnect).
+    pub disconnects: Counter,
+    pub frames: Counter,
 }
 
 impl FeedStats {
+    /// Counters for a feed thread with `connections` subscriptions.
+    pub fn with_connections(connections: usize) -> FeedStats {
+        FeedStats {
+            conns: (0..connections).map(|_| ConnStats::default()).collect(),
+            ..FeedStats::default()
+        }
+    }
+
     /// All frames that failed to decode.
     pub fn decode_errors(&self) -> u64 {
         self.malformed.get() + self.bad_fields.get() + self.unknown_messages.get()

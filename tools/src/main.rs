@@ -1,4 +1,5 @@
 //! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`, `import`, `influx`.
+//! The `squeezeflow` command: `demo`, `run`, `sim`, `replay`, `decode`, `bars`, `tune`, `monitor`.
 #![deny(unsafe_code)]
 
 mod cmd;
@@ -51,6 +52,8 @@ enum Command {
     Import(cmd::import::ImportArgs),
     /// InfluxDB 1.x administration: `influx setup [--verify]` (retention policies).
     Influx(cmd::import::InfluxArgs),
+    /// Health of the engine and its data: terminal UI, `--once` (exit 0/1/2), `--export FILE`.
+    Monitor(cmd::monitor::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Tune(a) => cmd::tune::main(&global, a),
         Command::Import(a) => cmd::import::main_import(&global, a),
         Command::Influx(a) => cmd::import::main_influx(&global, a),
+        Command::Monitor(a) => cmd::monitor::main(&global, a),
     };
     match result {
         Ok(code) => code,

@@ -70,6 +70,11 @@ impl Signals {
         self
     }
 
+    /// The Redis sink, if Redis is on (the monitor publishes alerts through it).
+    pub fn redis(&self) -> Option<&redis::RedisSink> {
+        self.redis.as_ref()
+    }
+
     /// The Redis sink's counters, if Redis is on.
     pub fn redis_stats(&self) -> Option<redis::RedisStats> {
         self.redis.as_ref().map(|r| r.stats())

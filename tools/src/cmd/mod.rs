@@ -6,6 +6,7 @@ pub(crate) mod decode;
 pub(crate) mod demo;
 pub(crate) mod import;
 pub(crate) mod live;
+pub(crate) mod monitor;
 pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod sim;
