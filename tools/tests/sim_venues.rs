@@ -545,40 +545,11 @@ fn binance_coinm_combined_and_raw() {
 
 /// The path and the engine's subscribe messages for `venue`'s `symbols`.
 fn engine_session(venue: Venue, base: &str, symbols: &[&str]) -> (String, Vec<String>) {
-    let path = tools::sim::venues::ws_path(venue).unwrap();
-    match venue {
-        Venue::BinanceCoinm => {
-            let pairs: Vec<String> = symbols.iter().map(|s| s.to_ascii_lowercase()).collect();
-            let refs: Vec<&str> = pairs.iter().map(String::as_str).collect();
-            let urls = feeds::binance::combined_urls(venue, base, &refs);
-            (urls[0].clone(), Vec::new())
-        }
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => (
-            format!("{base}{path}"),
-            feeds::bybit::subscribe_messages(venue, symbols),
-        ),
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => (
-            format!("{base}{path}"),
-            feeds::okx::subscribe_messages(venue, symbols),
-        ),
-        Venue::Bitget | Venue::BitgetSpot => (
-            format!("{base}{path}"),
-            feeds::bitget::subscribe_messages(venue, symbols),
-        ),
-        Venue::GateFutures => (
-            format!("{base}{path}"),
-            feeds::gate::subscribe_messages(symbols, now_s()),
-        ),
-        Venue::Hyperliquid => (
-            format!("{base}{path}"),
-            feeds::hyperliquid::subscribe_messages(symbols),
-        ),
-        Venue::Huobi | Venue::HuobiSwap => (
-            format!("{base}{path}"),
-            feeds::huobi::subscribe_messages(symbols),
-        ),
-        other => panic!("no session for {other}"),
-    }
+    // Exactly what the engine's feed thread would open and send (feeds::plan).
+    let mut plans = feeds::plan::plan(venue, Some(base), symbols, now_s()).unwrap();
+    assert_eq!(plans.len(), 1, "{venue}: one connection");
+    let p = plans.remove(0);
+    (p.url, p.subscribe)
 }
 
 #[test]

@@ -148,6 +148,12 @@ pub fn ws_path(venue: Venue) -> Option<&'static str> {
         Venue::Bitget | Venue::BitgetSpot => "/v2/ws/public",
         Venue::GateFutures => "/v4/ws/usdt",
         Venue::Hyperliquid => "/ws",
+        Venue::Coinbase | Venue::CoinbaseAdvanced => "/",
+        Venue::KrakenSpot => "/v2",
+        Venue::KrakenFutures => "/ws/v1",
+        Venue::Bitmex => "/realtime",
+        Venue::Deribit => "/ws/api/v2",
+        Venue::Bitfinex => "/ws/2",
         _ => return None,
     })
 }
