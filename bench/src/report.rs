@@ -1,5 +1,6 @@
 //! Printing results as a table and as JSON.
 
+use crate::ours::READ_TO_BAR;
 use crate::{RunResult, Sample};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -111,9 +112,12 @@ pub fn samples_table(samples: &[Sample]) -> String {
 
 /// `ratio = baseline / ours` for p99 (of `stage`) and `ours / baseline` for throughput.
 pub fn ratios(ours: &RunResult, base: &RunResult, stage: &str) -> Value {
-    let p99 = |r: &RunResult| r.stage(stage).map_or(0, |h| h.value_at_quantile(0.99));
-    let (po, pb) = (p99(ours), p99(base));
+    let p99_of = |r: &RunResult, s: &str| r.stage(s).map_or(0, |h| h.value_at_quantile(0.99));
+    let (po, pb) = (p99_of(ours, stage), p99_of(base, stage));
+    let (ro, rb) = (p99_of(ours, READ_TO_BAR), p99_of(base, READ_TO_BAR));
     json!({
+        "read_to_bar_p99_ns": {"ours": ro, "baseline": rb},
+        "read_to_bar_p99_ratio": if ro > 0 { rb as f64 / ro as f64 } else { 0.0 },
         "ours": ours.name,
         "baseline": base.name,
         "stage": stage,

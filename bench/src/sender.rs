@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 /// Send stamps kept for the last this many frames (a ring; the socket buffers hold far fewer).
 const STAMPS: usize = 1 << 20;
-/// Frames written per batch when the sender is behind (or unpaced).
+/// Frames written per batch when the sender is behind schedule.
 const BATCH: u64 = 128;
+/// Frames written per batch when unpaced (fewer syscalls: the sender should not be the limit).
+const BATCH_UNPACED: u64 = 1024;
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// What to send.
@@ -206,7 +208,8 @@ fn run(
             }
             continue;
         }
-        let end = due.min(i + BATCH).min(cfg.frames.unwrap_or(u64::MAX));
+        let batch = if paced { BATCH } else { BATCH_UNPACED };
+        let end = due.min(i + batch).min(cfg.frames.unwrap_or(u64::MAX));
         if paced {
             let at = t0 + (i as f64 * sched.interval_ns) as u64;
             if now > at + 1_000_000 {
