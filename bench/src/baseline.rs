@@ -172,6 +172,7 @@ struct AggOut {
     last_ns: u64,
     sched_to_bar: hdrhistogram::Histogram<u64>,
     read_to_bar: hdrhistogram::Histogram<u64>,
+    send_to_bar: hdrhistogram::Histogram<u64>,
 }
 
 async fn aggregate(
@@ -185,6 +186,7 @@ async fn aggregate(
         last_ns: 0,
         sched_to_bar: histogram(),
         read_to_bar: histogram(),
+        send_to_bar: histogram(),
     };
     while let Some(t) = rx.recv().await {
         bars.on_trade(&t);
@@ -192,8 +194,12 @@ async fn aggregate(
         out.trades += 1;
         out.last_ns = now;
         if let Some(s) = &schedule {
-            if let Some(origin) = s.origin(t.trade_id.wrapping_sub(FIRST_TRADE_ID)) {
+            let i = t.trade_id.wrapping_sub(FIRST_TRADE_ID);
+            if let Some(origin) = s.origin(i) {
                 let _ = out.sched_to_bar.record(now.saturating_sub(origin).max(1));
+            }
+            if let Some(sent) = s.sent(i) {
+                let _ = out.send_to_bar.record(now.saturating_sub(sent).max(1));
             }
         }
         let _ = out.read_to_bar.record(now.saturating_sub(t.recv_ns).max(1));
@@ -251,6 +257,10 @@ pub fn loopback(name: &str, urls: &[String], schedule: Arc<Schedule>) -> Result<
                 Stage {
                     name: crate::ours::SCHED_TO_BAR,
                     hist: out.sched_to_bar,
+                },
+                Stage {
+                    name: crate::ours::SEND_TO_BAR,
+                    hist: out.send_to_bar,
                 },
                 Stage {
                     name: crate::ours::READ_TO_BAR,

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 /// Stage names shared by the report and the tests.
 pub const SCHED_TO_BAR: &str = "scheduled send → bar updated";
+/// The sender wrote the frame's batch → bar slot updated (excludes the sender's lateness).
+pub const SEND_TO_BAR: &str = "actual send → bar updated";
 /// Socket read returned → bar slot updated (in process).
 pub const READ_TO_BAR: &str = "socket read → bar updated";
 /// Frame in hand → decoded and routed (replay, feed thread).
@@ -85,6 +87,7 @@ pub fn loopback(
     }
     let mut sched_to_bar = histogram();
     let mut read_to_bar = histogram();
+    let mut send_to_bar = histogram();
     let mut interval = histogram();
     let mut bars: Vec<BarRow> = Vec::with_capacity(1 << 16);
     let mut samples = Vec::new();
@@ -120,6 +123,9 @@ pub fn loopback(
                             let d = now.saturating_sub(origin).max(1);
                             let _ = sched_to_bar.record(d);
                             let _ = interval.record(d);
+                        }
+                        if let Some(sent) = schedule.sent(i) {
+                            let _ = send_to_bar.record(now.saturating_sub(sent).max(1));
                         }
                         let _ = read_to_bar.record(now.saturating_sub(recv_ns).max(1));
                     },
@@ -170,6 +176,10 @@ pub fn loopback(
             Stage {
                 name: SCHED_TO_BAR,
                 hist: sched_to_bar,
+            },
+            Stage {
+                name: SEND_TO_BAR,
+                hist: send_to_bar,
             },
             Stage {
                 name: READ_TO_BAR,

@@ -1,6 +1,6 @@
 //! Printing results as a table and as JSON.
 
-use crate::ours::READ_TO_BAR;
+use crate::ours::{READ_TO_BAR, SEND_TO_BAR};
 use crate::{RunResult, Sample};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -115,7 +115,10 @@ pub fn ratios(ours: &RunResult, base: &RunResult, stage: &str) -> Value {
     let p99_of = |r: &RunResult, s: &str| r.stage(s).map_or(0, |h| h.value_at_quantile(0.99));
     let (po, pb) = (p99_of(ours, stage), p99_of(base, stage));
     let (ro, rb) = (p99_of(ours, READ_TO_BAR), p99_of(base, READ_TO_BAR));
+    let (so, sb) = (p99_of(ours, SEND_TO_BAR), p99_of(base, SEND_TO_BAR));
     json!({
+        "send_to_bar_p99_ns": {"ours": so, "baseline": sb},
+        "send_to_bar_p99_ratio": if so > 0 { sb as f64 / so as f64 } else { 0.0 },
         "read_to_bar_p99_ns": {"ours": ro, "baseline": rb},
         "read_to_bar_p99_ratio": if ro > 0 { rb as f64 / ro as f64 } else { 0.0 },
         "ours": ours.name,

@@ -68,6 +68,13 @@ impl Schedule {
         }
     }
 
+    /// When frame `i`'s batch was handed to the socket (`None` if unknown or overwritten).
+    #[inline]
+    pub fn sent(&self, i: u64) -> Option<u64> {
+        let s = self.sent[(i as usize) % STAMPS].load(Ordering::Acquire);
+        (s > 0).then_some(s)
+    }
+
     /// When frame 0 was due (0 before the sender started).
     pub fn start_ns(&self) -> u64 {
         self.t0_ns.load(Ordering::Acquire)

@@ -4,7 +4,7 @@
 use bench::baseline;
 use bench::gen::{Tape, TapeSpec};
 use bench::modes::{self, LoopbackPlan};
-use bench::ours::{self, READ_TO_BAR, SCHED_TO_BAR};
+use bench::ours::{self, READ_TO_BAR, SCHED_TO_BAR, SEND_TO_BAR};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,6 +83,7 @@ fn loopback_paced_ours_and_baseline_account_for_every_frame() {
         // Paced: every trade has a scheduled send time, so every one is in the histogram.
         assert_eq!(r.stage(SCHED_TO_BAR).unwrap().len(), n, "{}", r.name);
         assert_eq!(r.stage(READ_TO_BAR).unwrap().len(), n, "{}", r.name);
+        assert_eq!(r.stage(SEND_TO_BAR).unwrap().len(), n, "{}", r.name);
     }
     assert_eq!(modes::check_same_bars(&ours, &base).unwrap(), 25);
 }

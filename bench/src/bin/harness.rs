@@ -223,9 +223,10 @@ fn compare(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Val
         "loopback_unpaced": report::ratios(&our_max, &base_max, SCHED_TO_BAR),
     });
     println!(
-        "ratios (baseline/ours p99, ours/baseline msgs/s):\n  replay    throughput ×{:.2}\n  paced     p99 ×{:.2} (scheduled send → bar), ×{:.2} (socket read → bar)\n  unpaced   throughput ×{:.2}, p99 ×{:.2}",
+        "ratios (baseline/ours p99, ours/baseline msgs/s):\n  replay    throughput ×{:.2}\n  paced     p99 ×{:.2} (scheduled send → bar), ×{:.2} (actual send → bar), ×{:.2} (socket read → bar)\n  unpaced   throughput ×{:.2}, p99 ×{:.2}",
         ratios["replay_throughput"]["throughput_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_paced"]["p99_ratio"].as_f64().unwrap_or(0.0),
+        ratios["loopback_paced"]["send_to_bar_p99_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_paced"]["read_to_bar_p99_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_unpaced"]["throughput_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_unpaced"]["p99_ratio"].as_f64().unwrap_or(0.0),
