@@ -30,6 +30,8 @@ pub struct LoopbackPlan {
     pub duration: Option<Duration>,
     /// Soak sampling interval.
     pub sample_every: Option<Duration>,
+    /// Our receiver spins on the socket instead of blocking (the baseline cannot).
+    pub busy_poll: bool,
 }
 
 fn start_sender(plan: &LoopbackPlan, core: Option<CoreId>) -> Result<(Sender, Vec<String>)> {
@@ -71,6 +73,7 @@ pub fn loopback_ours(
             conns: plan.conns,
             duration: plan.duration,
             sample_every: plan.sample_every,
+            busy_poll: plan.busy_poll,
         },
         &|| sender.stop(),
     );

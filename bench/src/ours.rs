@@ -66,6 +66,9 @@ pub struct LoopbackOpts {
     pub duration: Option<Duration>,
     /// Soak sampling interval.
     pub sample_every: Option<Duration>,
+    /// Spin on the socket (`poll(Some(0))`) instead of blocking in epoll, as the engine does
+    /// with `busy_poll = true` on isolated cores.
+    pub busy_poll: bool,
 }
 
 /// Receives the sender's frames on `urls` and folds them into bars until every connection
@@ -97,8 +100,13 @@ pub fn loopback(
     let start = mono_ns();
     let mut next_sample = opts.sample_every.map(|d| start + d.as_nanos() as u64);
     let mut stopped = false;
+    let timeout = if opts.busy_poll {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(10)
+    };
     while closed < urls.len() {
-        client.poll(Some(Duration::from_millis(10)), &mut |id, ev| match ev {
+        client.poll(Some(timeout), &mut |id, ev| match ev {
             WsEvent::Text { payload, recv_ns } => {
                 frames += 1;
                 let res = router.route(

@@ -22,6 +22,7 @@ fn plan(frames: u64, rate: f64, tape: Option<Arc<Tape>>) -> LoopbackPlan {
         conns: 2,
         duration: None,
         sample_every: None,
+        busy_poll: false,
     }
 }
 
@@ -116,6 +117,7 @@ fn soak_samples_every_interval_and_stops_after_the_duration() {
         conns: 1,
         duration: Some(Duration::from_millis(1_600)),
         sample_every: Some(Duration::from_millis(500)),
+        busy_poll: true,
     };
     let r = modes::loopback_ours(&plan, "soak", dir.path(), bench::two_cores()).unwrap();
     assert_eq!(r.errors, 0);

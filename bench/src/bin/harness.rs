@@ -59,6 +59,10 @@ struct Args {
     /// Soak sampling interval, seconds.
     #[arg(long, default_value_t = 60)]
     interval: u64,
+    /// Our receiver busy-polls its sockets (default: blocks in epoll, like the engine's
+    /// default idle policy).
+    #[arg(long)]
+    busy_poll: bool,
     /// Bar store directory (default: a temporary directory, removed at exit).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -83,7 +87,7 @@ fn main() -> Result<()> {
         "mode": format!("{:?}", args.mode).to_lowercase(),
         "machine": report::machine(),
         "args": {"frames": args.frames, "rate": args.rate, "symbols": spec.symbols,
-                 "conns": args.conns, "per_sec": spec.per_sec},
+                 "conns": args.conns, "per_sec": spec.per_sec, "busy_poll": args.busy_poll},
     });
     match args.mode {
         Mode::Replay => replay(&args, spec, &data, cores, &mut out)?,
@@ -140,6 +144,7 @@ fn plan(args: &Args, spec: TapeSpec, rate: f64, tape: Option<Arc<Tape>>) -> Loop
         conns: args.conns.max(1),
         duration: None,
         sample_every: None,
+        busy_poll: args.busy_poll,
     }
 }
 
@@ -246,6 +251,7 @@ fn soak(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Value)
         conns: args.conns.max(1),
         duration: Some(Duration::from_secs(args.duration)),
         sample_every: Some(Duration::from_secs(args.interval.max(1))),
+        busy_poll: args.busy_poll,
     };
     println!(
         "soak: {} s at {} frames/s, sampling every {} s",
