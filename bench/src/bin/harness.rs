@@ -63,6 +63,10 @@ struct Args {
     /// default idle policy).
     #[arg(long)]
     busy_poll: bool,
+    /// Do not pin the sender and our threads to the first two cores (on a shared, loaded VM a
+    /// pinned thread waits for its core while the other may be free).
+    #[arg(long)]
+    no_pin: bool,
     /// Bar store directory (default: a temporary directory, removed at exit).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -73,7 +77,11 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let cores = two_cores();
+    let cores = if args.no_pin {
+        (None, None)
+    } else {
+        two_cores()
+    };
     let tmp = tempfile::tempdir()?;
     let data = args
         .data
@@ -87,7 +95,7 @@ fn main() -> Result<()> {
         "mode": format!("{:?}", args.mode).to_lowercase(),
         "machine": report::machine(),
         "args": {"frames": args.frames, "rate": args.rate, "symbols": spec.symbols,
-                 "conns": args.conns, "per_sec": spec.per_sec, "busy_poll": args.busy_poll},
+                 "conns": args.conns, "per_sec": spec.per_sec, "busy_poll": args.busy_poll, "pinned": !args.no_pin},
     });
     match args.mode {
         Mode::Replay => replay(&args, spec, &data, cores, &mut out)?,
