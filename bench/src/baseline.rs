@@ -13,6 +13,7 @@ use feeds::clock::mono_ns;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -159,11 +160,28 @@ fn empty(symbol: &str, second: i64) -> BarRow {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+/// A 2-worker runtime whose threads add their CPU time to `cpu` when they stop.
+fn runtime(cpu: Arc<AtomicU64>) -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
+        .on_thread_stop(move || {
+            cpu.fetch_add(crate::thread_cpu_ns(), Ordering::Relaxed);
+        })
         .build()?)
+}
+
+/// Runs `body` on a fresh runtime and records the CPU time of its threads (and of the
+/// calling thread, which only waits) in the result.
+fn run_measured(body: impl std::future::Future<Output = Result<RunResult>>) -> Result<RunResult> {
+    let cpu = Arc::new(AtomicU64::new(0));
+    let rt = runtime(cpu.clone())?;
+    let cpu0 = crate::thread_cpu_ns();
+    let result = rt.block_on(body);
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    let mut result = result?;
+    result.cpu_ns = cpu.load(Ordering::Relaxed) + crate::thread_cpu_ns().saturating_sub(cpu0);
+    Ok(result)
 }
 
 struct AggOut {
@@ -210,8 +228,7 @@ async fn aggregate(
 
 /// The conventional stack over loopback WebSockets: one task per URL.
 pub fn loopback(name: &str, urls: &[String], schedule: Arc<Schedule>) -> Result<RunResult> {
-    let rt = runtime()?;
-    rt.block_on(async move {
+    run_measured(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let agg = tokio::spawn(aggregate(rx, Some(schedule.clone())));
         let mut conns = Vec::new();
@@ -269,6 +286,7 @@ pub fn loopback(name: &str, urls: &[String], schedule: Arc<Schedule>) -> Result<
             ],
             bars: out.bars,
             samples: Vec::new(),
+            cpu_ns: 0,
         })
     })
 }
@@ -276,8 +294,7 @@ pub fn loopback(name: &str, urls: &[String], schedule: Arc<Schedule>) -> Result<
 /// The conventional stack on an in-memory tape: a decode task (serde_json per frame, as a
 /// connection task would after tungstenite handed it the text) feeding the aggregator task.
 pub fn replay(tape: Arc<Tape>) -> Result<RunResult> {
-    let rt = runtime()?;
-    rt.block_on(async move {
+    run_measured(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let agg = tokio::spawn(aggregate(rx, None));
         let start = mono_ns();
@@ -314,6 +331,7 @@ pub fn replay(tape: Arc<Tape>) -> Result<RunResult> {
             }],
             bars: out.bars,
             samples: Vec::new(),
+            cpu_ns: 0,
         })
     })
 }

@@ -65,6 +65,9 @@ pub struct RunResult {
     pub bars: Vec<BarRow>,
     /// Soak samples (empty otherwise).
     pub samples: Vec<Sample>,
+    /// CPU time of the pipeline's own threads (the sender's excluded), ns, from each thread's
+    /// `schedstat`.
+    pub cpu_ns: u64,
 }
 
 impl RunResult {
@@ -74,6 +77,15 @@ impl RunResult {
             0.0
         } else {
             self.trades as f64 * 1e9 / self.elapsed_ns as f64
+        }
+    }
+
+    /// Trades per CPU-second of the pipeline (0 if CPU time was not measured).
+    pub fn per_cpu_second(&self) -> f64 {
+        if self.cpu_ns == 0 {
+            0.0
+        } else {
+            self.trades as f64 * 1e9 / self.cpu_ns as f64
         }
     }
 
@@ -121,4 +133,12 @@ pub fn two_cores() -> (Option<core_affinity::CoreId>, Option<core_affinity::Core
         Some([a]) => (Some(*a), Some(*a)),
         _ => (None, None),
     }
+}
+
+/// CPU time of the calling thread so far, ns (`/proc/thread-self/schedstat`).
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }

@@ -100,6 +100,7 @@ pub fn loopback(
     let start = mono_ns();
     let mut next_sample = opts.sample_every.map(|d| start + d.as_nanos() as u64);
     let mut stopped = false;
+    let cpu0 = crate::thread_cpu_ns();
     let timeout = if opts.busy_poll {
         Duration::ZERO
     } else {
@@ -171,6 +172,7 @@ pub fn loopback(
             stopped = true;
         }
     }
+    let cpu_ns = crate::thread_cpu_ns().saturating_sub(cpu0);
     agg.close_all(&mut |b| bars.push(row(&table, &b)))?;
     sort_bars(&mut bars);
     let first = schedule.start_ns();
@@ -196,6 +198,7 @@ pub fn loopback(
         ],
         bars,
         samples,
+        cpu_ns,
     })
 }
 
@@ -241,8 +244,9 @@ pub fn replay_two_threads(
                     std::hint::spin_loop();
                 }
             }
+            let cpu = crate::thread_cpu_ns();
             let _ = agg.close_all(&mut |b| bars.push(row(&shard_table, &b)));
-            (hist, bars, trades, errors, last)
+            (hist, bars, trades, errors, last, cpu)
         })?;
     if let Some(c) = cores.0 {
         core_affinity::set_for_current(c);
@@ -251,6 +255,7 @@ pub fn replay_two_threads(
     let mut decode = histogram();
     let mut buf = Vec::with_capacity(4096);
     let mut errors = 0u64;
+    let cpu0 = crate::thread_cpu_ns();
     let start = mono_ns();
     for i in 0..tape.len() {
         buf.clear();
@@ -276,11 +281,13 @@ pub fn replay_two_threads(
         }
     }
     drop(tx);
-    let (hist, mut bars, trades, shard_errors, last) =
+    let feed_cpu = crate::thread_cpu_ns().saturating_sub(cpu0);
+    let (hist, mut bars, trades, shard_errors, last, shard_cpu) =
         shard.join().map_err(|_| anyhow!("shard thread panicked"))?;
     sort_bars(&mut bars);
     Ok(RunResult {
         name: "ours/replay (2 threads, ring)".into(),
+        cpu_ns: feed_cpu + shard_cpu,
         frames: tape.len() as u64,
         trades,
         errors: errors + shard_errors,
@@ -309,6 +316,7 @@ pub fn replay_inline(spec: &TapeSpec, tape: &Tape, data: &Path) -> Result<RunRes
     let mut bars: Vec<BarRow> = Vec::with_capacity(1 << 16);
     let mut buf = Vec::with_capacity(4096);
     let (mut trades, mut errors) = (0u64, 0u64);
+    let cpu0 = crate::thread_cpu_ns();
     let start = mono_ns();
     for i in 0..tape.len() {
         buf.clear();
@@ -336,10 +344,12 @@ pub fn replay_inline(spec: &TapeSpec, tape: &Tape, data: &Path) -> Result<RunRes
         }
     }
     let end = mono_ns();
+    let cpu_ns = crate::thread_cpu_ns().saturating_sub(cpu0);
     agg.close_all(&mut |b| bars.push(row(&table, &b)))?;
     sort_bars(&mut bars);
     Ok(RunResult {
         name: "ours/replay (1 thread, inline)".into(),
+        cpu_ns,
         frames: tape.len() as u64,
         trades,
         errors,

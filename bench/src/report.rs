@@ -42,6 +42,8 @@ pub fn run_json(r: &RunResult) -> Value {
         "bars": r.bars.len(),
         "elapsed_s": r.elapsed_ns as f64 / 1e9,
         "msgs_per_s": r.rate(),
+        "cpu_s": r.cpu_ns as f64 / 1e9,
+        "msgs_per_cpu_s": r.per_cpu_second(),
         "stages": stages,
         "samples": samples,
     })
@@ -79,12 +81,14 @@ pub fn table(runs: &[&RunResult]) -> String {
             ));
         }
         out.push_str(&format!(
-            "{:<38} frames {} trades {} errors {} bars {}\n",
+            "{:<38} frames {} trades {} errors {} bars {} CPU {:.2} s ({:.0} msgs per CPU-s)\n",
             "",
             r.frames,
             r.trades,
             r.errors,
-            r.bars.len()
+            r.bars.len(),
+            r.cpu_ns as f64 / 1e9,
+            r.per_cpu_second()
         ));
     }
     out
@@ -128,6 +132,12 @@ pub fn ratios(ours: &RunResult, base: &RunResult, stage: &str) -> Value {
         "p99_ratio": if po > 0 { pb as f64 / po as f64 } else { 0.0 },
         "msgs_per_s": {"ours": ours.rate(), "baseline": base.rate()},
         "throughput_ratio": if base.rate() > 0.0 { ours.rate() / base.rate() } else { 0.0 },
+        "msgs_per_cpu_s": {"ours": ours.per_cpu_second(), "baseline": base.per_cpu_second()},
+        "cpu_efficiency_ratio": if base.per_cpu_second() > 0.0 {
+            ours.per_cpu_second() / base.per_cpu_second()
+        } else {
+            0.0
+        },
     })
 }
 

@@ -88,6 +88,8 @@ pub struct SenderStats {
     pub frames: u64,
     /// Batches written later than 1 ms after their schedule (the receiver pushed back).
     pub late_batches: u64,
+    /// CPU time of the sender thread, ns.
+    pub cpu_ns: u64,
 }
 
 /// A running sender on a loopback port.
@@ -262,6 +264,7 @@ fn run(
             }
         }
     }
+    stats.cpu_ns = crate::thread_cpu_ns();
     Ok(stats)
 }
 

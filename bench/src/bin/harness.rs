@@ -131,7 +131,8 @@ fn replay(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Valu
         spec.symbols
     );
     let two = ours::replay_two_threads(&spec, &tape, &fresh(data, "replay2")?, cores)?;
-    let one = ours::replay_inline(&spec, &tape, &fresh(data, "replay1")?)?;
+    let dir = fresh(data, "replay1")?;
+    let one = ours::replay_inline(&spec, &tape, &dir)?;
     modes::check_complete(&two, n)?;
     modes::check_complete(&one, n)?;
     modes::check_same_bars(&two, &one)?;
@@ -189,7 +190,8 @@ fn compare(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Val
         "baseline: {n} frames, {} symbols, {} connections; replay, loopback paced at {} frames/s, loopback unpaced",
         spec.symbols, args.conns, args.rate
     );
-    let our_replay = ours::replay_inline(&spec, &tape, &fresh(data, "br")?)?;
+    let dir = fresh(data, "br")?;
+    let our_replay = ours::replay_inline(&spec, &tape, &dir)?;
     let base_replay = baseline::replay(tape.clone())?;
     let our_paced = modes::loopback_ours(
         &plan(args, spec, args.rate, Some(tape.clone())),
@@ -236,13 +238,16 @@ fn compare(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Val
         "loopback_unpaced": report::ratios(&our_max, &base_max, SCHED_TO_BAR),
     });
     println!(
-        "ratios (baseline/ours p99, ours/baseline msgs/s):\n  replay    throughput ×{:.2}\n  paced     p99 ×{:.2} (scheduled send → bar), ×{:.2} (actual send → bar), ×{:.2} (socket read → bar)\n  unpaced   throughput ×{:.2}, p99 ×{:.2}",
+        "ratios (baseline/ours p99, ours/baseline msgs/s):\n  replay    throughput ×{:.2}\n  paced     p99 ×{:.2} (scheduled send → bar), ×{:.2} (actual send → bar), ×{:.2} (socket read → bar)\n  unpaced   throughput ×{:.2}, p99 ×{:.2}\n  per CPU-second: replay ×{:.2}, paced ×{:.2}, unpaced ×{:.2}",
         ratios["replay_throughput"]["throughput_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_paced"]["p99_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_paced"]["send_to_bar_p99_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_paced"]["read_to_bar_p99_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_unpaced"]["throughput_ratio"].as_f64().unwrap_or(0.0),
         ratios["loopback_unpaced"]["p99_ratio"].as_f64().unwrap_or(0.0),
+        ratios["replay_throughput"]["cpu_efficiency_ratio"].as_f64().unwrap_or(0.0),
+        ratios["loopback_paced"]["cpu_efficiency_ratio"].as_f64().unwrap_or(0.0),
+        ratios["loopback_unpaced"]["cpu_efficiency_ratio"].as_f64().unwrap_or(0.0),
     );
     out["runs"] = runs_json(&all);
     out["bars_compared"] = json!(same);
