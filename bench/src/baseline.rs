@@ -265,6 +265,7 @@ pub fn loopback(name: &str, urls: &[String], schedule: Arc<Schedule>) -> Result<
         }
         let out = agg.await?;
         Ok(RunResult {
+            bars_closed: out.bars.len() as u64,
             name: name.to_string(),
             frames,
             trades: out.trades,
@@ -320,6 +321,7 @@ pub fn replay(tape: Arc<Tape>) -> Result<RunResult> {
         let (frames, errors) = decode.await.map_err(|e| anyhow!("decode task: {e}"))?;
         let out = agg.await?;
         Ok(RunResult {
+            bars_closed: out.bars.len() as u64,
             name: "baseline/replay (tokio + serde_json)".into(),
             frames,
             trades: out.trades,

@@ -61,8 +61,10 @@ pub struct RunResult {
     pub elapsed_ns: u64,
     /// Latency histograms.
     pub stages: Vec<Stage>,
-    /// Every bar closed, sorted.
+    /// Every bar closed, sorted (a soak keeps none: see `bars_closed`).
     pub bars: Vec<BarRow>,
+    /// Bars closed (soak runs count them without keeping them).
+    pub bars_closed: u64,
     /// Soak samples (empty otherwise).
     pub samples: Vec<Sample>,
     /// CPU time of the pipeline's own threads (the sender's excluded), ns, from each thread's

@@ -93,6 +93,8 @@ pub fn loopback(
     let mut send_to_bar = histogram();
     let mut interval = histogram();
     let mut bars: Vec<BarRow> = Vec::with_capacity(1 << 16);
+    let keep_bars = opts.duration.is_none();
+    let mut bars_closed = 0u64;
     let mut samples = Vec::new();
     let (mut frames, mut trades, mut errors, mut closed, mut ws_errors) = (0u64, 0u64, 0u64, 0, 0);
     let mut interval_trades = 0u64;
@@ -118,7 +120,13 @@ pub fn loopback(
                     &mut |v, s| table.lookup(v, s),
                     &mut |tick: Tick| {
                         if agg
-                            .on_tick(&tick, &mut |b| bars.push(row(&table, &b)))
+                            .on_tick(&tick, &mut |b| {
+                                bars_closed += 1;
+                                // A soak keeps no bars: the list would grow with the run.
+                                if keep_bars {
+                                    bars.push(row(&table, &b));
+                                }
+                            })
                             .is_err()
                         {
                             errors += 1;
@@ -173,7 +181,12 @@ pub fn loopback(
         }
     }
     let cpu_ns = crate::thread_cpu_ns().saturating_sub(cpu0);
-    agg.close_all(&mut |b| bars.push(row(&table, &b)))?;
+    agg.close_all(&mut |b| {
+        bars_closed += 1;
+        if keep_bars {
+            bars.push(row(&table, &b));
+        }
+    })?;
     sort_bars(&mut bars);
     let first = schedule.start_ns();
     Ok(RunResult {
@@ -199,6 +212,7 @@ pub fn loopback(
         bars,
         samples,
         cpu_ns,
+        bars_closed,
     })
 }
 
@@ -286,6 +300,7 @@ pub fn replay_two_threads(
         shard.join().map_err(|_| anyhow!("shard thread panicked"))?;
     sort_bars(&mut bars);
     Ok(RunResult {
+        bars_closed: bars.len() as u64,
         name: "ours/replay (2 threads, ring)".into(),
         cpu_ns: feed_cpu + shard_cpu,
         frames: tape.len() as u64,
@@ -348,6 +363,7 @@ pub fn replay_inline(spec: &TapeSpec, tape: &Tape, data: &Path) -> Result<RunRes
     agg.close_all(&mut |b| bars.push(row(&table, &b)))?;
     sort_bars(&mut bars);
     Ok(RunResult {
+        bars_closed: bars.len() as u64,
         name: "ours/replay (1 thread, inline)".into(),
         cpu_ns,
         frames: tape.len() as u64,

@@ -39,7 +39,7 @@ pub fn run_json(r: &RunResult) -> Value {
         "frames": r.frames,
         "trades": r.trades,
         "errors": r.errors,
-        "bars": r.bars.len(),
+        "bars": r.bars_closed,
         "elapsed_s": r.elapsed_ns as f64 / 1e9,
         "msgs_per_s": r.rate(),
         "cpu_s": r.cpu_ns as f64 / 1e9,
@@ -86,7 +86,7 @@ pub fn table(runs: &[&RunResult]) -> String {
             r.frames,
             r.trades,
             r.errors,
-            r.bars.len(),
+            r.bars_closed,
             r.cpu_ns as f64 / 1e9,
             r.per_cpu_second()
         ));

@@ -124,6 +124,14 @@ fn soak_samples_every_interval_and_stops_after_the_duration() {
     assert_eq!(r.frames, r.trades);
     assert!(r.trades > 0);
     assert!(r.samples.len() >= 3, "{} samples", r.samples.len());
+    // Bars are counted, not kept (the list would grow with the run). 5 symbols × 400
+    // trades per exchange second: a bar closes every 5 trades of a symbol, about.
+    assert!(r.bars.is_empty());
+    assert!(
+        r.bars_closed >= r.trades / 100 - 5,
+        "{} bars",
+        r.bars_closed
+    );
     let sampled: u64 = r.samples.iter().map(|s| s.trades).sum();
     assert!(sampled <= r.trades);
     assert!(r.samples.iter().all(|s| s.rss > 0));
