@@ -48,10 +48,16 @@ pub struct Schedule {
 
 impl Schedule {
     fn new(rate: f64) -> Schedule {
+        let sent: Vec<AtomicU64> = (0..STAMPS).map(|_| AtomicU64::new(0)).collect();
+        // Touch every page now: a zeroed allocation is mapped lazily, and a soak would
+        // otherwise see RSS grow by these 8 MiB as the ring fills.
+        for s in &sent {
+            s.store(0, Ordering::Relaxed);
+        }
         Schedule {
             t0_ns: AtomicU64::new(0),
             interval_ns: if rate > 0.0 { 1e9 / rate } else { 0.0 },
-            sent: (0..STAMPS).map(|_| AtomicU64::new(0)).collect(),
+            sent,
         }
     }
 
