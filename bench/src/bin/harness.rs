@@ -53,6 +53,9 @@ struct Args {
     /// Trades per second of exchange time on the tape (sets trades per bar).
     #[arg(long, default_value_t = 6_000)]
     per_sec: u64,
+    /// Rounds of the `baseline` comparison (ratios are reported per round and as medians).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
     /// Soak length, seconds.
     #[arg(long, default_value_t = 3600)]
     duration: u64,
@@ -183,15 +186,88 @@ fn loopback(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Va
     Ok(())
 }
 
+/// The ratios printed (and their medians over `--repeat`): (label, JSON path).
+const RATIOS: [(&str, &str, &str); 9] = [
+    ("replay throughput", "replay_throughput", "throughput_ratio"),
+    (
+        "replay msgs per CPU-s",
+        "replay_throughput",
+        "cpu_efficiency_ratio",
+    ),
+    (
+        "paced p99, scheduled send → bar",
+        "loopback_paced",
+        "p99_ratio",
+    ),
+    (
+        "paced p99, actual send → bar",
+        "loopback_paced",
+        "send_to_bar_p99_ratio",
+    ),
+    (
+        "paced p99, socket read → bar",
+        "loopback_paced",
+        "read_to_bar_p99_ratio",
+    ),
+    (
+        "paced msgs per CPU-s",
+        "loopback_paced",
+        "cpu_efficiency_ratio",
+    ),
+    ("unpaced throughput", "loopback_unpaced", "throughput_ratio"),
+    (
+        "unpaced msgs per CPU-s",
+        "loopback_unpaced",
+        "cpu_efficiency_ratio",
+    ),
+    ("unpaced p99 (queueing)", "loopback_unpaced", "p99_ratio"),
+];
+
 fn compare(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Value) -> Result<()> {
     let n = args.frames.unwrap_or(300_000);
     let tape = Arc::new(Tape::generate(&spec, n));
     println!(
-        "baseline: {n} frames, {} symbols, {} connections; replay, loopback paced at {} frames/s, loopback unpaced",
-        spec.symbols, args.conns, args.rate
+        "baseline: {n} frames, {} symbols, {} connections; replay, loopback paced at {} frames/s, loopback unpaced; {} round(s)",
+        spec.symbols, args.conns, args.rate, args.repeat.max(1)
     );
+    let mut rounds = Vec::new();
+    for round in 0..args.repeat.max(1) {
+        println!("round {}", round + 1);
+        rounds.push(compare_once(args, spec, &tape, data, cores)?);
+    }
+    let mut medians = serde_json::Map::new();
+    println!("ratios, median of {} round(s) (>1: ours better; baseline ÷ ours for p99, ours ÷ baseline for rates):", rounds.len());
+    for (label, group, key) in RATIOS {
+        let mut v: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| r["ratios"][group][key].as_f64())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let median = v.get(v.len() / 2).copied().unwrap_or(0.0);
+        println!(
+            "  {label:<34} ×{median:.2}   (rounds: {})",
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        medians.insert(format!("{group}.{key}"), json!(median));
+    }
+    out["rounds"] = Value::Array(rounds);
+    out["median_ratios"] = Value::Object(medians);
+    Ok(())
+}
+
+fn compare_once(
+    args: &Args,
+    spec: TapeSpec,
+    tape: &Arc<Tape>,
+    data: &Path,
+    cores: Cores,
+) -> Result<Value> {
+    let n = tape.len() as u64;
     let dir = fresh(data, "br")?;
-    let our_replay = ours::replay_inline(&spec, &tape, &dir)?;
+    let our_replay = ours::replay_inline(&spec, tape, &dir)?;
     let base_replay = baseline::replay(tape.clone())?;
     let our_paced = modes::loopback_ours(
         &plan(args, spec, args.rate, Some(tape.clone())),
@@ -211,7 +287,7 @@ fn compare(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Val
         cores,
     )?;
     let base_max = modes::loopback_baseline(
-        &plan(args, spec, 0.0, Some(tape)),
+        &plan(args, spec, 0.0, Some(tape.clone())),
         "baseline/loopback unpaced",
         cores,
     )?;
@@ -237,22 +313,7 @@ fn compare(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Val
         "loopback_paced": report::ratios(&our_paced, &base_paced, SCHED_TO_BAR),
         "loopback_unpaced": report::ratios(&our_max, &base_max, SCHED_TO_BAR),
     });
-    println!(
-        "ratios (baseline/ours p99, ours/baseline msgs/s):\n  replay    throughput ×{:.2}\n  paced     p99 ×{:.2} (scheduled send → bar), ×{:.2} (actual send → bar), ×{:.2} (socket read → bar)\n  unpaced   throughput ×{:.2}, p99 ×{:.2}\n  per CPU-second: replay ×{:.2}, paced ×{:.2}, unpaced ×{:.2}",
-        ratios["replay_throughput"]["throughput_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_paced"]["p99_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_paced"]["send_to_bar_p99_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_paced"]["read_to_bar_p99_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_unpaced"]["throughput_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_unpaced"]["p99_ratio"].as_f64().unwrap_or(0.0),
-        ratios["replay_throughput"]["cpu_efficiency_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_paced"]["cpu_efficiency_ratio"].as_f64().unwrap_or(0.0),
-        ratios["loopback_unpaced"]["cpu_efficiency_ratio"].as_f64().unwrap_or(0.0),
-    );
-    out["runs"] = runs_json(&all);
-    out["bars_compared"] = json!(same);
-    out["ratios"] = ratios;
-    Ok(())
+    Ok(json!({"runs": runs_json(&all), "bars_compared": same, "ratios": ratios}))
 }
 
 fn soak(args: &Args, spec: TapeSpec, data: &Path, cores: Cores, out: &mut Value) -> Result<()> {
