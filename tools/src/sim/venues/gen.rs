@@ -43,8 +43,11 @@ pub fn base_of(venue: Venue, symbol: &str) -> String {
 
 /// The simulated market for `symbol` on `venue`: price grid from the base asset, the contract
 /// spec from the bundled instruments, and a lot that is a whole number of contracts on linear
-/// contract markets.
+/// contract markets. Binance COIN-M symbols are taken in the venue's wire spelling
+/// (`btcusd_perp` from a feed list becomes `BTCUSD_PERP`, as Binance writes `s` and lists
+/// `contractSize`), so frames carry what the real venue sends and the contract spec is found.
 pub fn market(venue: Venue, symbol: &str, instruments: &Instruments) -> SimMarket {
+    let symbol = &wire_symbol(venue, symbol);
     let base = base_of(venue, symbol);
     let (_, tick, base_lot) = levels(&base);
     let spec = instruments.get(venue, symbol);
@@ -307,9 +310,30 @@ impl MarketGen {
     }
 }
 
+/// `symbol` as the venue spells it in its frames: Binance COIN-M streams are subscribed in
+/// lower case but every event's `s` is upper case.
+fn wire_symbol(venue: Venue, symbol: &str) -> String {
+    match venue {
+        Venue::BinanceCoinm => symbol.to_ascii_uppercase(),
+        _ => symbol.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coinm_feed_list_symbols_take_the_wire_spelling_and_their_spec() {
+        let ins = Instruments::bundled();
+        for s in ["btcusd_perp", "BTCUSD_PERP"] {
+            let m = market(Venue::BinanceCoinm, s, &ins);
+            assert_eq!(m.symbol, "BTCUSD_PERP");
+            assert!(m.spec.is_some_and(|c| c.inverse), "{s}: no inverse spec");
+        }
+        // Other venues keep the spelling they were given (Huobi spot is lower case).
+        assert_eq!(market(Venue::Huobi, "btcusdt", &ins).symbol, "btcusdt");
+    }
 
     #[test]
     fn bases() {
