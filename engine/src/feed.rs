@@ -14,12 +14,11 @@ use crate::runtime::{IdlePolicy, StopFlag, Waker};
 use crate::shard::{ShardCore, ShardReport};
 use crate::stats::{latency_histogram, FeedStats};
 use feeds::clock::{mono_ns, wall_us};
-use feeds::plan::{ConnPlan, Ping};
+use feeds::plan::{write_pong, ConnPlan, Ping};
 use feeds::ws::{ConnId, WsClient, WsConfig, WsEvent};
 use feeds::{Frame, Venue};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -423,17 +422,12 @@ impl Feed {
             }
             for (conn, answer) in answers.drain(..) {
                 let sent = match answer {
-                    Answer::Pong(n) => {
-                        pong_buf.clear();
-                        let venue = by_conn.get(&conn).map(|&s| subs[s].venue);
-                        match venue {
-                            Some(Venue::Huobi | Venue::HuobiSwap) => {
-                                let _ = write!(pong_buf, r#"{{"pong":{n}}}"#);
-                                client.send_text(conn, &pong_buf)
-                            }
-                            _ => Ok(()),
+                    Answer::Pong(n) => match by_conn.get(&conn) {
+                        Some(&sub) if write_pong(subs[sub].venue, n, &mut pong_buf) => {
+                            client.send_text(conn, &pong_buf)
                         }
-                    }
+                        _ => Ok(()),
+                    },
                     Answer::Text(text) => client.send_text(conn, text.as_bytes()),
                 };
                 if let Err(e) = sent {

@@ -211,9 +211,18 @@ const GATE_PING: &str = r#"{"time":0,"channel":"futures.ping"}"#;
 
 /// The answer to a server's application ping `n` ([`crate::Frame::Ping`]): HTX only.
 pub fn pong(venue: Venue, n: u64) -> Option<String> {
+    let mut out = Vec::new();
+    write_pong(venue, n, &mut out).then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// [`pong`] written into `out` (cleared first) without allocating once `out` has room;
+/// false when the venue expects no answer.
+pub fn write_pong(venue: Venue, n: u64, out: &mut Vec<u8>) -> bool {
+    use std::io::Write as _;
+    out.clear();
     match venue {
-        Venue::Huobi | Venue::HuobiSwap => Some(huobi::pong_message(n)),
-        _ => None,
+        Venue::Huobi | Venue::HuobiSwap => write!(out, "{}", huobi::Pong(n)).is_ok(),
+        _ => false,
     }
 }
 

@@ -40,7 +40,17 @@ pub fn url(venue: Venue) -> &'static str {
 
 /// The reply to `{"ping":n}`.
 pub fn pong_message(n: u64) -> String {
-    format!(r#"{{"pong":{n}}}"#)
+    Pong(n).to_string()
+}
+
+/// The reply to `{"ping":n}` as a `Display`, to write it without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct Pong(pub u64);
+
+impl std::fmt::Display for Pong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, r#"{{"pong":{}}}"#, self.0)
+    }
 }
 
 /// One `sub` request per symbol (HTX takes one topic per request):

@@ -35,12 +35,7 @@ fn other_venues(names: &[String]) -> anyhow::Result<Vec<(feeds::Venue, Vec<Strin
         .filter_map(|(name, pairs)| {
             let venue = feeds::Venue::from_name(name)?;
             tools::sim::venues::protocol(venue)?;
-            // The simulator names markets as the venue's frames do (Binance: upper case).
-            let native = |p: &str| match venue {
-                feeds::Venue::BinanceCoinm => p.to_ascii_uppercase(),
-                _ => p.to_string(),
-            };
-            Some((venue, pairs.iter().map(|p| native(p)).collect()))
+            Some((venue, pairs.iter().map(|p| p.to_string()).collect()))
         })
         .collect();
     if names.iter().any(|n| n == "none") {
