@@ -31,6 +31,8 @@ pub fn apply(bar: &mut Bar, tick: &Tick) {
     match tick.kind {
         // Not part of a bar: `Aggregator::on_tick` sends them to the open-interest series.
         EventKind::OpenInterest => {}
+        // Neither: id-only prints and control records (`Aggregator::on_tick` handles the marks).
+        EventKind::NonMarket | EventKind::GapMark => {}
         EventKind::Liquidation => match tick.side {
             Side::Buy => bar.lbuy += notional,
             Side::Sell => bar.lsell += notional,
@@ -92,6 +94,8 @@ pub struct AggStats {
     pub store_errors: u64,
     /// Open-interest readings stored (not counted in `ticks`).
     pub oi_ticks: u64,
+    /// Gap marks applied (set or clear of [`flags::GAP`] over a range of seconds).
+    pub gap_marks: u64,
 }
 
 #[derive(Debug)]
@@ -104,6 +108,9 @@ struct MarketBars {
     writer: Option<DayWriter>,
     /// The open-interest file of the day of the last reading, opened at the first one.
     oi_writer: Option<OiWriter>,
+    /// Seconds lying in an unrecovered data gap (inclusive range): every bar written for them
+    /// carries [`flags::GAP`] until the gap is closed.
+    gap: Option<(i64, i64)>,
 }
 
 /// The bars of every market one shard owns.
@@ -138,6 +145,7 @@ impl Aggregator {
             closed: true,
             writer: None,
             oi_writer: None,
+            gap: None,
         });
     }
 
@@ -169,9 +177,20 @@ impl Aggregator {
             self.stats.store_errors += 1;
             return Ok(());
         };
-        if tick.kind == EventKind::OpenInterest {
-            self.stats.oi_ticks += 1;
-            return write_oi(root, m, tick);
+        match tick.kind {
+            EventKind::OpenInterest => {
+                self.stats.oi_ticks += 1;
+                return write_oi(root, m, tick);
+            }
+            EventKind::NonMarket => return Ok(()),
+            EventKind::GapMark => {
+                if let Some((from, to, set)) = tick.as_gap_mark() {
+                    self.stats.gap_marks += 1;
+                    return mark_gap(root, m, from, to, set);
+                }
+                return Ok(());
+            }
+            EventKind::Trade | EventKind::Liquidation => {}
         }
         self.stats.ticks += 1;
         let sec = tick.ts_us.div_euclid(US_PER_SEC);
@@ -303,10 +322,71 @@ fn write(
     m: &mut MarketBars,
     second: i64,
     bar: &Bar,
-    flags: u32,
+    mut flags: u32,
 ) -> Result<(), StoreError> {
+    if let Some((from, to)) = m.gap {
+        if (from..=to).contains(&second) {
+            flags |= flags::GAP;
+        }
+    }
     let w = writer_for(root, m, second)?;
     w.write(second.rem_euclid(SECS_PER_DAY) as u32, bar, flags);
+    Ok(())
+}
+
+/// Longest range of seconds one gap mark rewrites (two days): a longer one is clamped to its
+/// most recent part, which is what readers look at.
+const MAX_MARK_SECONDS: i64 = 2 * SECS_PER_DAY;
+
+/// Set or clear [`flags::GAP`] on every stored bar of `from..=to` (and on bars written for
+/// those seconds later, while the gap stays open). Runs only when a gap opens or closes.
+fn mark_gap(
+    root: &Path,
+    m: &mut MarketBars,
+    from: i64,
+    to: i64,
+    set: bool,
+) -> Result<(), StoreError> {
+    if to < from {
+        return Ok(());
+    }
+    let from = from.max(to - MAX_MARK_SECONDS + 1);
+    m.gap = if set {
+        Some(match m.gap {
+            Some((a, b)) => (a.min(from), b.max(to)),
+            None => (from, to),
+        })
+    } else {
+        match m.gap {
+            // Clearing part of the open range: keep what lies outside it.
+            Some((a, b)) if a < from => Some((a, b.min(from - 1))),
+            Some((_, b)) if b > to => Some((to + 1, b)),
+            _ => None,
+        }
+    };
+    let mut second = from;
+    while second <= to {
+        let day_end = (second.div_euclid(SECS_PER_DAY) + 1) * SECS_PER_DAY - 1;
+        let path = crate::store::day_path(root, &m.id, second.div_euclid(SECS_PER_DAY))?;
+        if !path.exists() {
+            second = day_end + 1;
+            continue;
+        }
+        let w = writer_for(root, m, second)?;
+        let (lo, hi) = (
+            second.rem_euclid(SECS_PER_DAY) as u32,
+            to.min(day_end).rem_euclid(SECS_PER_DAY) as u32,
+        );
+        for s in lo..=hi {
+            if let Some((bar, f)) = w.read(s) {
+                let nf = if set { f | flags::GAP } else { f & !flags::GAP };
+                if nf != f {
+                    w.write(s, &bar, nf);
+                }
+            }
+        }
+        second = day_end + 1;
+    }
     Ok(())
 }
 

@@ -15,9 +15,11 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod backfill;
 pub mod backtest;
 pub mod bar;
 pub mod config;
+pub mod continuity;
 pub mod defaults;
 pub mod feed;
 pub mod host;

@@ -207,6 +207,35 @@ impl Tick {
         trade_id: 0,
     };
 
+    /// A control record for the shard (never a trade): set (`set`) or clear the
+    /// [`GAP`](crate::store::flags::GAP) flag on `market`'s stored bars of seconds
+    /// `from_sec..=to_sec`. Encoded as `ts_us` = `from_sec` in µs, `trade_id` = `to_sec`,
+    /// `side` = `Buy` to set / `Sell` to clear; see [`Tick::as_gap_mark`].
+    pub fn gap_mark(market: MarketIdx, from_sec: i64, to_sec: i64, set: bool) -> Tick {
+        Tick {
+            market,
+            kind: EventKind::GapMark,
+            side: if set { Side::Buy } else { Side::Sell },
+            fills: 0,
+            price: 0.0,
+            qty: 0.0,
+            ts_us: from_sec.saturating_mul(1_000_000),
+            recv_ns: 0,
+            trade_id: to_sec.max(0) as u64,
+        }
+    }
+
+    /// `(from_sec, to_sec, set)` of a [`Tick::gap_mark`] record, `None` for any other tick.
+    pub fn as_gap_mark(&self) -> Option<(i64, i64, bool)> {
+        (self.kind == EventKind::GapMark).then(|| {
+            (
+                self.ts_us.div_euclid(1_000_000),
+                self.trade_id.min(i64::MAX as u64) as i64,
+                self.side == Side::Buy,
+            )
+        })
+    }
+
     #[inline]
     pub fn from_event(market: MarketIdx, ev: &Event, recv_ns: u64) -> Tick {
         Tick {

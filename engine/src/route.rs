@@ -112,6 +112,10 @@ impl Router {
                 stats.open_interest.inc();
                 sink(Tick::from_event(idx, &ev, recv_ns));
             }
+            // Id-only prints: for the feed's gap detection, not counted as events.
+            Some(idx) if ev.kind == EventKind::NonMarket => {
+                sink(Tick::from_event(idx, &ev, recv_ns));
+            }
             Some(idx) => {
                 routed += 1;
                 sink(Tick::from_event(idx, &ev, recv_ns));

@@ -128,8 +128,12 @@ impl ShardCore {
                 );
             }
         }
-        // Open-interest readings update no bar: they stay out of the tick-to-bar latency.
-        if tick.kind != feeds::EventKind::OpenInterest {
+        // Open-interest readings and control records update no bar: they stay out of the
+        // tick-to-bar latency.
+        if matches!(
+            tick.kind,
+            feeds::EventKind::Trade | feeds::EventKind::Liquidation
+        ) {
             let _ = self
                 .tick_to_bar
                 .record(mono_ns().saturating_sub(tick.recv_ns).max(1));

@@ -36,6 +36,13 @@ pub enum EventKind {
     /// venue's reference price when it sends one (else zero), `side` meaningless (`Buy`).
     /// Never part of a bar.
     OpenInterest = 2,
+    /// A venue print that is not a market trade (Binance USDⓈ-M `@trade` with `X` =
+    /// `INSURANCE_FUND`, `ADL`, …). It makes no bar; it is reported only because it consumes a
+    /// trade id, so that id-based gap detection stays exact (`trade_id` set, `fills` = 1).
+    NonMarket = 3,
+    /// Engine-internal control record, never produced by a decoder: marks (or clears) the
+    /// "unrecovered gap" flag on a market's stored bars (see the engine's `continuity`).
+    GapMark = 4,
 }
 
 impl EventKind {
@@ -44,6 +51,8 @@ impl EventKind {
             EventKind::Trade => "trade",
             EventKind::Liquidation => "liquidation",
             EventKind::OpenInterest => "open_interest",
+            EventKind::NonMarket => "non_market",
+            EventKind::GapMark => "gap_mark",
         }
     }
 }

@@ -461,9 +461,18 @@ fn usdm_trade_types() {
     assert_eq!(events[0].ts_us, 1_791_391_082_020_000);
     let events = check_extra(USDM_TRADE_RPI, Ok(Frame::Data(1)));
     assert_eq!(events[0].side, Side::Sell);
-    check_extra(USDM_TRADE_ADL, Ok(Frame::Data(0)));
-    check_extra(USDM_TRADE_INSURANCE, Ok(Frame::Data(0)));
-    check_extra(USDM_TRADE_NA, Ok(Frame::Data(0)));
+    // Not market trades: reported with their id only (for gap detection), never as trades.
+    for (frame, id) in [
+        (USDM_TRADE_ADL, 6591234569),
+        (USDM_TRADE_INSURANCE, 6591234570),
+    ] {
+        let events = check_extra(frame, Ok(Frame::Data(1)));
+        assert_eq!(events[0].kind, EventKind::NonMarket, "{frame}");
+        assert_eq!(events[0].trade_id, Some(id));
+        assert!(events[0].qty.is_zero() && events[0].price.is_zero());
+    }
+    let events = check_extra(USDM_TRADE_NA, Ok(Frame::Data(1)));
+    assert_eq!(events[0].kind, EventKind::NonMarket);
 }
 
 #[test]

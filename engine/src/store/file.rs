@@ -84,6 +84,12 @@ impl DayWriter {
         }
     }
 
+    /// Removes the bar of `second_of_day`: readers see the slot as never written again (used
+    /// at start-up for a bar that was still open when the previous run died).
+    pub fn clear(&mut self, second_of_day: u32) {
+        self.slots.clear(second_of_day);
+    }
+
     /// The bar stored for `second_of_day` and its flags, `None` if the slot was never written
     /// (or the second is out of range). Used to amend a bar after a restart.
     pub fn read(&self, second_of_day: u32) -> Option<(Bar, u32)> {

@@ -456,6 +456,23 @@ impl Slots {
         self.load_oi(slot, READ_ATTEMPTS)
     }
 
+    /// Un-commits one slot: afterwards readers see it as never written. Seqlock discipline as
+    /// in [`Slots::store`] (odd `seq`, then the fields, then `seq` = 0 with Release), so a
+    /// reader mid-copy retries and then sees nothing. Writer only.
+    pub(super) fn clear(&self, slot: u32) {
+        if slot >= SLOTS_PER_DAY {
+            return;
+        }
+        let seq = self.word(slot, 0);
+        let odd = u32::from_le(seq.load(Ordering::Relaxed)) | 1;
+        seq.store(odd.to_le(), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for i in 1..self.format.words() {
+            self.word(slot, i).store(0, Ordering::Relaxed);
+        }
+        seq.store(0, Ordering::Release);
+    }
+
     /// Clears slots whose `seq` is odd — writes cut off by a crash, whose bytes are a mix of
     /// two records — and returns how many. Writer only, before its first write.
     pub(super) fn clear_interrupted(&self) -> usize {

@@ -96,6 +96,7 @@ mod layout;
 mod oi;
 mod path;
 mod query;
+mod recover;
 
 use std::io;
 use std::path::PathBuf;
@@ -108,6 +109,7 @@ pub use oi::{resample_oi, OiPoint, OiReader, OiWriter};
 pub(crate) use path::civil_from_days;
 pub use path::{day_path, oi_day_path};
 pub use query::{parse_timeframe, resample, Store};
+pub use recover::{recover_market, Recovered};
 
 /// Bits of a slot's `flags` word.
 pub mod flags {

@@ -195,19 +195,31 @@ impl<'t, 'i> RawTrade<'t, 'i> {
         *slot = Some(value);
     }
 
-    /// The normalized trade, or `None` for a trade that is not a market print (USDⓈ-M
-    /// `X` = `INSURANCE_FUND`, `ADL`, …) or has zero size.
+    /// The normalized trade; an [`EventKind::NonMarket`] record (id only) for a print that is
+    /// not a market trade (USDⓈ-M `X` = `INSURANCE_FUND`, `ADL`, …); `None` for zero size.
     pub(super) fn to_event(&self, kind: TradeKind) -> Result<Option<Event>, DecodeError> {
         // USDⓈ-M `@trade` tags every print with `X`; only plain market fills (and RPI fills,
         // which are market fills against retail-price-improvement orders) make bars, as in
         // aggr-server. Spot frames carry no `X`.
+        let mut market = true;
         if let Some(x) = self.x {
-            match string(Some(x), "X")? {
-                "MARKET" | "RPI" => {}
-                _ => return Ok(None),
-            }
+            market = matches!(string(Some(x), "X")?, "MARKET" | "RPI");
         }
         let symbol = symbol(self.s, "s")?;
+        if !market {
+            // Not a market print, but it consumed a trade id: reported as such so that
+            // id-based gap detection stays exact. No price or size: it must never make a bar.
+            return Ok(Some(Event {
+                kind: EventKind::NonMarket,
+                side: Side::Buy,
+                symbol,
+                price: Decimal::ZERO,
+                qty: Decimal::ZERO,
+                ts_us: millis_to_micros(self.t_time, "T")?,
+                trade_id: Some(unsigned(self.t_id, "t")?),
+                fills: 1,
+            }));
+        }
         let price = decimal(self.p, "p")?;
         let qty = decimal(self.q, "q")?;
         let ts_us = millis_to_micros(self.t_time, "T")?;
