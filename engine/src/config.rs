@@ -44,6 +44,8 @@ pub struct Config {
     pub influx: crate::influx::InfluxConfig,
     /// `[monitor]`: stats file, `/metrics` and `/health`, alert thresholds.
     pub monitor: crate::monitor::MonitorConfig,
+    /// `[continuity]`: staleness watchdog, rotation, gap handling (see [`crate::continuity`]).
+    pub continuity: crate::continuity::ContinuitySettings,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -85,6 +87,7 @@ impl Default for Config {
             instruments: Default::default(),
             influx: Default::default(),
             monitor: Default::default(),
+            continuity: Default::default(),
         }
     }
 }
@@ -187,6 +190,10 @@ pub struct FeedConfig {
     /// (default: the venue's own rule, e.g. OKX 20 s); ignored where the server pings.
     #[serde(default)]
     pub ping_ms: Option<u64>,
+    /// Rotate each connection this many seconds after it opened (default: 10 minutes before
+    /// the venue's own limit, Binance and Bitget 24 h; other venues never); 0 = never.
+    #[serde(default)]
+    pub rotate_after_s: Option<u64>,
 }
 
 impl FeedConfig {
@@ -345,6 +352,7 @@ impl Config {
                 url: None,
                 pairs: pairs.iter().map(|p| p.to_string()).collect(),
                 ping_ms: None,
+                rotate_after_s: None,
             })
             .collect()
     }

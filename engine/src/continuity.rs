@@ -28,6 +28,97 @@ use crate::backfill::{BackfillJob, DoneWhy};
 use crate::market::{MarketIdx, MarketTable, Tick};
 use feeds::{EventKind, Venue};
 
+/// `2026-11-24T04:12:00.123456Z` for a time in µs since the epoch.
+pub fn iso_time_us(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let (day, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = crate::store::civil_from_days(day);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        us.rem_euclid(1_000_000)
+    )
+}
+
+/// `[continuity]`: connection health, rotation and gap handling (all optional).
+#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContinuitySettings {
+    /// A connection silent for `stale_factor` × its usual gap between frames is dropped and
+    /// reconnected, but never before `stale_floor_s` nor later than `stale_cap_s`.
+    pub stale_factor: u32,
+    pub stale_floor_s: f64,
+    pub stale_cap_s: f64,
+    /// How long missing ids may stay missing before they count as a gap (a reordered frame
+    /// fills them first), ms.
+    pub hole_grace_ms: u64,
+    /// After a reconnect, how long to wait for a market's first trade before its window is
+    /// closed at the reconnect, s.
+    pub window_wait_s: f64,
+    /// During a rotation, the overlap after the boundary second before the old connection
+    /// is closed, ms.
+    pub rotation_overlap_ms: u64,
+    /// At start-up, backfill each market's downtime (from its last closed stored second).
+    pub restart_backfill: bool,
+}
+
+impl Default for ContinuitySettings {
+    fn default() -> Self {
+        ContinuitySettings {
+            stale_factor: 20,
+            stale_floor_s: 10.0,
+            stale_cap_s: 300.0,
+            hole_grace_ms: 1000,
+            window_wait_s: 10.0,
+            rotation_overlap_ms: 2000,
+            restart_backfill: true,
+        }
+    }
+}
+
+impl ContinuitySettings {
+    /// Errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v > 0.0;
+        if !ok(self.stale_floor_s) || !ok(self.stale_cap_s) || self.stale_cap_s < self.stale_floor_s
+        {
+            return Err(format!(
+                "stale_floor_s ({}) and stale_cap_s ({}) must be positive, floor ≤ cap",
+                self.stale_floor_s, self.stale_cap_s
+            ));
+        }
+        if self.stale_factor == 0 {
+            return Err("stale_factor must be at least 1".into());
+        }
+        if !ok(self.window_wait_s) {
+            return Err(format!(
+                "window_wait_s ({}) must be positive",
+                self.window_wait_s
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn policy(&self) -> crate::feed::ConnPolicy {
+        crate::feed::ConnPolicy {
+            stale_factor: self.stale_factor,
+            stale_floor: std::time::Duration::from_secs_f64(self.stale_floor_s),
+            stale_cap: std::time::Duration::from_secs_f64(self.stale_cap_s),
+            overlap: std::time::Duration::from_millis(self.rotation_overlap_ms),
+        }
+    }
+
+    pub fn state_config(&self, backfill: bool) -> ContinuityConfig {
+        ContinuityConfig {
+            hole_grace_ns: self.hole_grace_ms.saturating_mul(1_000_000),
+            window_wait_ns: (self.window_wait_s * 1e9) as u64,
+            backfill,
+        }
+    }
+}
+
 /// What a venue's trade ids allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdModel {
@@ -320,35 +411,33 @@ pub struct Continuity {
 }
 
 impl Continuity {
-    /// `markets`: `(market, subscription index)` of every market this feed thread carries;
-    /// `resume_after`: per market index, its last closed stored second (downtime backfill
-    /// starts after it), `None` for a market with no stored bar. `feed_id` keeps gap ids unique
-    /// across feed threads.
+    /// States for every market of `table` (a market learns which subscription carries it from
+    /// its first tick). `resume_after`: per market index, its last closed stored second (the
+    /// downtime backfill starts after it), `None` for a market with no stored bar. `feed_id`
+    /// keeps gap ids unique across feed threads.
     pub fn new(
         cfg: ContinuityConfig,
         table: &MarketTable,
-        markets: &[(MarketIdx, usize)],
         resume_after: &[Option<i64>],
         subs: usize,
         feed_id: usize,
     ) -> Continuity {
-        let mut states: Vec<Option<MarketState>> = vec![None; table.len()];
-        for &(idx, sub) in markets {
-            let venue = table.get(idx).venue;
-            let resume = match resume_after.get(idx as usize).copied().flatten() {
-                Some(last) => Resume::Waiting {
-                    kind: GapKind::Downtime,
-                    since_ts: (last + 1) * 1_000_000,
-                    since_id: 0,
-                    reopened_ns: 0,
-                    reopened_wall_us: 0,
-                },
-                None => Resume::Live,
-            };
-            if let Some(slot) = states.get_mut(idx as usize) {
-                *slot = Some(MarketState {
-                    venue,
-                    model: id_model(venue),
+        let states = table
+            .iter()
+            .map(|(idx, market)| {
+                let resume = match resume_after.get(idx as usize).copied().flatten() {
+                    Some(last) => Resume::Waiting {
+                        kind: GapKind::Downtime,
+                        since_ts: (last + 1) * 1_000_000,
+                        since_id: 0,
+                        reopened_ns: 0,
+                        reopened_wall_us: 0,
+                    },
+                    None => Resume::Live,
+                };
+                Some(MarketState {
+                    venue: market.venue,
+                    model: id_model(market.venue),
                     open_windows: 0,
                     hi: 0,
                     last_ts: i64::MIN,
@@ -357,10 +446,10 @@ impl Continuity {
                     resume,
                     recent: [0; RECENT],
                     recent_pos: 0,
-                    sub,
-                });
-            }
-        }
+                    sub: usize::MAX,
+                })
+            })
+            .collect();
         Continuity {
             cfg,
             markets: states,
@@ -406,6 +495,7 @@ impl Continuity {
         let Some(Some(m)) = self.markets.get_mut(idx) else {
             return !non_market;
         };
+        m.sub = src.sub;
         // The first trade after a reconnect (or after start-up) ends the market's window.
         let waiting = match m.resume {
             Resume::Waiting {
@@ -575,7 +665,16 @@ impl Continuity {
             } else {
                 Outcome::Unrecovered(if complete { DoneWhy::Ok } else { why })
             };
-            self.close(idx, GapKind::Ids, h.gap, h.from_ts, h.to_ts, h.recovered, h.missing, outcome);
+            self.close(
+                idx,
+                GapKind::Ids,
+                h.gap,
+                h.from_ts,
+                h.to_ts,
+                h.recovered,
+                h.missing,
+                outcome,
+            );
             return;
         }
         if let Some(slot) = m
@@ -590,7 +689,16 @@ impl Continuity {
             } else {
                 Outcome::Unrecovered(why)
             };
-            self.close(idx, w.kind, w.gap, w.from_ts, w.to_ts, w.recovered, 0, outcome);
+            self.close(
+                idx,
+                w.kind,
+                w.gap,
+                w.from_ts,
+                w.to_ts,
+                w.recovered,
+                0,
+                outcome,
+            );
         }
     }
 
@@ -724,8 +832,7 @@ impl Continuity {
                 reopened_wall_us,
             } = m.resume
             {
-                if reopened_ns != 0
-                    && now_ns.saturating_sub(reopened_ns) >= self.cfg.window_wait_ns
+                if reopened_ns != 0 && now_ns.saturating_sub(reopened_ns) >= self.cfg.window_wait_ns
                 {
                     m.resume = Resume::Live;
                     if reopened_wall_us > since_ts {
@@ -1017,7 +1124,13 @@ fn admit_monotonic(m: &mut MarketState, id: u64, resuming: bool) -> bool {
     } else if resuming {
         false
     } else {
-        let oldest = m.recent.iter().copied().filter(|&r| r != 0).min().unwrap_or(0);
+        let oldest = m
+            .recent
+            .iter()
+            .copied()
+            .filter(|&r| r != 0)
+            .min()
+            .unwrap_or(0);
         id > oldest && !m.recent.contains(&id)
     };
     if fresh {
@@ -1074,7 +1187,7 @@ mod tests {
     }
 
     fn cont(venue: Venue, cfg: ContinuityConfig, resume: Option<i64>) -> Continuity {
-        Continuity::new(cfg, &table(venue), &[(0, 0)], &[resume], 1, 0)
+        Continuity::new(cfg, &table(venue), &[resume], 1, 0)
     }
 
     fn trade(id: u64, ts_us: i64) -> Tick {
@@ -1107,7 +1220,12 @@ mod tests {
     #[test]
     fn missing_ids_become_a_gap_after_the_grace_and_close_when_backfilled() {
         let mut c = cont(Venue::BinanceSpot, ContinuityConfig::default(), None);
-        for (id, ts) in [(1, 10 * SEC), (2, 10 * SEC + 5), (3, 11 * SEC), (6, 13 * SEC)] {
+        for (id, ts) in [
+            (1, 10 * SEC),
+            (2, 10 * SEC + 5),
+            (3, 11 * SEC),
+            (6, 13 * SEC),
+        ] {
             assert!(c.admit(&trade(id, ts), LIVE, 100));
         }
         c.poll(100 + 999_999_999);
@@ -1136,7 +1254,9 @@ mod tests {
             to_sec: 13,
             set: true
         }));
-        assert!(acts.iter().any(|a| matches!(a, Action::Job(j) if j.gap == gap && j.after_id == 3 && j.before_id == 6)));
+        assert!(acts.iter().any(
+            |a| matches!(a, Action::Job(j) if j.gap == gap && j.after_id == 3 && j.before_id == 6)
+        ));
         assert_eq!(c.counters().trades_missing, 2);
         // Recovered trades: each id once.
         assert!(c.admit_backfill(&trade(4, 12 * SEC)));
@@ -1164,7 +1284,10 @@ mod tests {
         c.backfill_done(gap, 0, true, DoneWhy::Ok);
         assert!(drain(&mut c).is_empty());
         let k = c.counters();
-        assert_eq!((k.gaps_opened, k.gaps_recovered, k.trades_recovered), (1, 1, 2));
+        assert_eq!(
+            (k.gaps_opened, k.gaps_recovered, k.trades_recovered),
+            (1, 1, 2)
+        );
     }
 
     #[test]
@@ -1199,7 +1322,10 @@ mod tests {
         let mut c = cont(Venue::BinanceSpot, ContinuityConfig::default(), None);
         assert!(c.admit(&trade(1, SEC), LIVE, 0));
         assert!(c.admit(&trade(3, SEC), LIVE, 0));
-        assert!(c.admit(&trade(2, SEC), LIVE, 0), "reordered, not a duplicate");
+        assert!(
+            c.admit(&trade(2, SEC), LIVE, 0),
+            "reordered, not a duplicate"
+        );
         assert!(!c.admit(&trade(2, SEC), LIVE, 0), "now a duplicate");
         assert!(!c.admit(&trade(3, SEC), LIVE, 0));
         c.poll(10_000_000_000);
@@ -1234,10 +1360,9 @@ mod tests {
         t.fills = 3; // 18..=20: 13..=17 missing
         assert!(c.admit(&t, LIVE, 0));
         c.poll(10_000_000_000);
-        assert!(drain(&mut c).iter().any(|a| matches!(
-            a,
-            Action::Record(Record::Opened { missing: 5, .. })
-        )));
+        assert!(drain(&mut c)
+            .iter()
+            .any(|a| matches!(a, Action::Record(Record::Opened { missing: 5, .. }))));
     }
 
     #[test]
@@ -1297,7 +1422,10 @@ mod tests {
     #[test]
     fn downtime_after_a_restart_is_a_window_from_the_last_closed_second() {
         let mut c = cont(Venue::BinanceSpot, ContinuityConfig::default(), Some(100));
-        assert!(!c.admit(&trade(50, 100 * SEC + 500), LIVE, 0), "already stored");
+        assert!(
+            !c.admit(&trade(50, 100 * SEC + 500), LIVE, 0),
+            "already stored"
+        );
         assert!(c.admit(&trade(60, 130 * SEC), LIVE, 0));
         let acts = drain(&mut c);
         let Action::Record(Record::Opened {
@@ -1341,7 +1469,10 @@ mod tests {
         assert!(!c.admit(&trade(105, 10 * SEC), LIVE, 0));
         c.connection_lost(0);
         c.connection_open(0, 1, 11 * SEC);
-        assert!(!c.admit(&trade(104, 10 * SEC), LIVE, 2), "snapshot of old trades");
+        assert!(
+            !c.admit(&trade(104, 10 * SEC), LIVE, 2),
+            "snapshot of old trades"
+        );
         assert!(c.admit(&trade(120, 12 * SEC), LIVE, 2));
     }
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod continuity;
 pub mod defaults;
 pub mod feed;
+pub mod gaps;
 pub mod host;
 pub mod http;
 pub mod influx;

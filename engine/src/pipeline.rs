@@ -49,6 +49,8 @@ pub struct Plan {
     pub influx: Option<crate::influx::InfluxConfig>,
     /// Stats file, HTTP endpoints and alerts (`None` when `[monitor] enabled = false`).
     pub monitor: Option<crate::monitor::MonitorConfig>,
+    /// `[continuity]`: watchdog, rotation and gap settings.
+    pub continuity: crate::continuity::ContinuitySettings,
 }
 
 /// What the shards need to run the strategy.
@@ -236,7 +238,11 @@ impl Plan {
                 if let (Some(ms), false) = (f.ping_ms, p.ping.every.is_zero()) {
                     p.ping.every = Duration::from_millis(ms.max(100));
                 }
-                subscriptions.push(Subscription::from(p));
+                let mut sub = Subscription::from(p);
+                if let Some(s) = f.rotate_after_s {
+                    sub.rotate_after = (s > 0).then(|| Duration::from_secs(s));
+                }
+                subscriptions.push(sub);
             }
         }
         let strategy = if cfg.strategy.enabled {
@@ -268,6 +274,15 @@ impl Plan {
             redis,
             influx,
             monitor: cfg.monitor.enabled.then(|| cfg.monitor.clone()),
+            continuity: {
+                cfg.continuity
+                    .validate()
+                    .map_err(|message| ConfigError::Invalid {
+                        origin: "continuity".to_string(),
+                        message,
+                    })?;
+                cfg.continuity.clone()
+            },
             signals_stdout: cfg.signals.stdout,
             instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),

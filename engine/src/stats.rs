@@ -90,6 +90,29 @@ pub struct FeedStats {
     /// second; zero with an inline shard).
     pub shard_ring_depth: Gauge,
     pub shard_ring_capacity: Gauge,
+    /// Connections dropped by the staleness watchdog.
+    pub stale: Counter,
+    /// Messages larger than the client accepts (the connection is closed with 1009 and
+    /// reconnected).
+    pub oversized: Counter,
+    /// Planned rotations completed (replacement subscribed, old connection closed).
+    pub rotations: Counter,
+    /// Trades dropped as already seen (replayed snapshots, rotation overlap, duplicates).
+    pub duplicates: Counter,
+    /// Gaps found (missing ids, reconnect windows, downtime), recovered, not recovered.
+    pub gaps_opened: Counter,
+    pub gaps_recovered: Counter,
+    pub gaps_unrecovered: Counter,
+    /// Trades found missing by contiguous ids (exact).
+    pub trades_missing: Counter,
+    /// Trades recovered by REST backfill into the bars.
+    pub trades_recovered: Counter,
+    /// Recovered trades not used (seen already, or outside every open gap).
+    pub backfill_dropped: Counter,
+    /// Id holes filled by a late frame before they counted as gaps.
+    pub reordered: Counter,
+    /// Gap records the IO thread's ring had no room for (they are still logged).
+    pub records_dropped: Counter,
     /// Per connection, in the order of the feed thread's subscriptions (for per-venue stats).
     pub conns: Vec<ConnStats>,
 }

@@ -184,6 +184,20 @@ fn send_gap(venue: Venue) -> Duration {
     Duration::from_millis(1000 / u64::from(per_sec.saturating_sub(1).max(1)))
 }
 
+/// How long the venue keeps one connection before closing it itself, where it says so
+/// (Binance: 24 h; Bitget: "forced disconnect every 24 h"). A feed opens a replacement before
+/// this runs out.
+pub fn max_lifetime(venue: Venue) -> Option<Duration> {
+    match venue {
+        Venue::BinanceSpot
+        | Venue::BinanceUsdm
+        | Venue::BinanceCoinm
+        | Venue::BitgetSpot
+        | Venue::Bitget => Some(Duration::from_secs(24 * 3600)),
+        _ => None,
+    }
+}
+
 /// The client keepalive of `venue`.
 pub fn ping(venue: Venue) -> Ping {
     match venue {

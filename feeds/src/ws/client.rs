@@ -123,6 +123,14 @@ impl WsClient {
         }
     }
 
+    /// Drops a connection at once, without the closing handshake (for a peer that stopped
+    /// sending): `Closed { clean: false }` follows on the next poll.
+    pub fn abort(&mut self, id: ConnId) {
+        if let Ok(conn) = self.conn_mut(id) {
+            conn.abort();
+        }
+    }
+
     /// Waits once for readiness (at most `timeout`; `Some(Duration::ZERO)` busy-polls) and
     /// services every ready connection, calling `handler` for each event.
     pub fn poll(

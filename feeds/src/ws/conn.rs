@@ -268,6 +268,16 @@ impl Conn {
         }
     }
 
+    /// Drops the connection without a closing handshake (a peer that stopped answering):
+    /// reported `Closed { clean: false }` on the next poll, and nothing it still sends is
+    /// delivered.
+    pub(super) fn abort(&mut self) {
+        if self.state != ConnState::Closed {
+            self.state = ConnState::Closing;
+            self.deadline = Some(Instant::now());
+        }
+    }
+
     /// The deadline passed: a close that the peer never answered, or a connect/upgrade
     /// that took too long.
     pub(super) fn on_deadline(
