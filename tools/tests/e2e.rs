@@ -132,12 +132,14 @@ fn run_end_to_end(cores: Option<CoreMap>) {
                 url: Some(sim.spot_url()),
                 pairs: pairs.clone(),
                 ping_ms: None,
+                rotate_after_s: None,
             },
             FeedConfig {
                 venue: "binance-usdm".into(),
                 url: Some(sim.futures_url()),
                 pairs,
                 ping_ms: None,
+                rotate_after_s: None,
             },
         ],
         ..Config::default()

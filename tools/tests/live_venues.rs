@@ -59,6 +59,7 @@ fn engine_collects_every_simulated_venue() {
             pairs: symbols.clone(),
             // Client pings well inside the scaled deadlines.
             ping_ms: Some(250),
+            rotate_after_s: None,
         })
         .collect();
     let cfg = Config {

@@ -103,6 +103,7 @@ fn pump(
                         }
                         EventKind::Liquidation => *seen.liquidations.entry(sym).or_default() += 1,
                         EventKind::OpenInterest => *seen.open_interest.entry(sym).or_default() += 1,
+                        EventKind::NonMarket | EventKind::GapMark => {}
                     }
                 }
             }
@@ -117,6 +118,7 @@ fn pump(
                             .push(e.trade_id.unwrap_or(0)),
                         EventKind::Liquidation => *seen.liquidations.entry(sym).or_default() += 1,
                         EventKind::OpenInterest => *seen.open_interest.entry(sym).or_default() += 1,
+                        EventKind::NonMarket | EventKind::GapMark => {}
                     }
                 }
             }

@@ -88,12 +88,14 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             url: Some(sim.spot_url()),
             pairs: pairs.clone(),
             ping_ms: None,
+            rotate_after_s: None,
         },
         FeedConfig {
             venue: "binance-usdm".into(),
             url: Some(sim.futures_url()),
             pairs,
             ping_ms: None,
+            rotate_after_s: None,
         },
     ];
     if let Some(vsim) = &vsim {
@@ -103,6 +105,7 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 url: vsim.base_url(*venue),
                 pairs: symbols.clone(),
                 ping_ms: None,
+                rotate_after_s: None,
             });
         }
     }
