@@ -454,7 +454,7 @@ impl Continuity {
             cfg,
             markets: states,
             handovers: vec![None; subs],
-            actions: Vec::with_capacity(256),
+            actions: Vec::with_capacity(4096),
             // Gap ids: feed id in the top bits, a sequence below.
             next_gap: ((feed_id as u64) << 40) + 1,
             counters: ContinuityCounters::default(),

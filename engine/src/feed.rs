@@ -239,7 +239,9 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(id: ConnId, now: u64) -> Conn {
+    /// A new connection starts with the most patient limit (`stale_cap`); its usual gap is
+    /// learnt from the frames it receives (an illiquid market is not stale after 10 s).
+    fn new(id: ConnId, now: u64, p: &ConnPolicy) -> Conn {
         Conn {
             id,
             open: false,
@@ -248,7 +250,7 @@ impl Conn {
             ping_at_ns: 0,
             opened_ns: 0,
             last_frame_ns: now,
-            gap_ewma_ns: 1_000_000_000,
+            gap_ewma_ns: (p.stale_cap.as_nanos() as u64 / u64::from(p.stale_factor.max(1))).max(1),
         }
     }
 
@@ -301,6 +303,8 @@ struct ConnSlot {
     rotation_started_ns: u64,
     /// When the replacement had sent all its subscribe requests.
     replacement_ready_ns: u64,
+    /// The usual gap between frames the last connection had learnt (0: none yet).
+    learnt_gap_ns: u64,
 }
 
 /// What a feed thread hands back when it stops.
@@ -414,6 +418,7 @@ impl Feed {
                 rotate_now: false,
                 rotation_started_ns: 0,
                 replacement_ready_ns: 0,
+                learnt_gap_ns: 0,
             })
             .collect();
         // Answers owed to connections (filled while polling, sent right after).
@@ -435,7 +440,7 @@ impl Feed {
         let mut idle_since: Option<u64> = None;
         let mut jitter = 0x9E37_79B9_7F4A_7C15u64 ^ wall0 as u64 ^ id as u64;
         // Jobs the backfill ring had no room for (sent on a later loop, never dropped).
-        let mut pending_jobs: Vec<BackfillJob> = Vec::with_capacity(256);
+        let mut pending_jobs: Vec<BackfillJob> = Vec::with_capacity(4096);
         let mut recovered: Vec<BackfillOut> = Vec::with_capacity(BACKFILL_BATCH);
         recovered.resize(
             BACKFILL_BATCH,
@@ -475,7 +480,12 @@ impl Feed {
                         match client.connect(&sub.url) {
                             Ok(conn) => {
                                 log::info!("feed {id}: connecting {} {}", sub.venue, sub.url);
-                                slot.cur = Some(Conn::new(conn, now));
+                                let mut c = Conn::new(conn, now, &policy);
+                                if slot.learnt_gap_ns != 0 {
+                                    // What the last connection learnt about this stream.
+                                    c.gap_ewma_ns = slot.learnt_gap_ns;
+                                }
+                                slot.cur = Some(c);
                                 by_conn.insert(conn, (slot.sub, Role::Current));
                             }
                             Err(e) => {
@@ -508,7 +518,11 @@ impl Feed {
                                     },
                                     conn.0
                                 );
-                                slot.next = Some(Conn::new(conn, now));
+                                let mut c = Conn::new(conn, now, &policy);
+                                if let Some(cur) = slot.cur {
+                                    c.gap_ewma_ns = cur.gap_ewma_ns;
+                                }
+                                slot.next = Some(c);
                                 slot.rotation_started_ns = now;
                                 slot.replacement_ready_ns = 0;
                                 by_conn.insert(conn, (slot.sub, Role::Replacement));
@@ -900,7 +914,9 @@ impl Feed {
                 if !slot.cur.is_some_and(|c| c.id == conn) {
                     continue;
                 }
-                slot.cur = None;
+                if let Some(c) = slot.cur.take() {
+                    slot.learnt_gap_ns = c.gap_ewma_ns;
+                }
                 if closing_deadline.is_some() {
                     continue; // shutting down: no reconnect
                 }
