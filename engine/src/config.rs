@@ -46,6 +46,8 @@ pub struct Config {
     pub monitor: crate::monitor::MonitorConfig,
     /// `[continuity]`: staleness watchdog, rotation, gap handling (see [`crate::continuity`]).
     pub continuity: crate::continuity::ContinuitySettings,
+    /// `[backfill]`: REST recovery of gaps and reconnect windows (see [`crate::backfill`]).
+    pub backfill: crate::backfill::BackfillConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -88,6 +90,7 @@ impl Default for Config {
             influx: Default::default(),
             monitor: Default::default(),
             continuity: Default::default(),
+            backfill: Default::default(),
         }
     }
 }
@@ -301,6 +304,9 @@ impl Config {
         self.monitor
             .validate()
             .map_err(|message| invalid("monitor", message))?;
+        self.backfill
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {
             f.venue().map_err(|e| match e {
                 ConfigError::Invalid { message, .. } => {

@@ -10,6 +10,7 @@
 //! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
 //! - [`config`], [`stats`], [`tape`], [`replay`].
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
+//! - [`backfill`]: the REST worker that recovers the trades of gaps.
 //! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
 

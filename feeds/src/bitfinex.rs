@@ -256,7 +256,7 @@ fn data(
 
 /// `[ID, MTS, AMOUNT, PRICE]`; the price when an event was emitted (`None` for a zero
 /// amount).
-fn emit_trade(
+pub(crate) fn emit_trade(
     row: Val<'_, '_>,
     symbol: Symbol,
     emit: &mut dyn FnMut(Event),

@@ -185,7 +185,7 @@ fn classify(
     Err(DecodeError::Unknown)
 }
 
-fn trade(row: Val<'_, '_>) -> Result<Event, DecodeError> {
+pub(crate) fn trade(row: Val<'_, '_>) -> Result<Event, DecodeError> {
     let (mut ts, mut symbol, mut side_v, mut price, mut home) = (None, None, None, None, None);
     for (key, value) in row.entries().ok_or(DecodeError::Field("data"))? {
         let slot = match key {

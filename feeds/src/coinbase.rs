@@ -135,7 +135,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
 }
 
 /// The taker side from a maker side (`buy`/`sell`, either case).
-fn taker_from_maker(value: Option<Val<'_, '_>>) -> Result<Side, DecodeError> {
+pub(crate) fn taker_from_maker(value: Option<Val<'_, '_>>) -> Result<Side, DecodeError> {
     match tape::string(value, "side")? {
         "buy" | "BUY" => Ok(Side::Sell),
         "sell" | "SELL" => Ok(Side::Buy),

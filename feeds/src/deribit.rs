@@ -153,7 +153,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     }
 }
 
-fn trade(t: Val<'_, '_>) -> Result<Event, DecodeError> {
+pub(crate) fn trade(t: Val<'_, '_>) -> Result<Event, DecodeError> {
     let (mut ts, mut price, mut amount, mut direction, mut name, mut id, mut liq) =
         (None, None, None, None, None, None, None);
     for (key, value) in t.entries().ok_or(DecodeError::Field("data"))? {

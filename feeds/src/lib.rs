@@ -7,6 +7,7 @@
 //!   `deribit`, `bitfinex`: the other venue adapters, each with its connection URL, subscribe
 //!   messages, limits, keepalive rule and decoder (on shared simd-json helpers: `json`, and
 //!   `tape`, which also reads JSON-number literals exactly).
+//! - [`rest`]: sans-IO REST trade history (backfill requests and response parsing).
 //! - [`ws`]: the non-blocking WebSocket client over mio (ws:// and wss:// via rustls).
 //!
 //! Decoding does no I/O and reads no clock; only `ws` touches sockets.
@@ -29,6 +30,7 @@ mod json;
 pub mod kraken;
 pub mod okx;
 pub mod plan;
+pub mod rest;
 mod tape;
 pub mod venue;
 pub use tape::{Heartbeat, INVERSE_SIG_DIGITS};

@@ -1,19 +1,56 @@
-//! REST backfill (placeholder types until the worker lands; see /work/spec4/SPEC.md).
-use crate::market::{MarketIdx, Tick};
+//! REST backfill: the IO core's worker that recovers the trades of gaps and reconnect windows
+//! from the venues' public trade-history endpoints.
+//!
+//! Feed threads send [`BackfillJob`]s (a market, a time window, the trade ids around the gap)
+//! through one SPSC ring pair each ([`links`]); the worker ([`spawn`], one thread) walks each
+//! window page by page with [`feeds::rest::Pager`] over the small blocking HTTP client
+//! ([`crate::instruments::http`]), paced per venue host under its public rate limit
+//! ([`pace`]), and answers with the recovered trades ([`BackfillOut::Tick`], ascending by
+//! `(ts, id)`, only inside the window and, on venues with monotonic ids, only ids between
+//! the gap's bounds), then one [`BackfillOut::Done`] per job.
+//!
+//! Failures never panic and never hang a job: `429`/`418` and venue rate-limit bodies wait
+//! `Retry-After` (or a backoff), `5xx` and I/O errors are retried with backoff, each at most
+//! `max_retries` times per page; then the job ends `Done { complete: false, why }`.
 
+pub mod pace;
+mod worker;
+
+use crate::market::{MarketIdx, MarketTable, Tick};
+use crate::ring::{self, Consumer, Producer};
+use crate::runtime::StopFlag;
+use crate::stats::Counter;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// One window of one market to recover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackfillJob {
+    /// Gap id, unique per engine run.
     pub gap: u64,
+    /// Index into the engine's [`MarketTable`] (venue and symbol come from there).
     pub market: MarketIdx,
+    /// Window start, inclusive (exchange time, µs).
     pub from_ts_us: i64,
+    /// Window end, inclusive.
     pub to_ts_us: i64,
+    /// Last trade id seen before the gap; 0 = unknown.
     pub after_id: u64,
+    /// First trade id seen after the gap; 0 = unknown.
     pub before_id: u64,
 }
 
+/// What the worker sends back to a feed thread.
 #[derive(Debug, Clone, Copy)]
 pub enum BackfillOut {
+    /// A recovered trade (`market` set, `recv_ns` = `mono_ns()` when its page arrived),
+    /// ascending by `(ts, id)` within one job. Only trades inside the window; on venues with
+    /// monotonic ids ([`feeds::rest::ids_monotonic`]) only those whose ids fall between a
+    /// non-zero `after_id` and a non-zero `before_id`. Deribit trades flagged as liquidations
+    /// come back as liquidation ticks, exactly as the WebSocket decoder makes them.
     Tick(Tick),
+    /// The job is finished. `complete` = every page of the window was fetched and parsed.
     Done {
         gap: u64,
         market: MarketIdx,
@@ -23,13 +60,164 @@ pub enum BackfillOut {
     },
 }
 
+/// Why a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DoneWhy {
+    /// Every page was fetched (with `complete: false` only when a venue page could not be
+    /// stepped through, see [`feeds::rest::Pager::covered`]).
     Ok,
+    /// No REST history for this venue, an unknown market, or backfill disabled.
     Unsupported,
+    /// The window is older or longer than `max_window_s`, or older than the venue serves
+    /// (Bybit keeps only its most recent trades).
     TooOld,
+    /// Transport errors or `5xx` past `max_retries`, or the venue refused the request.
     Http,
+    /// Still rate limited after `max_retries` waits (or told to wait too long).
     RateLimited,
+    /// A response body that is not the venue's documented format.
     Parse,
+    /// The engine is stopping.
     Stopped,
+}
+
+/// `[backfill]`: REST recovery of gaps.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackfillConfig {
+    /// Recover gaps over REST. Default true; when false every job ends `Unsupported`.
+    pub enabled: bool,
+    /// One REST base URL for every venue (`http://127.0.0.1:8400`, a simulator); empty =
+    /// each venue's real host ([`feeds::rest::default_host`]).
+    pub base_url: String,
+    /// Bound on each request (connect, TLS, response), ms. Default 10 000.
+    pub timeout_ms: u64,
+    /// Windows longer than this, or starting longer ago than this, are `TooOld`, s.
+    /// Default 21 600 (6 h).
+    pub max_window_s: u64,
+    /// Retries per page after a `5xx`, an I/O error or a rate limit. Default 3.
+    pub max_retries: u32,
+}
+
+impl Default for BackfillConfig {
+    fn default() -> BackfillConfig {
+        BackfillConfig {
+            enabled: true,
+            base_url: String::new(),
+            timeout_ms: 10_000,
+            max_window_s: 6 * 3600,
+            max_retries: 3,
+        }
+    }
+}
+
+impl BackfillConfig {
+    /// `(field, message)` for the first bad value.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if !self.base_url.is_empty() {
+            crate::instruments::http::Url::parse(&self.base_url)
+                .map_err(|e| ("backfill.base_url".to_string(), e.to_string()))?;
+        }
+        if self.timeout_ms == 0 {
+            return Err((
+                "backfill.timeout_ms".to_string(),
+                "must be at least 1".to_string(),
+            ));
+        }
+        if self.max_window_s == 0 {
+            return Err((
+                "backfill.max_window_s".to_string(),
+                "must be at least 1".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the worker counts (it is the only writer).
+#[derive(Debug, Default)]
+pub struct BackfillStats {
+    /// Jobs received.
+    pub jobs: Counter,
+    /// Jobs that ended `complete: true` / `false`.
+    pub complete: Counter,
+    pub incomplete: Counter,
+    /// HTTP requests sent (retries included).
+    pub requests: Counter,
+    /// Response pages parsed.
+    pub pages: Counter,
+    /// Trades sent back as ticks.
+    pub trades: Counter,
+    /// Failed requests: transport errors, `5xx`, other `4xx`, venue error bodies.
+    pub http_errors: Counter,
+    /// Bodies that did not parse.
+    pub parse_errors: Counter,
+    /// Rate-limit answers (`429`, `418`, venue rate-limit bodies).
+    pub rate_limited: Counter,
+    /// Waits ordered by a rate-limit answer (`Retry-After` or backoff).
+    pub rate_limit_waits: Counter,
+    /// Requests delayed by our own pacing (the venue's token bucket was empty).
+    pub pace_waits: Counter,
+    /// Jobs ended `TooOld` / `Unsupported`.
+    pub too_old: Counter,
+    pub unsupported: Counter,
+    /// Times a result push found the feed's ring full and waited.
+    pub out_ring_full: Counter,
+}
+
+/// A feed thread's half of its ring pair: jobs out, results in.
+#[derive(Debug)]
+pub struct FeedLink {
+    pub jobs: Producer<BackfillJob>,
+    pub results: Consumer<BackfillOut>,
+}
+
+/// The worker's half of one feed's ring pair.
+#[derive(Debug)]
+pub struct WorkerLink {
+    pub jobs: Consumer<BackfillJob>,
+    pub results: Producer<BackfillOut>,
+}
+
+/// Jobs a feed can queue before its pushes fail (gaps are rare; a full ring is the feed's
+/// to handle).
+pub const JOB_RING: usize = 256;
+
+/// One ring pair per feed thread: `results_capacity` recovered ticks may wait in each
+/// results ring (the worker waits when it is full, it never drops).
+pub fn links(feeds: usize, results_capacity: usize) -> (Vec<FeedLink>, Vec<WorkerLink>) {
+    (0..feeds)
+        .map(|_| {
+            let (job_p, job_c) = ring::channel(JOB_RING);
+            let (out_p, out_c) = ring::channel(results_capacity.max(2));
+            (
+                FeedLink {
+                    jobs: job_p,
+                    results: out_c,
+                },
+                WorkerLink {
+                    jobs: job_c,
+                    results: out_p,
+                },
+            )
+        })
+        .unzip()
+}
+
+/// Start the worker thread (`backfill`). It serves `links` until `stop` is set or every
+/// feed's job ring is abandoned and drained. `instruments` must be the contract sizes the
+/// feeds' decoders use; `tls` the client config for `https://` hosts.
+pub fn spawn(
+    cfg: BackfillConfig,
+    table: Arc<MarketTable>,
+    instruments: Arc<feeds::Instruments>,
+    tls: Arc<rustls::ClientConfig>,
+    links: Vec<WorkerLink>,
+    stats: Arc<BackfillStats>,
+    stop: StopFlag,
+) -> std::io::Result<JoinHandle<()>> {
+    let worker = worker::Worker::new(cfg, table, instruments, tls, stats, stop);
+    std::thread::Builder::new()
+        .name("backfill".to_string())
+        .spawn(move || worker.run(links))
 }

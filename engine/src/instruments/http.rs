@@ -76,6 +76,35 @@ pub fn get(
     timeout: Duration,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<Vec<u8>, HttpError> {
+    let response = fetch(url, timeout, tls)?;
+    if response.status != 200 {
+        let head =
+            String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).into_owned();
+        return Err(HttpError(format!(
+            "GET {url}: HTTP {} {}: {head}",
+            response.status, response.reason
+        )));
+    }
+    Ok(response.body)
+}
+
+/// A complete response of any status (see [`fetch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    /// `Retry-After` in its delay-seconds form (the form venues send with 429/418/503).
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+/// `GET url` like [`get`], returning the response whatever its status (for callers that act
+/// on 429 / `Retry-After` / 5xx themselves). Errors are transport errors only.
+pub fn fetch(
+    url: &str,
+    timeout: Duration,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<Response, HttpError> {
     let u = Url::parse(url)?;
     let deadline = Instant::now() + timeout;
     let err = |what: &str, e: &dyn std::fmt::Display| HttpError(format!("GET {url}: {what}: {e}"));
@@ -119,15 +148,7 @@ pub fn get(
         exchange(&mut s, &control, request.as_bytes(), deadline)
     }
     .map_err(|e| HttpError(format!("GET {url}: {}", e.0)))?;
-    if response.status != 200 {
-        let head =
-            String::from_utf8_lossy(&response.body[..response.body.len().min(200)]).into_owned();
-        return Err(HttpError(format!(
-            "GET {url}: HTTP {} {}: {head}",
-            response.status, response.reason
-        )));
-    }
-    Ok(response.body)
+    Ok(response)
 }
 
 fn host_header(u: &Url) -> String {
@@ -147,12 +168,6 @@ fn remaining(deadline: Instant) -> Option<Duration> {
     deadline
         .checked_duration_since(Instant::now())
         .filter(|d| !d.is_zero())
-}
-
-struct Response {
-    status: u16,
-    reason: String,
-    body: Vec<u8>,
 }
 
 /// Send `request`, read until the response is complete (or the peer closes), within
@@ -226,7 +241,14 @@ fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, HttpError> {
     let reason = resp.reason.unwrap_or("").to_string();
     let mut length = None;
     let mut chunked = false;
+    let mut retry_after = None;
     for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("retry-after") {
+            retry_after = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+        }
         if h.name.eq_ignore_ascii_case("content-length") {
             let v = std::str::from_utf8(h.value)
                 .ok()
@@ -243,6 +265,7 @@ fn parse(buf: &[u8], eof: bool) -> Result<Option<Response>, HttpError> {
         Ok(Some(Response {
             status,
             reason: reason.clone(),
+            retry_after,
             body,
         }))
     };
@@ -336,7 +359,20 @@ mod tests {
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", true).is_err());
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n6;x=y\r\npedia \r\n0\r\n\r\n";
         let r = parse(chunked, false).unwrap().unwrap();
-        assert_eq!(r.body, b"Wikipedia ");
+        assert_eq!(
+            (r.body.as_slice(), r.retry_after),
+            (&b"Wikipedia "[..], None)
+        );
+        let r = parse(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 2\r\n\r\n{}",
+            false,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (r.status, r.retry_after),
+            (429, Some(Duration::from_secs(7)))
+        );
         assert!(parse(&chunked[..chunked.len() - 2], false)
             .unwrap()
             .is_none());

@@ -95,7 +95,7 @@ fn classify(
 
 /// `sz` of `inst_id` in base units: as is for spot/margin names, `× ctVal` (or inverse) for
 /// swaps and futures. Anything else (options) has no known conversion.
-fn base(
+pub(crate) fn base(
     instruments: &Instruments,
     inst_id: &str,
     sz: Decimal,

@@ -7,6 +7,7 @@
 
 mod decode;
 
+pub(crate) use decode::base as contracts_to_base;
 pub use decode::Decoder;
 
 use crate::json::push_string;
