@@ -51,6 +51,8 @@ pub struct Plan {
     pub monitor: Option<crate::monitor::MonitorConfig>,
     /// `[continuity]`: watchdog, rotation and gap settings.
     pub continuity: crate::continuity::ContinuitySettings,
+    /// `[backfill]`: the REST backfill worker.
+    pub backfill: crate::backfill::BackfillConfig,
 }
 
 /// What the shards need to run the strategy.
@@ -283,6 +285,7 @@ impl Plan {
                     })?;
                 cfg.continuity.clone()
             },
+            backfill: cfg.backfill.clone(),
             signals_stdout: cfg.signals.stdout,
             instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -332,6 +335,19 @@ pub struct Running {
     pub influx: Option<crate::influx::InfluxSink>,
     /// The stats file publisher (monitoring), when enabled.
     pub monitor: Option<crate::monitor::Publisher>,
+    /// Gap records from the feed threads, and their journal.
+    gap_records: Vec<Consumer<crate::continuity::Record>>,
+    gap_journal: crate::gaps::GapJournal,
+    /// The REST backfill worker, when enabled (stopped after the feeds).
+    pub backfill: Option<BackfillWorker>,
+}
+
+/// The running backfill worker thread.
+#[derive(Debug)]
+pub struct BackfillWorker {
+    handle: JoinHandle<()>,
+    stop: StopFlag,
+    pub stats: Arc<crate::backfill::BackfillStats>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -358,6 +374,9 @@ impl Running {
         )
         .instruments;
         let table = Arc::new(plan.table);
+        // Restart recovery: bars left open by a run that died are removed, and each market
+        // resumes after its last closed second (the downtime is backfilled).
+        let resume_after = recover_store(&plan.data_dir, &table, plan.continuity.restart_backfill);
         let n_feeds = plan.cores.feeds.len();
         let n_shards = plan.cores.shards.len();
         // rings[f][s]: feed f → shard s.
@@ -490,6 +509,35 @@ impl Running {
             .collect();
         let mut feeds = Vec::new();
         let mut feed_stats = Vec::new();
+        let mut gap_records = Vec::new();
+        // REST backfill: one worker (on the IO core) serving every feed thread.
+        let (feed_links, worker_links) = crate::backfill::links(n_feeds, 8192);
+        let backfill = if plan.backfill.enabled {
+            let stats = Arc::new(crate::backfill::BackfillStats::default());
+            let worker_stop = StopFlag::new();
+            let io_core = plan.cores.io;
+            let handle = crate::backfill::spawn(
+                plan.backfill.clone(),
+                table.clone(),
+                instruments.clone(),
+                crate::instruments::default_tls(),
+                worker_links,
+                stats.clone(),
+                worker_stop.clone(),
+            )?;
+            let _ = io_core;
+            Some(BackfillWorker {
+                handle,
+                stop: worker_stop,
+                stats,
+            })
+        } else {
+            None
+        };
+        let mut feed_backfill: Vec<Option<crate::backfill::FeedLink>> = feed_links
+            .into_iter()
+            .map(|l| backfill.is_some().then_some(l))
+            .collect();
         for (f, subs) in subs_per_feed.into_iter().enumerate() {
             let downstream = if n_shards == 0 {
                 // Small machine: the one feed thread does the shard's work itself.
@@ -515,6 +563,22 @@ impl Running {
             };
             let stats = Arc::new(FeedStats::with_connections(subs.len()));
             feed_stats.push(stats.clone());
+            let n_subs = subs.len();
+            let (rp, rc) = ring::channel::<crate::continuity::Record>(4096);
+            gap_records.push(rc);
+            let bf = feed_backfill.get_mut(f).and_then(Option::take);
+            let continuity = crate::feed::FeedContinuity {
+                state: crate::continuity::Continuity::new(
+                    plan.continuity.state_config(bf.is_some()),
+                    &table,
+                    &resume_after,
+                    n_subs,
+                    f,
+                ),
+                policy: plan.continuity.policy(),
+                backfill: bf.map(|l| (l.jobs, l.results)),
+                records: Some(rp),
+            };
             let feed = Feed::new(
                 f,
                 subs,
@@ -523,7 +587,8 @@ impl Running {
                 stats,
                 ws.clone(),
                 &instruments,
-            );
+            )
+            .with_continuity(continuity);
             let core = plan.cores.feeds[f];
             let (idle, stop) = (plan.idle, stop.clone());
             feeds.push(
@@ -555,6 +620,7 @@ impl Running {
             }
             None => None,
         };
+        let data_dir_for_gaps = plan.data_dir.clone();
         let mut running = Running {
             table,
             feed_stats,
@@ -574,6 +640,9 @@ impl Running {
             instruments,
             influx,
             monitor,
+            gap_journal: crate::gaps::GapJournal::new(&data_dir_for_gaps),
+            gap_records,
+            backfill,
         };
         running.publish_monitor(false);
         Ok(running)
@@ -628,6 +697,11 @@ impl Running {
                 }
                 on_bar(table, &item);
             });
+        }
+        let now_us = feeds::clock::wall_us();
+        for input in self.gap_records.iter_mut() {
+            let (table, journal) = (&*self.table, &mut self.gap_journal);
+            input.drain(256, |r| journal.write(table, &r, now_us));
         }
         if self.monitor.as_ref().is_some_and(|m| m.due()) {
             self.publish_monitor(false);
@@ -709,6 +783,23 @@ impl Running {
                 Err(_) => log::error!("feed thread panicked"),
             }
         }
+        if let Some(worker) = self.backfill.take() {
+            worker.stop.stop();
+            if worker.handle.join().is_err() {
+                log::error!("backfill thread panicked");
+            }
+            let st = &worker.stats;
+            log::info!(
+                "backfill: {} jobs ({} complete, {} incomplete), {} trades recovered in {} requests ({} rate-limited, {} errors)",
+                st.jobs.get(),
+                st.complete.get(),
+                st.incomplete.get(),
+                st.trades.get(),
+                st.requests.get(),
+                st.rate_limited.get(),
+                st.http_errors.get()
+            );
+        }
         // Shards finish once their inputs are abandoned and drained; keep draining their
         // outputs meanwhile so they never block on a full ring.
         let shards = std::mem::take(&mut self.shards);
@@ -745,4 +836,43 @@ impl Running {
         }
         summary
     }
+}
+
+/// Start-up recovery of every market's bar files (see [`store::recover_market`]): returns,
+/// per market index, the last closed second to resume after (`None` when there is none, or
+/// when `resume` is off).
+fn recover_store(
+    data_dir: &std::path::Path,
+    table: &MarketTable,
+    resume: bool,
+) -> Vec<Option<i64>> {
+    let today = feeds::clock::wall_us().div_euclid(86_400_000_000);
+    let now_s = feeds::clock::wall_us().div_euclid(1_000_000);
+    let mut out = vec![None; table.len()];
+    let (mut cleared, mut resumed, mut oldest) = (0u32, 0usize, i64::MAX);
+    for (idx, m) in table.iter() {
+        match store::recover_market(data_dir, &m.id, today) {
+            Ok(r) => {
+                cleared += r.cleared_open;
+                if let (Some(last), true) = (r.last_closed, resume) {
+                    out[idx as usize] = Some(last);
+                    resumed += 1;
+                    oldest = oldest.min(last);
+                }
+            }
+            Err(e) => log::error!("restart recovery of {}: {e}", m.id),
+        }
+    }
+    if cleared > 0 {
+        log::warn!(
+            "restart: removed {cleared} bar(s) left open by the previous run (their trades come back with the downtime backfill)"
+        );
+    }
+    if resumed > 0 {
+        log::info!(
+            "restart: {resumed} market(s) resume after their last closed bar (the oldest {} s ago); their downtime is backfilled where the venue allows",
+            now_s - oldest
+        );
+    }
+    out
 }

@@ -76,6 +76,11 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             ..VenueSimConfig::default()
         })?)
     };
+    // The simulated market starts afresh each run: a previous run's bars are not this one's
+    // history, so there is no downtime to recover. (Backfill against the simulator's REST
+    // endpoints is wired once they exist; until then gaps are reported, not backfilled.)
+    cfg.continuity.restart_backfill = false;
+    cfg.backfill.enabled = false;
     let pairs: Vec<String> = args
         .sim
         .symbols

@@ -126,6 +126,18 @@ pub(crate) fn run_live(
         ssum(&|s| s.store_errors.get()),
         sum(&|s| s.disconnects.get()),
     );
+    eprintln!(
+        "continuity: {} duplicates dropped, {} gaps ({} recovered, {} not recovered), {} trades found missing by id, {} trades backfilled, {} stale connections dropped, {} rotations, {} oversized messages",
+        sum(&|s| s.duplicates.get()),
+        sum(&|s| s.gaps_opened.get()),
+        sum(&|s| s.gaps_recovered.get()),
+        sum(&|s| s.gaps_unrecovered.get()),
+        sum(&|s| s.trades_missing.get()),
+        sum(&|s| s.trades_recovered.get()),
+        sum(&|s| s.stale.get()),
+        sum(&|s| s.rotations.get()),
+        sum(&|s| s.oversized.get()),
+    );
     print_latency(
         "tick-to-bar (socket read → bar slot updated)",
         "ns",
