@@ -559,3 +559,54 @@ fn config_section_parses_and_validates() {
     };
     assert_eq!(bad.validate().unwrap_err().0, "backfill.timeout_ms");
 }
+
+#[test]
+fn stop_interrupts_a_rate_limit_wait() {
+    // Every Coinbase page: 429, retry in 60 s.
+    let (base, log) = serve(|_, _| {
+        (
+            429,
+            vec![("Retry-After", "60".to_string())],
+            r#"{"message":"Public rate limit exceeded"}"#.to_string(),
+        )
+    });
+    let stats = Arc::new(BackfillStats::default());
+    let stop = StopFlag::new();
+    let (mut feeds_side, worker_side) = backfill::links(1, 4);
+    let handle = backfill::spawn(
+        BackfillConfig {
+            base_url: base,
+            ..BackfillConfig::default()
+        },
+        table(),
+        feeds::Instruments::bundled(),
+        engine::instruments::default_tls(),
+        worker_side,
+        stats.clone(),
+        stop.clone(),
+    )
+    .unwrap();
+    let t0 = t0_ms();
+    feeds_side[0]
+        .jobs
+        .try_push(job(1, COINBASE, t0, t0 + 10, 0, 0))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stats.rate_limit_waits.get() == 0 {
+        assert!(Instant::now() < deadline, "no rate-limit wait began");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.stop();
+    handle.join().expect("the worker never panics");
+    assert!(matches!(
+        feeds_side[0].results.try_pop(),
+        Some(BackfillOut::Done {
+            gap: 1,
+            trades: 0,
+            complete: false,
+            why: DoneWhy::Stopped,
+            ..
+        })
+    ));
+    assert_eq!(log.lock().unwrap().len(), 1, "no request after the stop");
+}
