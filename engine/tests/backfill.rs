@@ -82,6 +82,9 @@ const HUOBI: u32 = 4;
 const COINBASE: u32 = 5;
 const USDM: u32 = 6;
 const KRAKEN: u32 = 7;
+const BITFINEX_BTC: u32 = 8;
+const BITFINEX_ETH: u32 = 9;
+const DERIBIT_ETH: u32 = 10;
 
 fn table() -> Arc<MarketTable> {
     let mut t = MarketTable::new(1);
@@ -93,6 +96,9 @@ fn table() -> Arc<MarketTable> {
     assert_eq!(t.add(Venue::Coinbase, sym("BTC-USD")), COINBASE);
     assert_eq!(t.add(Venue::BinanceUsdm, sym("BTCUSDT")), USDM);
     assert_eq!(t.add(Venue::KrakenSpot, sym("BTC/USD")), KRAKEN);
+    assert_eq!(t.add(Venue::Bitfinex, sym("tBTCUSD")), BITFINEX_BTC);
+    assert_eq!(t.add(Venue::Bitfinex, sym("tETHUSD")), BITFINEX_ETH);
+    assert_eq!(t.add(Venue::Deribit, sym("ETH-PERPETUAL")), DERIBIT_ETH);
     Arc::new(t)
 }
 
@@ -176,6 +182,36 @@ fn handler(t0: i64) -> impl Fn(&str, usize) -> Reply + Send + 'static {
                 data.join(",")
             ));
         }
+        if target.starts_with(
+            "/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=ETH-PERPETUAL&",
+        ) {
+            // Two pages; the second starts at the first's last millisecond and repeats its
+            // trades of that millisecond.
+            let trade = |id: i64, ms: i64| {
+                format!(
+                    r#"{{"trade_seq":{id},"trade_id":"ETH-{id}","timestamp":{},"tick_direction":0,"price":2000.0,"mark_price":2000.1,"instrument_name":"ETH-PERPETUAL","index_price":2000.2,"direction":"sell","amount":100.0}}"#,
+                    t0 + ms
+                )
+            };
+            let body = |trades: Vec<String>, more: bool| {
+                format!(
+                    r#"{{"jsonrpc":"2.0","result":{{"trades":[{}],"has_more":{more}}},"usIn":1,"usOut":2,"usDiff":1,"testnet":false}}"#,
+                    trades.join(",")
+                )
+            };
+            if target.contains(&format!("&start_timestamp={t0}&")) {
+                return ok(body(
+                    vec![trade(100, 0), trade(101, 1), trade(102, 1)],
+                    true,
+                ));
+            }
+            if target.contains(&format!("&start_timestamp={}&", t0 + 1)) {
+                return ok(body(
+                    vec![trade(101, 1), trade(102, 1), trade(103, 2)],
+                    false,
+                ));
+            }
+        }
         if target.starts_with("/api/v2/public/get_last_trades_by_instrument_and_time?") {
             // Truncated mid-record.
             return ok(r#"{"jsonrpc":"2.0","result":{"trades":[{"trade_seq":1,"trade_id":"9","timestamp":"#.to_string());
@@ -202,6 +238,14 @@ fn handler(t0: i64) -> impl Fn(&str, usize) -> Reply + Send + 'static {
                 429,
                 vec![("Retry-After", "0".to_string())],
                 r#"{"message":"Public rate limit exceeded"}"#.to_string(),
+            );
+        }
+        if target.starts_with("/v2/trades/") {
+            // Blocked for 10 minutes: longer than the worker waits.
+            return (
+                429,
+                vec![("Retry-After", "600".to_string())],
+                r#"{"error":"ERR_RATE_LIMIT"}"#.to_string(),
             );
         }
         if target.starts_with("/fapi/v1/aggTrades") {
@@ -278,6 +322,11 @@ fn worker_recovers_windows_and_reports_every_failure() {
         (1, job(8, COINBASE, t0, t0 + 10, 0, 0)),
         // USDⓈ-M: the venue refuses the request (HTTP 400, `-1121`): no retry.
         (0, job(9, USDM, t0, t0 + 10, 0, 0)),
+        // Bitfinex: told to wait 10 minutes; the next job on the same host sends nothing.
+        (0, job(10, BITFINEX_BTC, t0, t0 + 10, 0, 0)),
+        (0, job(11, BITFINEX_ETH, t0, t0 + 10, 0, 0)),
+        // Deribit ETH: two pages repeating a millisecond's trades.
+        (1, job(12, DERIBIT_ETH, t0, t0 + 10, 0, 0)),
     ];
     for (link, j) in jobs {
         feeds_side[link].jobs.try_push(j).unwrap();
@@ -388,27 +437,50 @@ fn worker_recovers_windows_and_reports_every_failure() {
     assert_eq!(results[&7].done, Some((0, false, DoneWhy::TooOld)));
     assert_eq!(results[&8].done, Some((0, false, DoneWhy::RateLimited)));
     assert_eq!(results[&9].done, Some((0, false, DoneWhy::Http)));
+    assert_eq!(results[&10].done, Some((0, false, DoneWhy::RateLimited)));
+    assert_eq!(results[&11].done, Some((0, false, DoneWhy::RateLimited)));
+    // 12: each trade once, ascending; USD amounts → ETH.
+    let r = &results[&12];
+    assert_eq!(r.done, Some((4, true, DoneWhy::Ok)));
+    let got: Vec<(u64, i64)> = r.ticks.iter().map(|t| (t.trade_id, t.ts_us)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (100, t0 * 1000),
+            (101, (t0 + 1) * 1000),
+            (102, (t0 + 1) * 1000),
+            (103, (t0 + 2) * 1000)
+        ]
+    );
+    assert!(r
+        .ticks
+        .iter()
+        .all(|t| t.side == Side::Sell && t.qty == 0.05 && t.price == 2000.0));
 
     // Requests: Binance 3 (range, 429, retry), OKX 3 (500, retry, page 2), Deribit 1,
-    // Bybit 1, Coinbase 3 (1 + max_retries), USDⓈ-M 1.
+    // Bybit 1, Coinbase 3 (1 + max_retries), USDⓈ-M 1, Bitfinex 1, Deribit ETH 2.
     let seen = log.lock().unwrap().clone();
     let count = |prefix: &str| seen.iter().filter(|t| t.starts_with(prefix)).count();
     assert_eq!(count("/api/v3/aggTrades"), 3, "{seen:#?}");
     assert_eq!(count("/api/v5/market/history-trades"), 3, "{seen:#?}");
-    assert_eq!(count("/api/v2/public/"), 1);
+    assert_eq!(count("/api/v2/public/"), 3);
     assert_eq!(count("/v5/market/recent-trade"), 1);
     assert_eq!(count("/products/BTC-USD/trades"), 3);
     assert_eq!(count("/fapi/v1/aggTrades"), 1);
-    assert_eq!(seen.len(), 12, "{seen:#?}");
-    assert_eq!(stats.requests.get(), 12);
-    assert_eq!(stats.jobs.get(), 9);
-    assert_eq!(stats.pages.get(), 5);
-    assert_eq!(stats.trades.get(), 992 + 106 + 200);
-    assert_eq!(stats.rate_limited.get(), 1 + 3);
+    assert_eq!(count("/v2/trades/tBTCUSD/hist?"), 1);
+    assert_eq!(seen.len(), 15, "{seen:#?}");
+    assert_eq!(stats.requests.get(), 15);
+    assert_eq!(stats.jobs.get(), 12);
+    assert_eq!(stats.pages.get(), 7);
+    assert_eq!(stats.trades.get(), 992 + 106 + 200 + 4);
+    assert_eq!(stats.rate_limited.get(), 1 + 3 + 1);
     assert_eq!(stats.rate_limit_waits.get(), 1 + 2);
     assert_eq!(stats.parse_errors.get(), 1);
-    assert_eq!(stats.complete.get(), 2);
-    assert_eq!(stats.incomplete.get(), 7);
+    assert_eq!(stats.complete.get(), 3);
+    assert_eq!(stats.incomplete.get(), 9);
+    // Parsed but not sent: Binance 10 + 3, OKX 14, Bybit 800; Deribit's repeated 2.
+    assert_eq!(stats.outside.get(), 10 + 3 + 14 + 800);
+    assert_eq!(stats.duplicates.get(), 2);
 }
 
 #[test]
@@ -486,4 +558,55 @@ fn config_section_parses_and_validates() {
         ..BackfillConfig::default()
     };
     assert_eq!(bad.validate().unwrap_err().0, "backfill.timeout_ms");
+}
+
+#[test]
+fn stop_interrupts_a_rate_limit_wait() {
+    // Every Coinbase page: 429, retry in 60 s.
+    let (base, log) = serve(|_, _| {
+        (
+            429,
+            vec![("Retry-After", "60".to_string())],
+            r#"{"message":"Public rate limit exceeded"}"#.to_string(),
+        )
+    });
+    let stats = Arc::new(BackfillStats::default());
+    let stop = StopFlag::new();
+    let (mut feeds_side, worker_side) = backfill::links(1, 4);
+    let handle = backfill::spawn(
+        BackfillConfig {
+            base_url: base,
+            ..BackfillConfig::default()
+        },
+        table(),
+        feeds::Instruments::bundled(),
+        engine::instruments::default_tls(),
+        worker_side,
+        stats.clone(),
+        stop.clone(),
+    )
+    .unwrap();
+    let t0 = t0_ms();
+    feeds_side[0]
+        .jobs
+        .try_push(job(1, COINBASE, t0, t0 + 10, 0, 0))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stats.rate_limit_waits.get() == 0 {
+        assert!(Instant::now() < deadline, "no rate-limit wait began");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.stop();
+    handle.join().expect("the worker never panics");
+    assert!(matches!(
+        feeds_side[0].results.try_pop(),
+        Some(BackfillOut::Done {
+            gap: 1,
+            trades: 0,
+            complete: false,
+            why: DoneWhy::Stopped,
+            ..
+        })
+    ));
+    assert_eq!(log.lock().unwrap().len(), 1, "no request after the stop");
 }

@@ -148,6 +148,9 @@ pub struct BackfillStats {
     pub pages: Counter,
     /// Trades sent back as ticks.
     pub trades: Counter,
+    /// Parsed trades not sent: outside the window or the gap's ids / repeated by a later page.
+    pub outside: Counter,
+    pub duplicates: Counter,
     /// Failed requests: transport errors, `5xx`, other `4xx`, venue error bodies.
     pub http_errors: Counter,
     /// Bodies that did not parse.

@@ -96,11 +96,16 @@ impl Emit<'_> {
         events.sort_by_key(|e| (e.ts_us, e.trade_id.unwrap_or(0)));
         let with_ids = rest::ids_monotonic(self.venue);
         for e in events.iter() {
-            if self.gone || !self.keep(e) {
+            if self.gone {
+                return;
+            }
+            if !self.keep(e) {
+                self.stats.outside.inc();
                 continue;
             }
             if let (true, Some(id), Some((_, last_id))) = (with_ids, e.trade_id, self.last) {
                 if id <= last_id {
+                    self.stats.duplicates.inc();
                     continue;
                 }
             }
@@ -372,8 +377,8 @@ impl Worker {
         let timeout = Duration::from_millis(self.cfg.timeout_ms);
         let mut attempt = 0u32;
         loop {
-            if !self.pace(venue) {
-                return Fetched::Failed(DoneWhy::Stopped);
+            if let Err(why) = self.pace(venue) {
+                return Fetched::Failed(why);
             }
             self.stats.requests.inc();
             let response = match http::fetch(url, timeout, &self.tls) {
@@ -483,21 +488,26 @@ impl Worker {
             .or_insert_with(|| Bucket::new(pace::rate_limit(venue), Instant::now()))
     }
 
-    /// Wait for the venue host's next request slot; `false` if the engine stops meanwhile.
-    fn pace(&mut self, venue: Venue) -> bool {
+    /// Wait for the venue host's next request slot. `Err(RateLimited)` when the host is
+    /// blocked (an earlier `Retry-After`) for longer than [`MAX_RATE_WAIT`]: the job ends
+    /// rather than stalling every other venue's jobs; `Err(Stopped)` if the engine stops.
+    fn pace(&mut self, venue: Venue) -> Result<(), DoneWhy> {
         let mut counted = false;
         loop {
             let delay = self.bucket(venue).delay(Instant::now());
             if delay.is_zero() {
                 self.bucket(venue).take(Instant::now());
-                return true;
+                return Ok(());
+            }
+            if delay > MAX_RATE_WAIT {
+                return Err(DoneWhy::RateLimited);
             }
             if !counted {
                 self.stats.pace_waits.inc();
                 counted = true;
             }
             if !self.sleep(delay) {
-                return false;
+                return Err(DoneWhy::Stopped);
             }
         }
     }

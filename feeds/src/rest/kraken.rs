@@ -15,7 +15,7 @@ use crate::event::{Decimal, Event, EventKind, Side, Symbol};
 use crate::tape::{self, Val};
 use crate::venue::DecodeError;
 
-/// Records per page (the endpoint's maximum).
+/// Records asked per page (the endpoint's maximum).
 const LIMIT: usize = 1000;
 
 pub(super) fn first(w: &Window) -> Cursor {
@@ -102,10 +102,8 @@ pub(super) fn page(
     let trades = trades
         .and_then(Val::elements)
         .ok_or(DecodeError::Field("result"))?;
-    let mut n = 0usize;
     let mut newest: Option<(i64, u64)> = None;
     for t in trades {
-        n += 1;
         if !t.is_array() {
             return Err(DecodeError::Field("trade").into());
         }
@@ -134,10 +132,13 @@ pub(super) fn page(
             fills: 1,
         });
     }
+    // A page may hold fewer than `count` trades with more to come (a page is not ended
+    // inside a group of trades of equal time, whose rest the next `since` would skip), so
+    // only an empty page, or one reaching past the window, ends the walk.
     let Some((newest_ts, newest_id)) = newest else {
         return Ok(Step::done());
     };
-    if n < LIMIT || newest_ts > w.to_us || (w.before_id != 0 && newest_id >= w.before_id) {
+    if newest_ts > w.to_us || (w.before_id != 0 && newest_id >= w.before_id) {
         return Ok(Step::done());
     }
     Ok(Step::more(Cursor::Ns(last)))
@@ -182,7 +183,21 @@ mod tests {
             (got[1].side, got[1].trade_id),
             (Side::Sell, Some(61_044_953))
         );
-        assert!(p.is_done(), "a short page is the end");
+        assert_eq!(
+            p.request().unwrap(),
+            "/0/public/Trades?pair=XBTUSD&since=1688671969993150842&count=1000",
+            "a short page may not be the end"
+        );
+        let empty = r#"{"error":[],"result":{"XXBTZUSD":[],"last":"1688671969993150842"}}"#;
+        feed(&mut p, empty).unwrap();
+        assert!(p.is_done(), "an empty page is");
+        let mut p = pager(
+            Venue::KrakenSpot,
+            "BTC/USD",
+            window(0, 1_688_669_598_000_000),
+        );
+        feed(&mut p, DOC).unwrap();
+        assert!(p.is_done(), "a page reaching past the window end is");
     }
 
     #[test]

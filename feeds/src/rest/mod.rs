@@ -360,8 +360,12 @@ impl Pager {
             Ok(step) => {
                 self.pages += 1;
                 self.covered &= step.covered;
-                // A cursor that does not move would ask for the same page forever.
+                // A cursor that does not move would ask for the same page forever: stop, and
+                // say the rest of the window was not walked.
                 self.next = step.next.filter(|n| *n != cursor);
+                if step.next.is_some() && self.next.is_none() {
+                    self.covered = false;
+                }
                 Ok(out.len() - start)
             }
             Err(e) => {
