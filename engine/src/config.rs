@@ -44,6 +44,8 @@ pub struct Config {
     pub influx: crate::influx::InfluxConfig,
     /// `[monitor]`: stats file, `/metrics` and `/health`, alert thresholds.
     pub monitor: crate::monitor::MonitorConfig,
+    /// `[capture]`: raw-frame capture files (see [`crate::capture`]).
+    pub capture: crate::capture::CaptureConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -85,6 +87,7 @@ impl Default for Config {
             instruments: Default::default(),
             influx: Default::default(),
             monitor: Default::default(),
+            capture: Default::default(),
         }
     }
 }
@@ -294,6 +297,9 @@ impl Config {
         self.monitor
             .validate()
             .map_err(|message| invalid("monitor", message))?;
+        self.capture
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {
             f.venue().map_err(|e| match e {
                 ConfigError::Invalid { message, .. } => {

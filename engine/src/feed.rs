@@ -186,6 +186,8 @@ pub struct Feed {
     downstream: Downstream,
     router: Router,
     ws: WsConfig,
+    /// Raw-frame capture (`[capture] enabled`), see [`crate::capture`].
+    capture: Option<crate::capture::CaptureTx>,
 }
 
 impl Feed {
@@ -205,7 +207,14 @@ impl Feed {
             downstream,
             router: Router::with_instruments(stats, instruments),
             ws,
+            capture: None,
         }
+    }
+
+    /// Record every received frame through `capture`.
+    pub fn with_capture(mut self, capture: Option<crate::capture::CaptureTx>) -> Feed {
+        self.capture = capture;
+        self
     }
 
     /// Connect every subscription and pump frames until `stop` is set.
@@ -217,6 +226,7 @@ impl Feed {
             mut downstream,
             mut router,
             ws,
+            mut capture,
         } = self;
         let stats = router.stats().clone();
         let mut client = WsClient::new(ws)?;
@@ -315,14 +325,20 @@ impl Feed {
                 let by_conn = &by_conn;
                 let answers = &mut answers;
                 let opened = &mut opened;
+                let capture = &mut capture;
                 client.poll(timeout, &mut |conn, ev| {
                     let Some(&sub) = by_conn.get(&conn) else {
                         return;
                     };
                     let venue = subs[sub].venue;
+                    let binary = matches!(ev, WsEvent::Binary { .. });
                     match ev {
                         WsEvent::Text { payload, recv_ns }
                         | WsEvent::Binary { payload, recv_ns } => {
+                            if let Some(cap) = capture.as_mut() {
+                                let wall_ns = (wall0 * 1000) as u64 + recv_ns.saturating_sub(mono0);
+                                cap.record(recv_ns, wall_ns, venue, conn.0, binary, payload);
+                            }
                             frames += 1;
                             if let Some(c) = stats_ref.conns.get(sub) {
                                 c.frames.inc();
@@ -370,6 +386,11 @@ impl Feed {
                         }
                         WsEvent::Open => {
                             opened.push(conn);
+                            if let Some(cap) = capture.as_mut() {
+                                let now = mono_ns();
+                                let wall_ns = (wall0 * 1000) as u64 + now.saturating_sub(mono0);
+                                cap.open(now, wall_ns, venue, conn.0, &subs[sub].url);
+                            }
                             stats_ref.connects.inc();
                             if let Some(c) = stats_ref.conns.get(sub) {
                                 c.connects.inc();

@@ -8,7 +8,7 @@
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`sink`]: where signals go (Redis).
 //! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
-//! - [`config`], [`stats`], [`tape`], [`replay`].
+//! - [`config`], [`stats`], [`tape`], [`replay`]; [`capture`]: raw-frame capture files.
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
 //! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
@@ -17,6 +17,7 @@ pub mod aggregate;
 pub mod alerts;
 pub mod backtest;
 pub mod bar;
+pub mod capture;
 pub mod config;
 pub mod defaults;
 pub mod feed;

@@ -49,6 +49,8 @@ pub struct Plan {
     pub influx: Option<crate::influx::InfluxConfig>,
     /// Stats file, HTTP endpoints and alerts (`None` when `[monitor] enabled = false`).
     pub monitor: Option<crate::monitor::MonitorConfig>,
+    /// Raw-frame capture (`None` when `[capture] enabled = false`).
+    pub capture: Option<crate::capture::CaptureConfig>,
 }
 
 /// What the shards need to run the strategy.
@@ -268,6 +270,7 @@ impl Plan {
             redis,
             influx,
             monitor: cfg.monitor.enabled.then(|| cfg.monitor.clone()),
+            capture: cfg.capture.enabled.then(|| cfg.capture.clone()),
             signals_stdout: cfg.signals.stdout,
             instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -317,6 +320,8 @@ pub struct Running {
     pub influx: Option<crate::influx::InfluxSink>,
     /// The stats file publisher (monitoring), when enabled.
     pub monitor: Option<crate::monitor::Publisher>,
+    /// The raw-frame capture writer, when enabled.
+    pub capture: Option<crate::capture::CaptureWriter>,
 }
 
 /// Latency histograms merged over all threads, at shutdown.
@@ -475,6 +480,18 @@ impl Running {
             .collect();
         let mut feeds = Vec::new();
         let mut feed_stats = Vec::new();
+        let (capture, mut capture_txs) = match &plan.capture {
+            Some(cc) => {
+                let (w, txs) = crate::capture::CaptureWriter::start(
+                    &cc.dir(&plan.data_dir),
+                    crate::capture::Limits::from_config(cc),
+                    n_feeds,
+                    plan.cores.io,
+                )?;
+                (Some(w), txs.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
         for (f, subs) in subs_per_feed.into_iter().enumerate() {
             let downstream = if n_shards == 0 {
                 // Small machine: the one feed thread does the shard's work itself.
@@ -508,7 +525,8 @@ impl Running {
                 stats,
                 ws.clone(),
                 &instruments,
-            );
+            )
+            .with_capture(capture_txs.get_mut(f).and_then(Option::take));
             let core = plan.cores.feeds[f];
             let (idle, stop) = (plan.idle, stop.clone());
             feeds.push(
@@ -559,6 +577,7 @@ impl Running {
             instruments,
             influx,
             monitor,
+            capture,
         };
         running.publish_monitor(false);
         Ok(running)
@@ -693,6 +712,10 @@ impl Running {
                 Ok(Err(e)) => log::error!("feed thread failed: {e}"),
                 Err(_) => log::error!("feed thread panicked"),
             }
+        }
+        // Every feed thread has dropped its capture handle: write out what the rings hold.
+        if let Some(w) = self.capture.take() {
+            w.finish();
         }
         // Shards finish once their inputs are abandoned and drained; keep draining their
         // outputs meanwhile so they never block on a full ring.
