@@ -44,7 +44,7 @@ impl Limits {
             rotate_age: Duration::from_secs_f64((c.rotate_minutes * 60.0).max(0.001)),
             retain_age: (c.retain_hours > 0.0)
                 .then(|| Duration::from_secs_f64(c.retain_hours * 3600.0)),
-            retain_bytes: (c.retain_gb > 0.0).then(|| (c.retain_gb * (1u64 << 30) as f64) as u64),
+            retain_bytes: (c.retain_gb > 0.0).then_some((c.retain_gb * (1u64 << 30) as f64) as u64),
             ring_bytes: mb(c.ring_mb).max(4096) as usize,
             sync_every: Duration::from_secs(1),
             retain_every: Duration::from_secs(60),

@@ -424,6 +424,8 @@ enum Peer {
     Gone,
 }
 
+// The handshake callback's error type is tungstenite's (a whole HTTP response).
+#[allow(clippy::result_large_err)]
 fn serve(
     venue: Venue,
     stream: TcpStream,
