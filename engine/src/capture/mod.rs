@@ -4,9 +4,10 @@
 //!
 //! # Threads
 //! Each feed thread owns a [`CaptureTx`]: [`CaptureTx::record`] copies the frame into a
-//! pre-allocated SPSC byte ring ([`crate::ring`] over `u8`) — no allocation, no lock, no system
-//! call. When the ring is full the frame is left out of the capture only (the feed goes on),
-//! counted in [`TxCounters::dropped_full`] and logged once a second by the writer. The writer
+//! pre-allocated SPSC byte ring (`bytering`: the [`crate::ring`] protocol over bytes; header and
+//! payload are one `memcpy` each, published with one index store) — no allocation, no lock, no
+//! system call. When the ring is full the frame is left out of the capture only (the feed goes
+//! on), counted in [`TxCounters::dropped_full`] and logged once a second by the writer. The writer
 //! thread ([`CaptureWriter`], on the IO core) seals each record with its CRC and writes it.
 //!
 //! # Files
@@ -46,6 +47,7 @@
 //! reports [`CaptureError::Truncated`]; a record whose CRC does not match ends the file with
 //! [`CaptureError::Corrupt`].
 
+mod bytering;
 mod format;
 mod tx;
 mod writer;

@@ -1,8 +1,8 @@
 //! The feed thread's side: [`CaptureTx`] copies frames into a pre-allocated SPSC byte ring
-//! ([`crate::ring`] over `u8`) that the writer thread empties.
+//! (`bytering`) that the writer thread empties.
 
+use super::bytering::{byte_channel, ByteConsumer, ByteProducer};
 use super::format::{self, RecordKind, RECORD_HEADER};
-use crate::ring::{Consumer, Producer};
 use crate::stats::Counter;
 use feeds::Venue;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub struct TxCounters {
 /// and makes no system call.
 #[derive(Debug)]
 pub struct CaptureTx {
-    ring: Producer<u8>,
+    ring: ByteProducer,
     counters: Arc<TxCounters>,
     /// `Venue as usize` → venue id in the file.
     venue_ids: [u16; 64],
@@ -42,13 +42,13 @@ pub struct CaptureTx {
 /// The writer's end of one feed thread's ring.
 #[derive(Debug)]
 pub struct CaptureRx {
-    pub(crate) ring: Consumer<u8>,
+    pub(crate) ring: ByteConsumer,
     pub(crate) counters: Arc<TxCounters>,
 }
 
 /// A ring of at least `bytes` bytes between one feed thread and the writer.
 pub fn capture_channel(bytes: usize) -> (CaptureTx, CaptureRx) {
-    let (p, c) = crate::ring::channel::<u8>(bytes.max(RECORD_HEADER * 2));
+    let (p, c) = byte_channel(bytes.max(RECORD_HEADER * 2));
     let counters = Arc::new(TxCounters::default());
     let mut venue_ids = [0u16; 64];
     for v in Venue::ALL {
@@ -72,12 +72,18 @@ impl CaptureRx {
     /// Take up to `out.len()` bytes of ring content (records in file layout, CRC not yet
     /// filled in); the writer thread does this, tests may too.
     pub fn pop_bytes(&mut self, out: &mut [u8]) -> usize {
-        self.ring.pop_batch(out)
+        self.ring.pop(out)
     }
 
     /// This ring's feed-side counters.
     pub fn counters(&self) -> &Arc<TxCounters> {
         &self.counters
+    }
+
+    /// Whether the [`CaptureTx`] was dropped (then, once [`CaptureRx::pop_bytes`] returns 0,
+    /// everything it recorded has been taken).
+    pub fn is_abandoned(&self) -> bool {
+        self.ring.is_abandoned()
     }
 }
 
@@ -144,11 +150,6 @@ impl CaptureTx {
             self.counters.dropped_too_big.inc();
             return;
         }
-        // Only this thread adds bytes, so room seen now is still there for both pushes.
-        if self.ring.capacity() - self.ring.len() < need {
-            self.counters.dropped_full.inc();
-            return;
-        }
         let venue_id = self.venue_ids.get(venue as usize).copied().unwrap_or(0);
         // The CRC is left to the writer thread (it seals the header before writing).
         let mut h = [0u8; RECORD_HEADER];
@@ -158,9 +159,11 @@ impl CaptureTx {
         h[24..32].copy_from_slice(&conn.to_le_bytes());
         h[32..34].copy_from_slice(&venue_id.to_le_bytes());
         h[34] = kind.flags();
-        let a = self.ring.push_batch(&h);
-        let b = self.ring.push_batch(payload);
-        debug_assert_eq!(a + b, need);
+        // Header and payload become visible together (one index store), or not at all.
+        if !self.ring.push(&[&h, payload]) {
+            self.counters.dropped_full.inc();
+            return;
+        }
         self.counters.records.inc();
         self.counters.bytes.add(payload.len() as u64);
     }
