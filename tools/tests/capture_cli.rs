@@ -292,3 +292,91 @@ fn capture_replay_and_playback_give_the_same_bars() {
     assert_eq!(stats.iter().map(|f| f.decode_errors()).sum::<u64>(), 0);
     assert_same_bars(&live_bars, &all_bars(&again), "sim --tape");
 }
+
+/// `sim --tape`'s server directly: the k-th connection of a venue gets the k-th recorded
+/// connection's frames in order, binary as binary; other paths are refused; pings answered.
+#[test]
+fn playback_serves_the_kth_recorded_connection() {
+    use engine::capture::{venue_id, write_record, CaptureHeader};
+    use tools::sim::playback::{Playback, Recording};
+    use tungstenite::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.sfcap");
+    let mut b = CaptureHeader::new(0, 1, 1).encode();
+    let h = venue_id(Venue::Huobi);
+    let s = venue_id(Venue::BinanceSpot);
+    let rec = |b: &mut Vec<u8>, t: u64, v: u16, conn: u64, kind: RecordKind, p: &[u8]| {
+        write_record(b, t, t, v, conn, kind, p).unwrap()
+    };
+    rec(
+        &mut b,
+        10,
+        h,
+        1,
+        RecordKind::Open,
+        b"wss://api.huobi.pro/ws",
+    );
+    rec(
+        &mut b,
+        11,
+        s,
+        2,
+        RecordKind::Open,
+        b"wss://stream.binance.com:9443/stream?streams=btcusdt@trade",
+    );
+    rec(&mut b, 12, h, 1, RecordKind::Binary, &[0x1f, 0x8b, 1, 2, 3]);
+    rec(&mut b, 13, s, 2, RecordKind::Text, b"{\"stream\":\"a\"}");
+    rec(&mut b, 14, h, 1, RecordKind::Binary, &[0x1f, 0x8b, 4]);
+    rec(
+        &mut b,
+        15,
+        h,
+        3,
+        RecordKind::Open,
+        b"wss://api.huobi.pro/ws",
+    );
+    rec(&mut b, 16, h, 3, RecordKind::Text, b"second connection");
+    std::fs::write(&path, &b).unwrap();
+    let recording = Recording::load(&[path]).unwrap();
+    assert!(recording.problems.is_empty());
+    assert_eq!(recording.frames(), 4);
+    let pb = Playback::start(recording, None).unwrap();
+    assert_eq!(pb.venues(), [Venue::Huobi, Venue::BinanceSpot]);
+    let spot = pb.url(Venue::BinanceSpot).unwrap();
+    assert!(spot.ends_with("/stream?streams=btcusdt@trade"), "{spot}");
+    let huobi = pb.url(Venue::Huobi).unwrap();
+    assert!(huobi.ends_with("/ws"), "{huobi}");
+
+    let (mut c1, _) = tungstenite::connect(&huobi).unwrap();
+    assert_eq!(
+        c1.read().unwrap(),
+        Message::binary(vec![0x1f, 0x8b, 1, 2, 3])
+    );
+    assert_eq!(c1.read().unwrap(), Message::binary(vec![0x1f, 0x8b, 4]));
+    c1.send(Message::Ping(b"hi".to_vec().into())).unwrap();
+    assert_eq!(c1.read().unwrap(), Message::Pong(b"hi".to_vec().into()));
+    let (mut c2, _) = tungstenite::connect(&huobi).unwrap();
+    assert_eq!(c2.read().unwrap(), Message::text("second connection"));
+    let (mut c3, _) = tungstenite::connect(&spot).unwrap();
+    assert_eq!(c3.read().unwrap(), Message::text("{\"stream\":\"a\"}"));
+    // A path the venue does not serve is refused at the upgrade.
+    let wrong = huobi.replace("/ws", "/linear-swap-ws");
+    assert!(tungstenite::connect(&wrong).is_err());
+    // A connection beyond the recorded ones gets nothing (and is counted).
+    let (_c4, _) = tungstenite::connect(&huobi).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pb.stats().iter().map(|s| s.unmatched).sum::<u64>() == 0 {
+        assert!(Instant::now() < deadline, "{:?}", pb.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(pb.all_sent());
+    let st = pb.stats();
+    let hs = st.iter().find(|s| s.venue == Venue::Huobi).unwrap();
+    assert_eq!(
+        (hs.recorded_connections, hs.frames_sent, hs.unmatched),
+        (2, 3, 1)
+    );
+    assert!(hs.errors >= 1, "the refused path is counted");
+    drop((c1, c2, c3));
+    pb.stop();
+}
