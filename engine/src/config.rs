@@ -48,6 +48,8 @@ pub struct Config {
     pub continuity: crate::continuity::ContinuitySettings,
     /// `[backfill]`: REST recovery of gaps and reconnect windows (see [`crate::backfill`]).
     pub backfill: crate::backfill::BackfillConfig,
+    /// `[capture]`: raw-frame capture files (see [`crate::capture`]).
+    pub capture: crate::capture::CaptureConfig,
 }
 
 /// `[signals]`: the journal under `<data_dir>/signals/` is always written.
@@ -91,6 +93,7 @@ impl Default for Config {
             monitor: Default::default(),
             continuity: Default::default(),
             backfill: Default::default(),
+            capture: Default::default(),
         }
     }
 }
@@ -305,6 +308,9 @@ impl Config {
             .validate()
             .map_err(|message| invalid("monitor", message))?;
         self.backfill
+            .validate()
+            .map_err(|(field, message)| invalid(&field, message))?;
+        self.capture
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
         for (i, f) in self.feeds.iter().enumerate() {

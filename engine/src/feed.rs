@@ -329,6 +329,8 @@ pub struct Feed {
     router: Router,
     ws: WsConfig,
     continuity: Option<FeedContinuity>,
+    /// Raw-frame capture (`[capture] enabled`), see [`crate::capture`].
+    capture: Option<crate::capture::CaptureTx>,
 }
 
 /// Push one tick towards its shard (batched) or into the inline shard.
@@ -364,6 +366,7 @@ impl Feed {
             router: Router::with_instruments(stats, instruments),
             ws,
             continuity: None,
+            capture: None,
         }
     }
 
@@ -371,6 +374,12 @@ impl Feed {
     /// still de-duplicates and reports gaps, but has no backfill and no gap journal.
     pub fn with_continuity(mut self, c: FeedContinuity) -> Feed {
         self.continuity = Some(c);
+        self
+    }
+
+    /// Record every received frame through `capture`.
+    pub fn with_capture(mut self, capture: Option<crate::capture::CaptureTx>) -> Feed {
+        self.capture = capture;
         self
     }
 
@@ -384,6 +393,7 @@ impl Feed {
             mut router,
             ws,
             continuity,
+            mut capture,
         } = self;
         let stats = router.stats().clone();
         let FeedContinuity {
@@ -566,6 +576,7 @@ impl Feed {
                 let opened = &mut opened;
                 let slots = &mut slots;
                 let cont = &mut cont;
+                let capture = &mut capture;
                 client.poll(timeout, &mut |conn, ev| {
                     let Some(&(sub, role)) = by_conn.get(&conn) else {
                         return;
@@ -581,11 +592,16 @@ impl Feed {
                             c.saw_frame(mono_ns());
                         }
                     }
+                    let binary = matches!(ev, WsEvent::Binary { .. });
                     match ev {
                         WsEvent::Text { payload, recv_ns }
                         | WsEvent::Binary { payload, recv_ns } => {
                             if role == Role::Retired {
                                 return; // rotated out: its replacement carries the markets
+                            }
+                            if let Some(cap) = capture.as_mut() {
+                                let wall_ns = (wall0 * 1000) as u64 + recv_ns.saturating_sub(mono0);
+                                cap.record(recv_ns, wall_ns, venue, conn.0, binary, payload);
                             }
                             frames += 1;
                             if let Some(c) = stats_ref.conns.get(sub) {
@@ -637,6 +653,11 @@ impl Feed {
                         }
                         WsEvent::Open => {
                             opened.push(conn);
+                            if let Some(cap) = capture.as_mut() {
+                                let now = mono_ns();
+                                let wall_ns = (wall0 * 1000) as u64 + now.saturating_sub(mono0);
+                                cap.open(now, wall_ns, venue, conn.0, &subs[sub].url);
+                            }
                             stats_ref.connects.inc();
                             if let Some(c) = stats_ref.conns.get(sub) {
                                 c.connects.inc();

@@ -8,7 +8,7 @@
 //! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`sink`]: where signals go (Redis).
 //! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
-//! - [`config`], [`stats`], [`tape`], [`replay`].
+//! - [`config`], [`stats`], [`tape`], [`replay`]; [`capture`]: raw-frame capture files.
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
 //! - [`backfill`]: the REST worker that recovers the trades of gaps.
 //! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod backfill;
 pub mod backtest;
 pub mod bar;
+pub mod capture;
 pub mod config;
 pub mod continuity;
 pub mod defaults;

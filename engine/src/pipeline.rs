@@ -53,6 +53,8 @@ pub struct Plan {
     pub continuity: crate::continuity::ContinuitySettings,
     /// `[backfill]`: the REST backfill worker.
     pub backfill: crate::backfill::BackfillConfig,
+    /// Raw-frame capture (`None` when `[capture] enabled = false`).
+    pub capture: Option<crate::capture::CaptureConfig>,
 }
 
 /// What the shards need to run the strategy.
@@ -286,6 +288,7 @@ impl Plan {
                 cfg.continuity.clone()
             },
             backfill: cfg.backfill.clone(),
+            capture: cfg.capture.enabled.then(|| cfg.capture.clone()),
             signals_stdout: cfg.signals.stdout,
             instruments: cfg.instruments.clone(),
             data_dir: cfg.data_dir.clone(),
@@ -340,6 +343,8 @@ pub struct Running {
     gap_journal: crate::gaps::GapJournal,
     /// The REST backfill worker, when enabled (stopped after the feeds).
     pub backfill: Option<BackfillWorker>,
+    /// The raw-frame capture writer, when enabled.
+    pub capture: Option<crate::capture::CaptureWriter>,
 }
 
 /// The running backfill worker thread.
@@ -538,6 +543,18 @@ impl Running {
             .into_iter()
             .map(|l| backfill.is_some().then_some(l))
             .collect();
+        let (capture, mut capture_txs) = match &plan.capture {
+            Some(cc) => {
+                let (w, txs) = crate::capture::CaptureWriter::start(
+                    &cc.dir(&plan.data_dir),
+                    crate::capture::Limits::from_config(cc),
+                    n_feeds,
+                    plan.cores.io,
+                )?;
+                (Some(w), txs.into_iter().map(Some).collect())
+            }
+            None => (None, Vec::new()),
+        };
         for (f, subs) in subs_per_feed.into_iter().enumerate() {
             let downstream = if n_shards == 0 {
                 // Small machine: the one feed thread does the shard's work itself.
@@ -588,7 +605,8 @@ impl Running {
                 ws.clone(),
                 &instruments,
             )
-            .with_continuity(continuity);
+            .with_continuity(continuity)
+            .with_capture(capture_txs.get_mut(f).and_then(Option::take));
             let core = plan.cores.feeds[f];
             let (idle, stop) = (plan.idle, stop.clone());
             feeds.push(
@@ -643,6 +661,7 @@ impl Running {
             gap_journal: crate::gaps::GapJournal::new(&data_dir_for_gaps),
             gap_records,
             backfill,
+            capture,
         };
         running.publish_monitor(false);
         Ok(running)
@@ -799,6 +818,10 @@ impl Running {
                 st.rate_limited.get(),
                 st.http_errors.get()
             );
+        }
+        // Every feed thread has dropped its capture handle: write out what the rings hold.
+        if let Some(w) = self.capture.take() {
+            w.finish();
         }
         // Shards finish once their inputs are abandoned and drained; keep draining their
         // outputs meanwhile so they never block on a full ring.

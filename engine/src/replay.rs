@@ -5,6 +5,7 @@
 //! Markets need no configuration: a symbol seen for the first time becomes a market.
 
 use crate::aggregate::{Aggregator, ClosedBar};
+use crate::capture::{CaptureError, CaptureReader, RecordKind};
 use crate::market::{MarketTable, Tick};
 use crate::route::Router;
 use crate::stats::FeedStats;
@@ -203,6 +204,51 @@ impl Replay {
         }
     }
 
+    /// Every frame of a capture file (see [`crate::capture`]), fed with its receive wall time.
+    /// `pace` is called with each frame's monotonic receive time before it is replayed. A
+    /// record of a venue this build does not know, and a truncated or corrupt tail, are
+    /// counted as bad lines and reported through `on_bad` (a damaged tail ends the file; the
+    /// records before it are replayed). Connection-opened markers are not frames and are
+    /// skipped.
+    pub fn capture<R: std::io::Read>(
+        &mut self,
+        reader: &mut CaptureReader<R>,
+        pace: &mut dyn FnMut(u64),
+        on_bad: &mut dyn FnMut(&CaptureError),
+        on_closed: &mut dyn FnMut(ClosedBar),
+    ) -> Result<(), ReplayError> {
+        loop {
+            match reader.next_record() {
+                Ok(Some(rec)) => {
+                    if rec.kind == RecordKind::Open {
+                        continue;
+                    }
+                    self.lines += 1;
+                    let Some(venue) = rec.venue else {
+                        self.bad_lines += 1;
+                        on_bad(&CaptureError::Corrupt {
+                            offset: rec.offset,
+                            reason: "venue id not known to this build",
+                        });
+                        continue;
+                    };
+                    pace(rec.mono_ns);
+                    self.buf.clear();
+                    self.buf.extend_from_slice(rec.payload);
+                    let (conn, ts) = (rec.conn, rec.wall_ns);
+                    self.frame_in_place(venue, conn, ts, on_closed)?;
+                }
+                Ok(None) => return Ok(()),
+                Err(CaptureError::Io(e)) => return Err(ReplayError::Io(e)),
+                Err(e) => {
+                    self.lines += 1;
+                    self.bad_lines += 1;
+                    on_bad(&e);
+                }
+            }
+        }
+    }
+
     /// Close every open bar and, with a strategy, evaluate through the last second seen.
     /// [`Replay::finish`] does this too; call it first to collect the last signals with
     /// [`Replay::take_signals`].
@@ -285,6 +331,37 @@ pub fn scan_markets(input: impl BufRead, table: &mut MarketTable) -> Result<(), 
             Ok(None) => return Ok(()),
             Err(TapeError::Io(e)) => return Err(ReplayError::Io(e)),
             Err(_) => {}
+        }
+    }
+}
+
+/// [`scan_markets`] for a capture file.
+pub fn scan_capture_markets<R: std::io::Read>(
+    reader: &mut CaptureReader<R>,
+    table: &mut MarketTable,
+) -> Result<(), ReplayError> {
+    let mut router = Router::new(Arc::new(FeedStats::default()));
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        match reader.next_record() {
+            Ok(Some(rec)) => {
+                let (Some(venue), false) = (rec.venue, rec.kind == RecordKind::Open) else {
+                    continue;
+                };
+                buf.clear();
+                buf.extend_from_slice(rec.payload);
+                let _ = router.route(
+                    venue,
+                    rec.conn,
+                    &mut buf,
+                    rec.wall_ns,
+                    &mut |v, s| Some(table.add(v, *s)),
+                    &mut |_| {},
+                );
+            }
+            Ok(None) => return Ok(()),
+            Err(CaptureError::Io(e)) => return Err(ReplayError::Io(e)),
+            Err(_) => return Ok(()),
         }
     }
 }

@@ -1,13 +1,48 @@
-//! JSONL tapes: one received frame per line,
+//! Tapes. JSONL tapes: one received frame per line,
 //! `{"ts_ns": <receive time ns>, "venue": "<venue>", "conn": <n>, "frame": "<raw text frame>"}`.
 //!
 //! Reading is line by line with a reused buffer; a bad line is reported with its number and
-//! skipped, never fatal.
+//! skipped, never fatal. Binary capture files ([`crate::capture`]) are the other kind;
+//! [`detect`] tells them apart by their magic.
 
 use feeds::Venue;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::io::{BufRead, Write};
+
+/// What a tape file holds, told by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapeKind {
+    /// JSONL lines (this module).
+    Jsonl,
+    /// A binary raw-frame capture ([`crate::capture`]).
+    Capture,
+}
+
+/// The kind of tape whose first bytes are `prefix` (anything without the capture magic is
+/// read as JSONL, which reports its own bad lines).
+pub fn detect(prefix: &[u8]) -> TapeKind {
+    if crate::capture::is_capture(prefix) {
+        TapeKind::Capture
+    } else {
+        TapeKind::Jsonl
+    }
+}
+
+/// [`detect`] on a file's first bytes.
+pub fn detect_file(path: &std::path::Path) -> std::io::Result<TapeKind> {
+    use std::io::Read;
+    let mut prefix = [0u8; 8];
+    let mut f = std::fs::File::open(path)?;
+    let mut n = 0;
+    while n < prefix.len() {
+        match f.read(&mut prefix[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(detect(&prefix[..n]))
+}
 
 /// One tape line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,12 +1,15 @@
-//! `squeezeflow replay TAPE... [--data DIR] [--pace]`: frames from JSONL tapes through the same
-//! decode → bars path as the live engine, using event time only.
+//! `squeezeflow replay TAPE... [--data DIR] [--pace] [--list]`: frames from JSONL tapes or raw
+//! capture files (told apart by their first bytes; a directory means every `.sfcap` file
+//! under it) through the same decode → bars path as the live engine, using event time only.
 
 use super::Global;
 use anyhow::Context;
+use engine::capture::{CaptureReader, RecordKind};
 use engine::market::MarketTable;
 use engine::pipeline::StrategyPlan;
-use engine::replay::{scan_markets, Replay};
+use engine::replay::{scan_capture_markets, scan_markets, Replay};
 use engine::sink::{PositionBook, Signals};
+use engine::tape::{detect_file, TapeKind};
 use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,15 +17,36 @@ use std::time::Instant;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// JSONL tapes (`{"ts_ns","venue","conn","frame"}` per line), replayed in the order given.
+    /// JSONL tapes (`{"ts_ns","venue","conn","frame"}` per line) or capture files (`.sfcap`,
+    /// `[capture]`; a directory = every capture file under it, oldest first), replayed in the
+    /// order given.
     #[arg(required = true)]
     tapes: Vec<PathBuf>,
     /// Replay at the tape's own pace (receive timestamps) instead of full speed.
     #[arg(long)]
     pace: bool,
+    /// Print each record of the capture files (time, venue, connection, kind, size, start of
+    /// the payload) instead of replaying.
+    #[arg(long)]
+    list: bool,
 }
 
-pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn main(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
+    let mut expanded = Vec::new();
+    for p in &args.tapes {
+        if p.is_dir() {
+            let files = engine::capture::capture_files(p)
+                .with_context(|| format!("listing {}", p.display()))?;
+            anyhow::ensure!(!files.is_empty(), "{}: no capture files", p.display());
+            expanded.extend(files);
+        } else {
+            expanded.push(p.clone());
+        }
+    }
+    args.tapes = expanded;
+    if args.list {
+        return list(&args.tapes);
+    }
     let cfg = global.load_config()?;
     let started = Instant::now();
     let (mut replay, mut sinks) = if cfg.strategy.enabled {
@@ -31,8 +55,16 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         for path in &args.tapes {
             let file =
                 std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            scan_markets(BufReader::with_capacity(1 << 20, file), &mut table)
-                .with_context(|| format!("scanning {}", path.display()))?;
+            let input = BufReader::with_capacity(1 << 20, file);
+            match detect_file(path).with_context(|| format!("reading {}", path.display()))? {
+                TapeKind::Jsonl => scan_markets(input, &mut table),
+                TapeKind::Capture => {
+                    let mut r = CaptureReader::new(input)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    scan_capture_markets(&mut r, &mut table)
+                }
+            }
+            .with_context(|| format!("scanning {}", path.display()))?;
         }
         let plan = StrategyPlan::resolve(&cfg.strategy, &table)?;
         if plan.symbols.is_empty() {
@@ -78,6 +110,37 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         let reader = BufReader::with_capacity(1 << 20, file);
         let mut pacer = args.pace.then(Pacer::new);
         let shown = path.display().to_string();
+        if detect_file(path).with_context(|| format!("reading {}", path.display()))?
+            == TapeKind::Capture
+        {
+            let mut r = CaptureReader::new(reader)
+                .with_context(|| format!("reading {}", path.display()))?;
+            replay
+                .capture(
+                    &mut r,
+                    &mut |mono_ns| {
+                        if let Some(p) = pacer.as_mut() {
+                            p.wait_for(mono_ns);
+                        }
+                    },
+                    &mut |e| {
+                        bad += 1;
+                        if bad <= 20 {
+                            eprintln!("{shown}: {e}");
+                        } else if bad == 21 {
+                            eprintln!("{shown}: more bad records; counting silently");
+                        }
+                    },
+                    &mut |_| {},
+                )
+                .with_context(|| format!("replaying {}", path.display()))?;
+            if let Some(sinks) = sinks.as_mut() {
+                for sig in replay.take_signals() {
+                    sinks.on_signal(&sig);
+                }
+            }
+            continue;
+        }
         let reader = PacedReader {
             inner: reader,
             pacer: pacer.as_mut(),
@@ -209,4 +272,80 @@ fn peek_ts_ns(line: &str) -> Option<u64> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
+}
+
+/// `--list`: one line per record of each capture file.
+fn list(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut damaged = 0u64;
+    for path in paths {
+        if detect_file(path).with_context(|| format!("reading {}", path.display()))?
+            != TapeKind::Capture
+        {
+            anyhow::bail!("{}: --list reads capture files only", path.display());
+        }
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut r = CaptureReader::new(BufReader::with_capacity(1 << 20, file))
+            .with_context(|| format!("reading {}", path.display()))?;
+        let h = r.header();
+        writeln!(
+            out,
+            "# {}: feed {}, written by {}, created {}",
+            path.display(),
+            h.feed,
+            h.writer,
+            engine::strategy::signal::iso_time((h.created_wall_ns / 1_000_000_000) as i64)
+        )?;
+        let mut records = 0u64;
+        loop {
+            match r.next_record() {
+                Ok(Some(rec)) => {
+                    records += 1;
+                    let venue = rec.venue.map(|v| v.name()).unwrap_or("?");
+                    let (kind, shown) = match rec.kind {
+                        RecordKind::Open => {
+                            ("open", String::from_utf8_lossy(rec.payload).into_owned())
+                        }
+                        RecordKind::Text => {
+                            let t = String::from_utf8_lossy(rec.payload);
+                            ("text", t.chars().take(160).collect())
+                        }
+                        RecordKind::Binary => (
+                            "binary",
+                            rec.payload
+                                .iter()
+                                .take(24)
+                                .map(|b| format!("{b:02x}"))
+                                .collect::<String>(),
+                        ),
+                    };
+                    writeln!(
+                        out,
+                        "{}.{:09} {:>12} {venue} conn {} {kind} {} {shown}",
+                        rec.wall_ns / 1_000_000_000,
+                        rec.wall_ns % 1_000_000_000,
+                        rec.offset,
+                        rec.conn,
+                        rec.payload.len()
+                    )?;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    damaged += 1;
+                    writeln!(out, "# {}: {e}", path.display())?;
+                    break;
+                }
+            }
+        }
+        writeln!(out, "# {}: {records} records", path.display())?;
+    }
+    out.flush()?;
+    Ok(if damaged > 0 {
+        eprintln!("{damaged} file(s) with a damaged tail");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,4 +1,6 @@
-//! `squeezeflow sim`: the exchange simulator alone (Binance spot and USDⓈ-M on loopback).
+//! `squeezeflow sim`: the exchange simulator alone (Binance spot and USDⓈ-M on loopback), or
+//! with `--tape FILE` (and no `--scenario`) a recording served back
+//! ([`tools::sim::playback`]).
 
 use super::Global;
 use engine::runtime::StopFlag;
@@ -31,6 +33,10 @@ pub(crate) struct Args {
     /// each on its own loopback port with its default BTC/ETH/SOL markets.
     #[arg(long, value_delimiter = ',')]
     venues: Vec<String>,
+    /// Serving a recording (`--tape` without `--scenario`): its pace × this factor, or `max`
+    /// for as fast as the client reads.
+    #[arg(long, default_value = "1")]
+    speed: String,
 }
 
 /// The multi-venue simulator's config for `--venues` (`None` when not asked for).
@@ -84,6 +90,9 @@ pub(crate) struct MarketArgs {
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
     /// Record every frame sent to this JSONL tape (replayable with `squeezeflow replay`).
+    /// `sim`: with `--scenario` the file the scenario is written to; without it, the
+    /// recording to SERVE: a capture file (`.sfcap`), a capture directory or a JSONL tape,
+    /// each venue on a loopback listener at its real path (see `--speed`).
     #[arg(long)]
     pub(crate) tape: Option<PathBuf>,
 }
@@ -130,6 +139,9 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             path.display()
         );
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = &args.market.tape {
+        return serve_recording(path, &args);
     }
     let cfg = SimConfig {
         spot_port: args.spot_port,
@@ -187,6 +199,67 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         vsim.stop();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sim --tape FILE` without `--scenario`: serve the recording until Ctrl-C / `--seconds`.
+fn serve_recording(path: &std::path::Path, args: &Args) -> anyhow::Result<ExitCode> {
+    use tools::sim::playback::{Playback, Recording};
+    let speed = match args.speed.as_str() {
+        "max" => None,
+        s => Some(
+            s.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| anyhow::anyhow!("--speed: {s:?} is not a positive number or max"))?,
+        ),
+    };
+    let rec = Recording::load(&[path.to_path_buf()])?;
+    for p in &rec.problems {
+        eprintln!("warning: {p}");
+    }
+    anyhow::ensure!(
+        !rec.conns.is_empty(),
+        "{}: no frames to serve",
+        path.display()
+    );
+    let (conns, frames) = (rec.conns.len(), rec.frames());
+    let playback = Playback::start(rec, speed)?;
+    eprintln!(
+        "serving {} ({conns} connections, {frames} frames) at {}:",
+        path.display(),
+        speed.map_or("full speed".to_string(), |s| format!(
+            "{s}× the recorded pace"
+        ))
+    );
+    for v in playback.venues() {
+        eprintln!("  {:<14} {}", v.name(), playback.url(v).unwrap_or_default());
+    }
+    let stop = StopFlag::new();
+    stop.on_signals()?;
+    let started = std::time::Instant::now();
+    while !stop.is_set()
+        && args
+            .seconds
+            .is_none_or(|s| started.elapsed() < Duration::from_secs(s))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stats = playback.stats();
+    playback.stop();
+    for s in stats {
+        eprintln!(
+            "  {:<14} connections {} (recorded {}, unmatched {}), frames sent {} of {}, pings answered {}, errors {}",
+            s.venue.name(),
+            s.connections,
+            s.recorded_connections,
+            s.unmatched,
+            s.frames_sent,
+            s.recorded_frames,
+            s.pings_answered,
+            s.errors
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

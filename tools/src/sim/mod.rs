@@ -32,6 +32,7 @@
 mod binance;
 mod hub;
 mod market;
+pub mod playback;
 mod rest;
 pub mod scenario;
 mod server;
