@@ -29,6 +29,7 @@ fn feeds(urls: &BTreeMap<Venue, String>) -> Vec<FeedConfig> {
             url: Some(url.clone()),
             pairs: vec!["btcusdt".to_string(), "ethusdt".to_string()],
             ping_ms: None,
+            rotate_after_s: None,
         })
         .collect()
 }
