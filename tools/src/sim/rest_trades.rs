@@ -804,7 +804,7 @@ fn kraken_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
     let found = hs.iter().find_map(|h| {
         h.symbols(venue).into_iter().find_map(|ws| {
             let (alt, canon) = kraken_names(&ws);
-            (pair == &alt || pair == &canon || pair == &ws).then(|| (h, ws, canon))
+            (pair == &alt || pair == &canon || pair == &ws).then_some((h, ws, canon))
         })
     });
     let Some((h, ws, canon)) = found else {
@@ -931,7 +931,7 @@ fn bitmex_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
             None => Ok(None),
             Some(v) => parse_iso_us(v)
                 .map(Some)
-                .ok_or_else(|| invalid(&format!("{key}"))),
+                .ok_or_else(|| invalid(key)),
         }
     };
     let (from, to) = match (time("startTime"), time("endTime")) {
