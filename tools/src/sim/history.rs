@@ -25,11 +25,12 @@ pub struct HistoryConfig {
 }
 
 impl Default for HistoryConfig {
-    /// 50 000 trades per market, at most 6 hours.
+    /// 10 000 trades per market, at most 1 hour (a demo's hundred markets then hold well
+    /// under 100 MB).
     fn default() -> HistoryConfig {
         HistoryConfig {
-            max_per_market: 50_000,
-            max_age: Some(Duration::from_secs(6 * 3600)),
+            max_per_market: 10_000,
+            max_age: Some(Duration::from_secs(3600)),
         }
     }
 }

@@ -929,9 +929,7 @@ fn bitmex_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
     let time = |key: &str| -> Result<Option<i64>, Reply> {
         match q.get(key).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(v) => parse_iso_us(v)
-                .map(Some)
-                .ok_or_else(|| invalid(key)),
+            Some(v) => parse_iso_us(v).map(Some).ok_or_else(|| invalid(key)),
         }
     };
     let (from, to) = match (time("startTime"), time("endTime")) {
