@@ -7,6 +7,7 @@
 //! than buffer without bound or slow everyone else down.
 
 use super::binance::{Catalog, StreamId};
+use super::history::Rec;
 use super::market::{Demand, Generator, StreamKind};
 use super::{lock, wall_ns, Shared, SimVenue};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -118,6 +119,11 @@ pub(crate) fn run_pump(shared: Arc<Shared>, mut generators: Vec<Generator>) {
                         payload: Utf8Bytes::from(payload),
                     })
                 },
+            );
+            let idx = shared.history_idx.get(symbol).copied().unwrap_or_default();
+            shared.history.record(
+                g.take_recorded()
+                    .map(|(venue, t)| (idx[venue as usize], Rec::Binance(t))),
             );
             for venue in SimVenue::BOTH {
                 let c = &shared.counters[venue as usize];

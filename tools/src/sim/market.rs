@@ -9,6 +9,7 @@
 //! seconds at several times the rate with a directional drift, during which the perpetual
 //! prints liquidations of the side being squeezed.
 
+use super::history::BinanceTrade;
 use super::SimVenue;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -244,6 +245,8 @@ pub(crate) struct Generator {
     /// Recent direction of the walk; biases the taker side.
     momentum: f64,
     markets: [MarketState; 2],
+    /// Trades generated since the pump last took them, for the trade history.
+    recorded: Vec<(SimVenue, BinanceTrade)>,
 }
 
 impl Generator {
@@ -267,6 +270,7 @@ impl Generator {
             trend: 0.0,
             momentum: 0.0,
             markets,
+            recorded: Vec::new(),
         };
         g.start_second();
         for venue in [SimVenue::Spot, SimVenue::Futures] {
@@ -321,6 +325,16 @@ impl Generator {
         }
         self.clock = target;
         made
+    }
+
+    /// The symbol as payloads write it (`BTCUSDT`).
+    pub(crate) fn symbol(&self) -> &str {
+        &self.spec.upper
+    }
+
+    /// The trades generated since the last call (every one, wanted by a subscriber or not).
+    pub(crate) fn take_recorded(&mut self) -> std::vec::Drain<'_, (SimVenue, BinanceTrade)> {
+        self.recorded.drain(..)
     }
 
     /// Waiting time to the next trade of a market at the current rate.
@@ -420,13 +434,27 @@ impl Generator {
             emit(venue, StreamKind::Trade, trade.trade_payload(venue, kind));
         }
         // Insurance-fund and ADL trades are not aggregated (Binance docs).
-        if !non_market {
+        let agg = if non_market {
+            None
+        } else {
             let agg = state.agg_id;
             state.agg_id += 1;
             if demand.wants(venue, StreamKind::AggTrade) {
                 emit(venue, StreamKind::AggTrade, trade.agg_payload(venue, agg));
             }
-        }
+            Some(agg)
+        };
+        self.recorded.push((
+            venue,
+            BinanceTrade {
+                id,
+                agg,
+                time_ms: now_ms,
+                price: trade.price().to_string(),
+                qty: trade.qty(qty).to_string(),
+                buyer_maker: trade.buyer_maker,
+            },
+        ));
 
         if !perp || self.trend == 0.0 || state.last_liquidation == Some(self.second) {
             return false;

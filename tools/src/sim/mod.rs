@@ -30,15 +30,19 @@
 //! [`Simulator::stop`] returns.
 
 mod binance;
+pub mod history;
 mod hub;
 mod market;
 pub mod playback;
 mod rest;
+mod rest_trades;
 pub mod scenario;
 mod server;
 mod tape;
 pub mod venues;
+pub use history::{HistoryConfig, TradeHistory};
 pub use rest::{RestConfig, RestServer};
+pub use rest_trades::{FaultKind, RestFaults};
 
 use anyhow::{bail, Context as _};
 use binance::Catalog;
@@ -94,6 +98,8 @@ pub struct SimConfig {
     pub spot_msg_limit: u32,
     /// Incoming messages per second a futures connection may send (Binance: 10).
     pub futures_msg_limit: u32,
+    /// Bounds of the trade history the REST responder serves ([`Simulator::history`]).
+    pub history: HistoryConfig,
 }
 
 impl Default for SimConfig {
@@ -116,6 +122,7 @@ impl Default for SimConfig {
             max_lifetime: Some(Duration::from_secs(24 * 3600)),
             spot_msg_limit: 5,
             futures_msg_limit: 10,
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -208,7 +215,17 @@ impl Simulator {
             .map(|s| Generator::new(s, params))
             .collect();
         let streams = catalog.len();
+        let history = TradeHistory::new(cfg.history);
+        let history_idx = generators
+            .iter()
+            .map(|g| {
+                let s = g.symbol();
+                SimVenue::BOTH.map(|v| history.register(v.feed_venue(), s, None))
+            })
+            .collect();
         let shared = Arc::new(Shared {
+            history,
+            history_idx,
             cfg,
             catalog,
             hubs: [Mutex::new(Hub::new(streams)), Mutex::new(Hub::new(streams))],
@@ -260,6 +277,13 @@ impl Simulator {
     /// `/market/stream?streams=…`).
     pub fn futures_url(&self) -> String {
         format!("ws://{}", self.futures_addr)
+    }
+
+    /// The trade history of both venues: every generated trade (before any fault), for
+    /// [`RestConfig::histories`] so a [`RestServer`] serves `/api/v3/aggTrades` and
+    /// `/fapi/v1/aggTrades` for these markets.
+    pub fn history(&self) -> TradeHistory {
+        self.shared.history.clone()
     }
 
     /// Counters so far, per venue.
@@ -365,6 +389,9 @@ pub(crate) struct Shared {
     pub(crate) next_conn: AtomicU64,
     /// The tape writer's inbox; taken out at shutdown so the writer can finish.
     pub(crate) tape: Mutex<Option<Sender<TapeLine>>>,
+    /// Every generated trade, and each symbol's history index per venue.
+    pub(crate) history: TradeHistory,
+    pub(crate) history_idx: Vec<[usize; 2]>,
 }
 
 impl Shared {

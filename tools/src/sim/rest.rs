@@ -7,6 +7,13 @@
 //! One thread accepts; each connection gets one response and is closed
 //! (`Connection: close`). Tests can replace a path's answer ([`RestConfig::overrides`]) to
 //! serve malformed JSON or an error status, and page Bybit's list ([`RestConfig::bybit_page`]).
+//!
+//! **Trades.** With the simulators' histories in [`RestConfig::histories`] the same server also
+//! answers the venues' REST trade endpoints (see `rest_trades`), so one base URL serves
+//! instruments and trades:
+//! `RestServer::start_with(RestConfig { histories: vec![sim.history(), vsim.history()], ..RestConfig::default() })`.
+//! [`RestServer::faults`] injects failures (500, hang-ups, 429/418 with `Retry-After`, a request
+//! rate limit) and counts requests per path.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -16,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::history::TradeHistory;
+use super::rest_trades::{self, RestFaults};
 use feeds::{ContractSpec, Instruments, Venue};
 use serde_json::{json, Value};
 
@@ -26,6 +35,9 @@ pub struct RestConfig {
     pub overrides: BTreeMap<String, (u16, String)>,
     /// Largest Bybit page (`nextPageCursor` continues); 0: as many as `limit` asks.
     pub bybit_page: usize,
+    /// Trade histories of running simulators ([`super::Simulator::history`],
+    /// [`super::venues::VenueSim::history`]) whose markets the trade endpoints serve.
+    pub histories: Vec<TradeHistory>,
 }
 
 /// A running responder; stops (and joins its thread) when dropped.
@@ -35,6 +47,7 @@ pub struct RestServer {
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicU64>,
     paths: Arc<Mutex<Vec<String>>>,
+    faults: RestFaults,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -50,7 +63,13 @@ impl RestServer {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));
-        let (s, r, p) = (stop.clone(), requests.clone(), paths.clone());
+        let faults = RestFaults::default();
+        let (s, r, p, f) = (
+            stop.clone(),
+            requests.clone(),
+            paths.clone(),
+            faults.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("sim-rest".into())
             .spawn(move || {
@@ -60,7 +79,7 @@ impl RestServer {
                     }
                     let Ok(conn) = conn else { continue };
                     r.fetch_add(1, Ordering::AcqRel);
-                    if let Err(e) = serve(conn, &cfg, &p) {
+                    if let Err(e) = serve(conn, &cfg, &p, &f) {
                         log::debug!("sim rest: {e}");
                     }
                 }
@@ -70,6 +89,7 @@ impl RestServer {
             stop,
             requests,
             paths,
+            faults,
             thread: Some(thread),
         })
     }
@@ -82,6 +102,11 @@ impl RestServer {
     /// Connections accepted so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Acquire)
+    }
+
+    /// Fault injection and per-path request counts of this server.
+    pub fn faults(&self) -> RestFaults {
+        self.faults.clone()
     }
 
     /// Request targets (path and query) served so far, in order.
@@ -101,7 +126,12 @@ impl Drop for RestServer {
     }
 }
 
-fn serve(mut conn: TcpStream, cfg: &RestConfig, paths: &Mutex<Vec<String>>) -> io::Result<()> {
+fn serve(
+    mut conn: TcpStream,
+    cfg: &RestConfig,
+    paths: &Mutex<Vec<String>>,
+    faults: &RestFaults,
+) -> io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 2048];
@@ -128,28 +158,59 @@ fn serve(mut conn: TcpStream, cfg: &RestConfig, paths: &Mutex<Vec<String>>) -> i
         p.push(target.clone());
     }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    if let Some(kind) = faults.on_request(path) {
+        let reply = rest_trades::fault_reply(path, kind);
+        if reply.hangup {
+            // Closed without a reply.
+            return Ok(());
+        }
+        return respond_with(&mut conn, reply.status, &reply.body, &reply.headers);
+    }
     if let Some((status, body)) = cfg.overrides.get(path) {
         return respond(&mut conn, *status, body);
     }
-    match answer(path, &parse_query(query), cfg) {
+    let query = parse_query(query);
+    if let Some(reply) = rest_trades::answer(path, &query, &cfg.histories) {
+        return respond_with(&mut conn, reply.status, &reply.body, &reply.headers);
+    }
+    match answer(path, &query, cfg) {
         Some(body) => respond(&mut conn, 200, &body),
         None => respond(&mut conn, 404, "{\"error\":\"not found\"}"),
     }
 }
 
 fn respond(conn: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
+    respond_with(conn, status, body, &[])
+}
+
+fn respond_with(
+    conn: &mut TcpStream,
+    status: u16,
+    body: &str,
+    headers: &[(String, String)],
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        418 => "I'm a teapot",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
         _ => "Error",
     };
-    let head = format!(
+    let mut head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
+         Connection: close\r\n",
         body.len()
     );
+    for (k, v) in headers {
+        head.push_str(k);
+        head.push_str(": ");
+        head.push_str(v);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
     conn.write_all(head.as_bytes())?;
     conn.write_all(body.as_bytes())?;
     conn.flush()
@@ -158,7 +219,7 @@ fn respond(conn: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
 fn parse_query(q: &str) -> BTreeMap<String, String> {
     q.split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (rest_trades::pct_decode(k), rest_trades::pct_decode(v)))
         .collect()
 }
 

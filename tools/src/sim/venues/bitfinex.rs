@@ -66,7 +66,7 @@ fn error(msg: &str, code: i64, extra: &str) -> Out {
 }
 
 /// `[ID,MTS,AMOUNT,PRICE]`.
-fn trade_row(m: &SimMarket, p: &Print) -> String {
+pub(crate) fn trade_row(m: &SimMarket, p: &Print) -> String {
     let sign = if p.buy { "" } else { "-" };
     format!(
         "[{},{},{sign}{},{}]",

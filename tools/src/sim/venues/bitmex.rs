@@ -83,6 +83,30 @@ fn error(status: u16, message: &str, request: &str) -> Out {
     ))
 }
 
+/// `tickDirection` of a trade at `price` after `prev` (last price and its direction).
+pub(crate) fn next_tick(prev: Option<(f64, &'static str)>, price: f64) -> &'static str {
+    match prev {
+        None => "ZeroPlusTick",
+        Some((last, _)) if price > last => "PlusTick",
+        Some((last, _)) if price < last => "MinusTick",
+        Some((_, "PlusTick" | "ZeroPlusTick")) => "ZeroPlusTick",
+        Some(_) => "ZeroMinusTick",
+    }
+}
+
+/// One `trade` row as BitMEX writes it (WebSocket `trade` table and REST `/api/v1/trade`).
+pub(crate) fn trade_json(m: &SimMarket, p: &Print, tick: &str) -> String {
+    let (size, home, foreign, gross) = sizes(m, p);
+    format!(
+        r#"{{"timestamp":"{}","symbol":{},"side":"{}","size":{size},"price":{},"tickDirection":"{tick}","trdMatchID":"{}","grossValue":{gross},"homeNotional":{home},"foreignNotional":{foreign},"trdType":"Regular","pool":"Aggregated"}}"#,
+        rfc3339(p.ts_us, 3),
+        json_str(&m.symbol),
+        if p.buy { "Buy" } else { "Sell" },
+        wirefmt::price(m, p.price),
+        guid(p.id, p.market as u64)
+    )
+}
+
 impl Bitmex {
     fn ensure(&mut self, s: &Session<'_>) {
         if self.ticks.len() != s.markets.len() {
@@ -91,25 +115,11 @@ impl Bitmex {
     }
 
     fn trade_row(&mut self, m: &SimMarket, p: &Print) -> String {
-        let tick = match self.ticks.get(p.market).copied().flatten() {
-            None => "ZeroPlusTick",
-            Some((last, _)) if p.price > last => "PlusTick",
-            Some((last, _)) if p.price < last => "MinusTick",
-            Some((_, "PlusTick" | "ZeroPlusTick")) => "ZeroPlusTick",
-            Some(_) => "ZeroMinusTick",
-        };
+        let tick = next_tick(self.ticks.get(p.market).copied().flatten(), p.price);
         if let Some(slot) = self.ticks.get_mut(p.market) {
             *slot = Some((p.price, tick));
         }
-        let (size, home, foreign, gross) = sizes(m, p);
-        format!(
-            r#"{{"timestamp":"{}","symbol":{},"side":"{}","size":{size},"price":{},"tickDirection":"{tick}","trdMatchID":"{}","grossValue":{gross},"homeNotional":{home},"foreignNotional":{foreign},"trdType":"Regular","pool":"Aggregated"}}"#,
-            rfc3339(p.ts_us, 3),
-            json_str(&m.symbol),
-            if p.buy { "Buy" } else { "Sell" },
-            wirefmt::price(m, p.price),
-            guid(p.id, p.market as u64)
-        )
+        trade_json(m, p, tick)
     }
 
     /// Subscribe or unsubscribe `topics`; `request` is the request echoed in replies, `None`

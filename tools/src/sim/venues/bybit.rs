@@ -192,7 +192,7 @@ impl Bybit {
                     let _ = write!(
                         s,
                         r#"{{"i":"{}","T":{t},"p":"{price}","v":"{size}","S":"{side}","seq":{seq},"s":"{}","BT":false,"RPI":false}}"#,
-                        2_290_000_000_000_000_000u64 + p.id,
+                        exec_id(m, p.id),
                         m.symbol
                     );
                 } else {
@@ -201,7 +201,7 @@ impl Bybit {
                         s,
                         r#"{{"T":{t},"s":"{}","S":"{side}","v":"{size}","p":"{price}","L":"{tick}","i":"{}","BT":false,"RPI":false,"seq":{seq}}}"#,
                         m.symbol,
-                        uuid_for(m, p.id)
+                        exec_id(m, p.id)
                     );
                 }
             }
@@ -210,13 +210,8 @@ impl Bybit {
         }
     }
 
-    /// Base units on linear and spot, whole USD contracts on inverse.
     fn size(&self, m: &SimMarket, p: &Print) -> String {
-        if self.venue == Venue::BybitInverse {
-            m.contracts(p.qty, p.price).to_string()
-        } else {
-            m.qty_str(p.qty)
-        }
+        size(m, p)
     }
 
     fn liquidations(&self, m: &SimMarket, prints: &[&Print], out: &mut Vec<Out>) {
@@ -353,6 +348,24 @@ impl Protocol for Bybit {
 
     fn errors_sent(&self) -> u64 {
         self.errors
+    }
+}
+
+/// Base units on linear and spot, whole USD contracts on inverse (the trade's `v`/`size`).
+pub(crate) fn size(m: &SimMarket, p: &Print) -> String {
+    if m.venue == Venue::BybitInverse {
+        m.contracts(p.qty, p.price).to_string()
+    } else {
+        m.qty_str(p.qty)
+    }
+}
+
+/// A trade's `i`/`execId`: a number on spot, a UUID on derivatives.
+pub(crate) fn exec_id(m: &SimMarket, id: u64) -> String {
+    if m.venue == Venue::BybitSpot {
+        (2_290_000_000_000_000_000u64 + id).to_string()
+    } else {
+        uuid_for(m, id)
     }
 }
 

@@ -77,6 +77,57 @@ fn amount_kind(m: &SimMarket) -> Amount {
     }
 }
 
+/// `tick_direction` of a trade at `price` after `prev` (last price and its direction):
+/// 0 plus, 1 zero-plus, 2 minus, 3 zero-minus.
+pub(crate) fn next_tick(prev: Option<(f64, u8)>, price: f64) -> u8 {
+    match prev {
+        None => 1,
+        Some((last, _)) if price > last => 0,
+        Some((last, _)) if price < last => 2,
+        Some((_, 0 | 1)) => 1,
+        Some(_) => 3,
+    }
+}
+
+/// One trade object as Deribit writes it (WebSocket `trades.*` data and REST `trades`).
+pub(crate) fn trade_json(m: &SimMarket, p: &Print, tick: u8) -> String {
+    let (amount, contracts) = match amount_kind(m) {
+        Amount::Usd(size) => {
+            let contracts = (p.qty * p.price / size).round().max(1.0);
+            (
+                wirefmt::float(contracts * size, wirefmt::decimals(size)),
+                contracts,
+            )
+        }
+        Amount::Base(size) => (
+            wirefmt::float(p.qty, wirefmt::decimals(m.lot)),
+            (p.qty / size).round().max(1.0),
+        ),
+    };
+    let (direction, liquidation) = match p.kind {
+        PrintKind::Liquidation => match p.id % 3 {
+            0 => (p.buy, r#","liquidation":"T""#),
+            1 => (!p.buy, r#","liquidation":"M""#),
+            _ => (p.buy, r#","liquidation":"MT""#),
+        },
+        _ => (p.buy, ""),
+    };
+    let trade_id = if m.base == "BTC" {
+        p.id.to_string()
+    } else {
+        format!("{}-{}", m.base, p.id)
+    };
+    let price = wirefmt::float(p.price, wirefmt::decimals(m.tick));
+    format!(
+        r#"{{"timestamp":{},"price":{price},"amount":{amount},"direction":"{}","index_price":{price},"instrument_name":{},"trade_seq":{},"mark_price":{price},"tick_direction":{tick}{liquidation},"contracts":{},"trade_id":"{trade_id}"}}"#,
+        millis(p.ts_us),
+        if direction { "buy" } else { "sell" },
+        json_str(&m.symbol),
+        p.id,
+        wirefmt::float(contracts, 0),
+    )
+}
+
 impl Deribit {
     fn ensure(&mut self, s: &Session<'_>) {
         if self.channels.len() != s.markets.len() {
@@ -115,51 +166,11 @@ impl Deribit {
     }
 
     fn trade(&mut self, m: &SimMarket, p: &Print) -> String {
-        let tick = match self.ticks.get(p.market).copied().flatten() {
-            None => 1,
-            Some((last, _)) if p.price > last => 0,
-            Some((last, _)) if p.price < last => 2,
-            Some((_, 0 | 1)) => 1,
-            Some(_) => 3,
-        };
+        let tick = next_tick(self.ticks.get(p.market).copied().flatten(), p.price);
         if let Some(slot) = self.ticks.get_mut(p.market) {
             *slot = Some((p.price, tick));
         }
-        let (amount, contracts) = match amount_kind(m) {
-            Amount::Usd(size) => {
-                let contracts = (p.qty * p.price / size).round().max(1.0);
-                (
-                    wirefmt::float(contracts * size, wirefmt::decimals(size)),
-                    contracts,
-                )
-            }
-            Amount::Base(size) => (
-                wirefmt::float(p.qty, wirefmt::decimals(m.lot)),
-                (p.qty / size).round().max(1.0),
-            ),
-        };
-        let (direction, liquidation) = match p.kind {
-            PrintKind::Liquidation => match p.id % 3 {
-                0 => (p.buy, r#","liquidation":"T""#),
-                1 => (!p.buy, r#","liquidation":"M""#),
-                _ => (p.buy, r#","liquidation":"MT""#),
-            },
-            _ => (p.buy, ""),
-        };
-        let trade_id = if m.base == "BTC" {
-            p.id.to_string()
-        } else {
-            format!("{}-{}", m.base, p.id)
-        };
-        let price = wirefmt::float(p.price, wirefmt::decimals(m.tick));
-        format!(
-            r#"{{"timestamp":{},"price":{price},"amount":{amount},"direction":"{}","index_price":{price},"instrument_name":{},"trade_seq":{},"mark_price":{price},"tick_direction":{tick}{liquidation},"contracts":{},"trade_id":"{trade_id}"}}"#,
-            millis(p.ts_us),
-            if direction { "buy" } else { "sell" },
-            json_str(&m.symbol),
-            p.id,
-            wirefmt::float(contracts, 0),
-        )
+        trade_json(m, p, tick)
     }
 
     /// `public/subscribe` / `public/unsubscribe`.

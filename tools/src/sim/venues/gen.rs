@@ -257,7 +257,9 @@ impl MarketGen {
                 made += 1;
                 let id = self.next_trade_id;
                 self.next_trade_id += 1;
-                if wants.trades {
+                // Always pushed, so the trade history sees every trade; connections filter
+                // by their own subscriptions.
+                {
                     out.push(Print {
                         market,
                         kind: PrintKind::Trade,

@@ -23,7 +23,7 @@ pub mod kraken;
 pub mod okx;
 pub mod proto;
 pub mod runtime;
-mod wirefmt;
+pub(crate) mod wirefmt;
 
 pub use runtime::{default_markets, ws_path, MarketStats, VenueSim, VenueSimConfig, VenueStats};
 

@@ -67,7 +67,7 @@ impl Okx {
     }
 
     /// Contracts on SWAP/FUTURES, base units on SPOT.
-    fn size(m: &SimMarket, qty: f64, price: f64) -> String {
+    pub(crate) fn size(m: &SimMarket, qty: f64, price: f64) -> String {
         if inst_type(&m.symbol) == "SPOT" {
             m.qty_str(qty)
         } else {

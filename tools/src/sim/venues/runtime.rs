@@ -10,6 +10,7 @@
 use super::gen::{self, GenParams, MarketGen};
 use super::proto::{Hangup, Out, Print, PrintKind, Protocol, Session, SimMarket, Streams};
 use super::protocol;
+use crate::sim::history::{HistoryConfig, TradeHistory};
 use anyhow::{bail, Context as _};
 use feeds::instruments::Instruments;
 use feeds::Venue;
@@ -69,6 +70,8 @@ pub struct VenueSimConfig {
     pub max_trades: Option<u64>,
     /// Scale of every venue's keepalive timings (1.0 = real; tests use e.g. 0.01).
     pub keepalive_scale: f64,
+    /// Bounds of the trade history the REST responder serves ([`VenueSim::history`]).
+    pub history: HistoryConfig,
 }
 
 impl Default for VenueSimConfig {
@@ -84,6 +87,7 @@ impl Default for VenueSimConfig {
             tape: None,
             max_trades: None,
             keepalive_scale: 1.0,
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -243,6 +247,8 @@ struct VenueShared {
     subscribers: Mutex<Vec<Subscriber>>,
     counters: Counters,
     market_counters: Vec<MarketCounters>,
+    /// History index of this venue's first market.
+    history_base: usize,
 }
 
 /// One tape line.
@@ -256,6 +262,8 @@ struct TapeLine {
 
 #[derive(Debug)]
 struct Shared {
+    /// Every generated trade, for the REST responder.
+    history: TradeHistory,
     venues: Vec<Arc<VenueShared>>,
     stop: AtomicBool,
     next_conn: AtomicU64,
@@ -293,6 +301,7 @@ impl VenueSim {
     /// Binds one loopback listener per venue and starts the threads.
     pub fn start(cfg: VenueSimConfig) -> anyhow::Result<VenueSim> {
         let instruments = Instruments::bundled();
+        let history = TradeHistory::new(cfg.history);
         let mut venues = Vec::new();
         for (venue, symbols) in &cfg.markets {
             if protocol(*venue).is_none() {
@@ -305,7 +314,13 @@ impl VenueSim {
                 .iter()
                 .map(|s| gen::market(*venue, s, &instruments))
                 .collect();
+            let history_base = markets
+                .iter()
+                .map(|m| history.register(*venue, &m.symbol, Some(m.clone())))
+                .min()
+                .unwrap_or(0);
             venues.push(Arc::new(VenueShared {
+                history_base,
                 venue: *venue,
                 recent: Mutex::new(vec![Vec::new(); markets.len()]),
                 subscribers: Mutex::new(Vec::new()),
@@ -327,6 +342,7 @@ impl VenueSim {
             None => (None, None),
         };
         let shared = Arc::new(Shared {
+            history,
             venues,
             stop: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
@@ -379,6 +395,13 @@ impl VenueSim {
             .iter()
             .find(|(v, _)| *v == venue)
             .map(|(_, a)| format!("ws://{a}"))
+    }
+
+    /// The trade history of every served market: each generated trade (before any fault),
+    /// for [`crate::sim::RestConfig::histories`] so a [`crate::sim::RestServer`] serves the
+    /// venues' REST trade endpoints for these markets.
+    pub fn history(&self) -> TradeHistory {
+        self.shared.history.clone()
     }
 
     /// The served venues, in configuration order.
@@ -522,6 +545,7 @@ fn run_generator(shared: &Shared, params: GenParams, seed: u64, mut budget: u64)
                 continue;
             }
             prints.sort_by_key(|p| p.ts_us);
+            shared.history.record_prints(vs.history_base, &prints);
             {
                 let mut recent = lock(&vs.recent);
                 for p in prints.iter().filter(|p| p.kind == PrintKind::Trade) {
