@@ -194,6 +194,7 @@ pub fn health_json(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds) -
         "data_age_s": snap.and_then(|s| s.freshness_s(now_us)),
         "connections_open": snap.map(|s| s.venues.iter().map(|v| v.open).sum::<u32>()),
         "markets": snap.map(|s| s.markets.len()),
+        "gaps_open": snap.map(|s| s.markets.iter().map(|m| u64::from(m.gaps_open)).sum::<u64>()),
     });
     (health, body.to_string())
 }
@@ -899,6 +900,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["status"], "healthy");
         assert_eq!(v["engine"]["pid"], 4242);
+        assert_eq!(v["gaps_open"], 1, "{body}");
         let (h, body) = health_json(Some(&s), NOW + 20_000_000, &th);
         assert_eq!(h, Health::Down, "{body}");
     }

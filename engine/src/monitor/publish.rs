@@ -903,6 +903,50 @@ mod tests {
         };
         p.set_backfill(Some(bf));
         assert_eq!(snap(&mut p, &src).totals.backfill, Some(bf));
+
+        // ETH's unrecovered close (54 s before the snapshot) raises `gap_unrecovered`;
+        // BTC's window, open 59 s, is not yet `gap_open` (after 120 s).
+        let th = crate::alerts::AlertThresholds::default();
+        let names: Vec<_> = evaluate(Some(&s), T0 + 60_000_000, &th)
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert!(names.contains(&"gap_unrecovered"), "{names:?}");
+        assert!(!names.contains(&"gap_open"), "{names:?}");
+        let later = Snapshot {
+            updated_us: T0 + 122_000_000,
+            ..s
+        };
+        let names: Vec<_> = evaluate(Some(&later), T0 + 122_000_000, &th)
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert!(names.contains(&"gap_open"), "{names:?}");
+    }
+
+    #[test]
+    fn on_gap_stamps_the_wall_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = publisher(dir.path());
+        let before = feeds::clock::wall_us();
+        p.on_gap(&opened(1, 0, GapKind::Ids, 2));
+        let after = feeds::clock::wall_us();
+        let src = Sources {
+            feed_stats: &[],
+            shard_stats: &[],
+            out_rings: &[],
+            close_to_signal: None,
+            redis: None,
+        };
+        let s = snap(&mut p, &src);
+        let btc = &s.markets[0];
+        assert!(
+            (before..=after).contains(&btc.last_gap_us),
+            "{}",
+            btc.last_gap_us
+        );
+        assert_eq!(btc.open_gap_since_us, btc.last_gap_us);
+        assert_eq!((btc.gaps_open, btc.gap_trades_missing), (1, 2));
     }
 
     #[test]
