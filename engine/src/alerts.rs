@@ -1,6 +1,8 @@
 //! Health and alerts from a stats [`Snapshot`], with the original monitor's thresholds:
 //! stale data (> 10 s), ingestion below 80 % of 60 bars per market per minute, network
-//! latency > 100 ms, host CPU > 80 %, host memory > 90 %, and sustained ring back-pressure.
+//! latency > 100 ms, host CPU > 80 %, host memory > 90 %, and sustained ring back-pressure;
+//! and for continuity: a gap closed with trades still missing (for 10 min after), a market
+//! with a gap open longer than 2 min.
 //!
 //! **Critical** alerts (the engine is down, data is stale, no connection is open) make the
 //! engine *degraded* (`/health` answers 503, `squeezeflow monitor --once` exits 1); **warnings**
@@ -27,6 +29,11 @@ pub struct AlertThresholds {
     pub memory: f64,
     /// Warn after this many consecutive publish intervals with a full ring. Default 5.
     pub backpressure_intervals: u64,
+    /// Warn while a market has had a gap open for longer than this, s. Default 120.
+    pub gap_open_s: f64,
+    /// Warn for this long after a gap closed with trades still missing (unrecovered or
+    /// abandoned), s. Default 600.
+    pub gap_unrecovered_s: f64,
 }
 
 impl Default for AlertThresholds {
@@ -38,6 +45,8 @@ impl Default for AlertThresholds {
             cpu: 0.8,
             memory: 0.9,
             backpressure_intervals: 5,
+            gap_open_s: 120.0,
+            gap_unrecovered_s: 600.0,
         }
     }
 }
@@ -60,6 +69,8 @@ impl AlertThresholds {
         for (name, v) in [
             ("stale_s", self.stale_s),
             ("network_latency_ms", self.network_latency_ms),
+            ("gap_open_s", self.gap_open_s),
+            ("gap_unrecovered_s", self.gap_unrecovered_s),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return Err(format!("monitor.alerts.{name} = {v} must be > 0"));
@@ -84,7 +95,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     /// `engine_down`, `stale_data`, `no_connections`, `ingestion_low`, `network_latency`,
-    /// `cpu_high`, `memory_high`, `backpressure`.
+    /// `cpu_high`, `memory_high`, `backpressure`, `gap_unrecovered`, `gap_open`.
     pub name: &'static str,
     pub severity: Severity,
     pub message: String,
@@ -254,7 +265,58 @@ pub fn evaluate(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds) -> V
             threshold: th.backpressure_intervals as f64,
         });
     }
+    gap_alerts(s, now_us, th, &mut out);
     out
+}
+
+/// `gap_unrecovered`: some market's gap closed with trades missing within the last
+/// `gap_unrecovered_s`; `gap_open`: some market has had a gap open for over `gap_open_s`.
+fn gap_alerts(s: &Snapshot, now_us: i64, th: &AlertThresholds, out: &mut Vec<Alert>) {
+    let window_us = (th.gap_unrecovered_s * 1e6) as i64;
+    let recent: Vec<&str> = s
+        .markets
+        .iter()
+        .filter(|m| m.last_unrecovered_us > 0 && now_us - m.last_unrecovered_us <= window_us)
+        .map(|m| m.id.as_str())
+        .collect();
+    if let Some(first) = recent.first() {
+        let more = recent.len() - 1;
+        out.push(Alert {
+            name: "gap_unrecovered",
+            severity: Severity::Warning,
+            message: format!(
+                "a gap of {first}{} closed with trades still missing in the last {} s ({} unrecovered since start; its bars are flagged)",
+                if more > 0 {
+                    format!(" and {more} more market(s)")
+                } else {
+                    String::new()
+                },
+                th.gap_unrecovered_s,
+                s.totals.continuity.gaps_unrecovered
+            ),
+            value: recent.len() as f64,
+            threshold: th.gap_unrecovered_s,
+        });
+    }
+    let oldest = s
+        .markets
+        .iter()
+        .filter(|m| m.gaps_open > 0 && m.open_gap_since_us > 0)
+        .map(|m| (m, (now_us - m.open_gap_since_us).max(0) as f64 / 1e6))
+        .filter(|(_, age)| *age > th.gap_open_s)
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((m, age)) = oldest {
+        out.push(Alert {
+            name: "gap_open",
+            severity: Severity::Warning,
+            message: format!(
+                "{} has had a gap open for {age:.0} s (warn after {} s): backfill has not closed it",
+                m.id, th.gap_open_s
+            ),
+            value: age,
+            threshold: th.gap_open_s,
+        });
+    }
 }
 
 /// The overall state given the alerts that hold.
@@ -426,6 +488,56 @@ mod tests {
     }
 
     #[test]
+    fn gaps_raise_their_alerts() {
+        let th = AlertThresholds::default();
+        let mut s = sample(NOW);
+        for m in &mut s.markets {
+            m.bars_last_minute = 60;
+        }
+        // The sample's unrecovered gap closed an hour ago, its open gap opened 5 s ago.
+        assert!(evaluate(Some(&s), NOW, &th).is_empty());
+
+        // ETH's gap closes unrecovered now: a warning that holds for gap_unrecovered_s.
+        s.markets[1].gaps_unrecovered += 1;
+        s.markets[1].last_unrecovered_us = NOW - 1_000_000;
+        let a = evaluate(Some(&s), NOW, &th);
+        assert_eq!(names(&a), ["gap_unrecovered"]);
+        assert_eq!(a[0].severity, Severity::Warning);
+        assert!(a[0].message.contains("BINANCE:ethusdt"), "{}", a[0].message);
+        assert_eq!(health_of(&a), Health::Healthy, "a warning");
+        // Resolved once gap_unrecovered_s has passed since the close (data still fresh).
+        let at = |s: &mut Snapshot, t: i64| {
+            s.updated_us = t;
+            for m in &mut s.markets {
+                m.last_trade_us = t;
+            }
+        };
+        at(&mut s, NOW + 598_000_000);
+        assert!(names(&evaluate(Some(&s), NOW + 598_000_000, &th)).contains(&"gap_unrecovered"));
+        at(&mut s, NOW + 600_000_000);
+        assert!(!names(&evaluate(Some(&s), NOW + 600_000_000, &th)).contains(&"gap_unrecovered"));
+
+        // BTC's gap (opened 5 s before NOW) still open 126 s later: over gap_open_s.
+        let mut s = sample(NOW);
+        for m in &mut s.markets {
+            m.bars_last_minute = 60;
+        }
+        at(&mut s, NOW + 100_000_000);
+        assert!(evaluate(Some(&s), NOW + 100_000_000, &th).is_empty());
+        at(&mut s, NOW + 126_000_000);
+        let a = evaluate(Some(&s), NOW + 126_000_000, &th);
+        assert_eq!(names(&a), ["gap_open"]);
+        assert_eq!(a[0].value, 131.0);
+        assert!(a[0].message.contains("BINANCE:btcusdt"), "{}", a[0].message);
+        s.markets[0].gaps_open = 0;
+        s.markets[0].open_gap_since_us = 0;
+        assert!(
+            evaluate(Some(&s), NOW + 126_000_000, &th).is_empty(),
+            "closed"
+        );
+    }
+
+    #[test]
     fn thresholds_validate() {
         assert!(AlertThresholds::default().validate().is_ok());
         let bad = AlertThresholds {
@@ -433,5 +545,13 @@ mod tests {
             ..AlertThresholds::default()
         };
         assert!(bad.validate().unwrap_err().contains("monitor.alerts.cpu"));
+        let bad = AlertThresholds {
+            gap_open_s: 0.0,
+            ..AlertThresholds::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .contains("monitor.alerts.gap_open_s"));
     }
 }

@@ -194,6 +194,7 @@ pub fn health_json(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds) -
         "data_age_s": snap.and_then(|s| s.freshness_s(now_us)),
         "connections_open": snap.map(|s| s.venues.iter().map(|v| v.open).sum::<u32>()),
         "markets": snap.map(|s| s.markets.len()),
+        "gaps_open": snap.map(|s| s.markets.iter().map(|m| u64::from(m.gaps_open)).sum::<u64>()),
     });
     (health, body.to_string())
 }
@@ -392,6 +393,153 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
     ] {
         f.one(name, "counter", help, v as f64);
     }
+    let c = &t.continuity;
+    for (name, help, v) in [
+        (
+            "squeezeflow_duplicates_total",
+            "Trades dropped as already seen (replays after reconnect, rotation overlap, duplicated frames).",
+            c.duplicates,
+        ),
+        (
+            "squeezeflow_gaps_opened_total",
+            "Gaps found: missing trade ids, reconnect windows, engine downtime.",
+            c.gaps_opened,
+        ),
+        (
+            "squeezeflow_gaps_recovered_total",
+            "Gaps closed with every missing trade recovered.",
+            c.gaps_recovered,
+        ),
+        (
+            "squeezeflow_gaps_unrecovered_total",
+            "Gaps closed with trades still missing (bars stay flagged), abandoned ones included.",
+            c.gaps_unrecovered,
+        ),
+        (
+            "squeezeflow_trades_missing_total",
+            "Trades found missing by contiguous trade ids (exact).",
+            c.trades_missing,
+        ),
+        (
+            "squeezeflow_trades_recovered_total",
+            "Trades recovered into the bars by REST backfill.",
+            c.trades_recovered,
+        ),
+        (
+            "squeezeflow_backfill_trades_dropped_total",
+            "Recovered trades not used (seen already, or outside every open gap).",
+            c.backfill_dropped,
+        ),
+        (
+            "squeezeflow_reordered_total",
+            "Missing ids filled by a late frame before they counted as a gap.",
+            c.reordered,
+        ),
+        (
+            "squeezeflow_gap_records_dropped_total",
+            "Gap events the IO ring had no room for (logged; per-market gap series miss them).",
+            c.records_dropped,
+        ),
+        (
+            "squeezeflow_stale_reconnects_total",
+            "Connections dropped and reconnected by the staleness watchdog.",
+            c.stale_reconnects,
+        ),
+        (
+            "squeezeflow_rotations_total",
+            "Planned connection rotations completed without loss.",
+            c.rotations,
+        ),
+        (
+            "squeezeflow_oversized_frames_total",
+            "Messages larger than the client accepts (connection closed and reconnected).",
+            c.oversized,
+        ),
+    ] {
+        f.one(name, "counter", help, v as f64);
+    }
+    f.one(
+        "squeezeflow_backfill_running",
+        "gauge",
+        "1 when a REST backfill worker runs (its squeezeflow_backfill_* series are present).",
+        if t.backfill.is_some() { 1.0 } else { 0.0 },
+    );
+    if let Some(b) = &t.backfill {
+        for (name, help, v) in [
+            (
+                "squeezeflow_backfill_jobs_total",
+                "Backfill jobs received.",
+                b.jobs,
+            ),
+            (
+                "squeezeflow_backfill_jobs_complete_total",
+                "Backfill jobs that fetched their whole range.",
+                b.complete,
+            ),
+            (
+                "squeezeflow_backfill_jobs_incomplete_total",
+                "Backfill jobs that ended with part of their range unfetched.",
+                b.incomplete,
+            ),
+            (
+                "squeezeflow_backfill_requests_total",
+                "REST requests sent.",
+                b.requests,
+            ),
+            (
+                "squeezeflow_backfill_pages_total",
+                "Result pages read.",
+                b.pages,
+            ),
+            (
+                "squeezeflow_backfill_trades_total",
+                "Trades fetched.",
+                b.trades,
+            ),
+            (
+                "squeezeflow_backfill_http_errors_total",
+                "Failed requests.",
+                b.http_errors,
+            ),
+            (
+                "squeezeflow_backfill_parse_errors_total",
+                "Replies that did not parse.",
+                b.parse_errors,
+            ),
+            (
+                "squeezeflow_backfill_rate_limited_total",
+                "Rate-limit replies from a venue.",
+                b.rate_limited,
+            ),
+            (
+                "squeezeflow_backfill_rate_limit_waits_total",
+                "Waits imposed by a rate-limit reply.",
+                b.rate_limit_waits,
+            ),
+            (
+                "squeezeflow_backfill_pace_waits_total",
+                "Waits of the worker's own pacing under a venue's limits.",
+                b.pace_waits,
+            ),
+            (
+                "squeezeflow_backfill_jobs_too_old_total",
+                "Jobs older than the venue serves.",
+                b.too_old,
+            ),
+            (
+                "squeezeflow_backfill_jobs_unsupported_total",
+                "Jobs on venues without a usable endpoint.",
+                b.unsupported,
+            ),
+            (
+                "squeezeflow_backfill_ring_full_total",
+                "Times the worker found its output ring full.",
+                b.out_ring_full,
+            ),
+        ] {
+            f.one(name, "counter", help, v as f64);
+        }
+    }
     f.one(
         "squeezeflow_backpressure_intervals",
         "gauge",
@@ -456,7 +604,7 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
         &'static str,
         fn(&crate::monitor::snapshot::MarketStats) -> Option<f64>,
     );
-    let market_cols: [MarketCol; 7] = [
+    let market_cols: [MarketCol; 15] = [
         (
             "squeezeflow_market_last_trade_timestamp_seconds",
             "gauge",
@@ -498,6 +646,57 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
             "gauge",
             "Minutes of the last hour with fewer than 30 bars.",
             |m| Some(f64::from(m.gap_minutes)),
+        ),
+        (
+            "squeezeflow_gaps_open",
+            "gauge",
+            "Gaps of the market open now (awaiting backfill).",
+            |m| Some(f64::from(m.gaps_open)),
+        ),
+        (
+            "squeezeflow_market_gaps_total",
+            "counter",
+            "Gaps found for the market (missing ids, reconnect windows, downtime).",
+            |m| Some(m.gaps as f64),
+        ),
+        (
+            "squeezeflow_market_gaps_recovered_total",
+            "counter",
+            "The market's gaps closed with every missing trade recovered.",
+            |m| Some(m.gaps_recovered as f64),
+        ),
+        (
+            "squeezeflow_market_gaps_unrecovered_total",
+            "counter",
+            "The market's gaps closed with trades still missing.",
+            |m| Some(m.gaps_unrecovered as f64),
+        ),
+        (
+            "squeezeflow_gap_trades_missing_total",
+            "counter",
+            "Trades of the market found missing by contiguous ids (exact; windows add 0).",
+            |m| Some(m.gap_trades_missing as f64),
+        ),
+        (
+            "squeezeflow_gap_trades_recovered_total",
+            "counter",
+            "Trades of the market recovered into its bars by backfill.",
+            |m| Some(m.gap_trades_recovered as f64),
+        ),
+        (
+            "squeezeflow_market_last_gap_timestamp_seconds",
+            "gauge",
+            "When the market's last gap opened or closed.",
+            |m| (m.last_gap_us > 0).then(|| m.last_gap_us as f64 / 1e6),
+        ),
+        (
+            "squeezeflow_market_gap_open_since_timestamp_seconds",
+            "gauge",
+            "When the market's oldest gap still open was found (absent: none open).",
+            |m| {
+                (m.gaps_open > 0 && m.open_gap_since_us > 0)
+                    .then(|| m.open_gap_since_us as f64 / 1e6)
+            },
         ),
     ];
     for (name, kind, help, get) in market_cols {
@@ -613,6 +812,38 @@ mod tests {
         assert!(text
             .contains(r#"squeezeflow_alert_active{alert="ingestion_low",severity="warning"} 1"#));
         assert!(text.contains("squeezeflow_data_age_seconds 1.5\n"));
+        for want in [
+            "# TYPE squeezeflow_gaps_opened_total counter\nsqueezeflow_gaps_opened_total 3\n",
+            "squeezeflow_gaps_unrecovered_total 1\n",
+            "squeezeflow_trades_missing_total 12\n",
+            "squeezeflow_trades_recovered_total 5\n",
+            "# TYPE squeezeflow_duplicates_total counter\nsqueezeflow_duplicates_total 7\n",
+            "squeezeflow_stale_reconnects_total 1\n",
+            "squeezeflow_rotations_total 2\n",
+            "squeezeflow_oversized_frames_total 1\n",
+            "squeezeflow_backfill_running 1\n",
+            "# TYPE squeezeflow_backfill_jobs_total counter\nsqueezeflow_backfill_jobs_total 2\n",
+            "squeezeflow_backfill_pace_waits_total 3\n",
+            "# TYPE squeezeflow_gaps_open gauge\n",
+            r#"squeezeflow_gaps_open{market="BINANCE:ethusdt",venue="binance"} 0"#,
+            r#"squeezeflow_gap_trades_missing_total{market="BINANCE:ethusdt",venue="binance"} 3"#,
+            r#"squeezeflow_gap_trades_recovered_total{market="KRAKEN:XBT/\"USD\"",venue="binance"} 5"#,
+            r#"squeezeflow_market_gaps_unrecovered_total{market="BINANCE:ethusdt",venue="binance"} 1"#,
+            r#"squeezeflow_market_gap_open_since_timestamp_seconds{market="KRAKEN:XBT/\"USD\"",venue="binance"} 1699999995"#,
+        ] {
+            assert!(text.contains(want), "lacks {want:?}:\n{text}");
+        }
+        assert!(
+            !text.contains(
+                r#"squeezeflow_market_gap_open_since_timestamp_seconds{market="BINANCE:ethusdt""#
+            ),
+            "no open gap, no series"
+        );
+        let mut no_worker = s.clone();
+        no_worker.totals.backfill = None;
+        let text = render_metrics(Some(&no_worker), NOW, &AlertThresholds::default());
+        assert!(text.contains("squeezeflow_backfill_running 0\n"));
+        assert!(!text.contains("squeezeflow_backfill_jobs_total"));
         let down = render_metrics(None, NOW, &AlertThresholds::default());
         assert!(down.contains("squeezeflow_up 0\n"));
         assert!(down.contains(r#"squeezeflow_health_status{status="down"} 1"#));
@@ -669,6 +900,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["status"], "healthy");
         assert_eq!(v["engine"]["pid"], 4242);
+        assert_eq!(v["gaps_open"], 1, "{body}");
         let (h, body) = health_json(Some(&s), NOW + 20_000_000, &th);
         assert_eq!(h, Health::Down, "{body}");
     }

@@ -261,8 +261,60 @@ pairs = ["btcusdt", "ethusdt"]
             > 1e6
     );
 
+    // Continuity series parse as their types: engine totals and per-market gap figures (a
+    // fault-free run: nothing missing, nothing open).
+    for family in [
+        "squeezeflow_duplicates",
+        "squeezeflow_gaps_opened",
+        "squeezeflow_gaps_unrecovered",
+        "squeezeflow_trades_missing",
+        "squeezeflow_stale_reconnects",
+        "squeezeflow_rotations",
+        "squeezeflow_gap_trades_missing",
+    ] {
+        assert_eq!(fams[family]["type"], "counter", "{family}: {metrics}");
+    }
+    assert_eq!(
+        sample(
+            &fams,
+            "squeezeflow_gaps_opened",
+            "squeezeflow_gaps_opened_total",
+            &[]
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(fams["squeezeflow_gaps_open"]["type"], "gauge");
+    for market in ["BINANCE:btcusdt", "BINANCE_FUTURES:ethusdt"] {
+        assert_eq!(
+            sample(
+                &fams,
+                "squeezeflow_gaps_open",
+                "squeezeflow_gaps_open",
+                &[("market", market)]
+            ),
+            Some(0.0),
+            "{market}: {metrics}"
+        );
+        assert_eq!(
+            sample(
+                &fams,
+                "squeezeflow_gap_trades_missing",
+                "squeezeflow_gap_trades_missing_total",
+                &[("market", market)]
+            ),
+            Some(0.0),
+            "{market}: {metrics}"
+        );
+    }
+
     let out = monitor_once(&config, &export, 0);
     assert!(out.contains("HEALTHY — engine running"), "{out}");
+    assert!(
+        out.contains("== Continuity (gaps, duplicates, reconnects)")
+            && out.contains("gaps: 0 open, 0 found"),
+        "{out}"
+    );
     assert!(
         out.contains("== Latency") && out.contains("receive_to_bar"),
         "{out}"

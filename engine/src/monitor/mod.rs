@@ -16,7 +16,7 @@ pub mod snapshot;
 
 pub use publish::{Publisher, Sources, ThreadInfo};
 pub use shm::{StatsReader, StatsWriter};
-pub use snapshot::{EngineState, Snapshot};
+pub use snapshot::{BackfillSnapshot, ContinuityTotals, EngineState, Snapshot};
 
 use crate::alerts::AlertThresholds;
 use serde::Deserialize;

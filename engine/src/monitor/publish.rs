@@ -5,11 +5,13 @@
 use super::proc;
 use super::shm::StatsWriter;
 use super::snapshot::{
-    EngineState, MarketStats, ProcessStats, Snapshot, StageLatency, ThreadStats, Totals, VenueStats,
+    BackfillSnapshot, ContinuityTotals, EngineState, MarketStats, ProcessStats, Snapshot,
+    StageLatency, ThreadStats, Totals, VenueStats,
 };
 use super::MonitorConfig;
 use crate::aggregate::ClosedBar;
 use crate::alerts::{alert_json, evaluate, AlertState, Change};
+use crate::continuity::{Outcome, Record};
 use crate::market::MarketTable;
 use crate::sink::redis::{RedisConfig, RedisSink};
 use crate::stats::{FeedStats, Percentiles, ShardStats};
@@ -21,6 +23,9 @@ use std::time::{Duration, Instant};
 
 /// Bars in a minute below which the minute counts as a gap (the original's rule).
 pub const GAP_BARS: u16 = 30;
+/// Open gaps tracked per market (the continuity state holds at most 8 id holes, 4 reconnect
+/// windows and a downtime gap); when more are open, the oldest is forgotten (still counted).
+pub const MAX_OPEN_GAPS: usize = 16;
 
 /// What kind of engine thread a [`ThreadInfo`] describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +83,21 @@ struct MarketTrack {
     trades: u64,
     late: u64,
     minutes: [Minute; 60],
+    gaps: GapTrack,
+}
+
+/// One market's continuity events, from [`Publisher::on_gap`].
+#[derive(Debug, Default)]
+struct GapTrack {
+    /// Open gaps: (gap id, wall time it was opened, µs), oldest first.
+    open: Vec<(u64, i64)>,
+    opened: u64,
+    recovered: u64,
+    unrecovered: u64,
+    trades_missing: u64,
+    trades_recovered: u64,
+    last_event_us: i64,
+    last_unrecovered_us: i64,
 }
 
 #[derive(Debug)]
@@ -121,6 +141,7 @@ pub struct Publisher {
     http_addr: String,
     scratch: Vec<u8>,
     last: Instant,
+    backfill: Option<BackfillSnapshot>,
     /// Wall time the last publish took, ns.
     pub last_cost_ns: u64,
     /// Wall time of every publish (snapshot, `/proc` reads, alerts, encode, seqlock write), ns;
@@ -171,6 +192,10 @@ impl Publisher {
                     trades: 0,
                     late: 0,
                     minutes: [Minute::default(); 60],
+                    gaps: GapTrack {
+                        open: Vec::with_capacity(MAX_OPEN_GAPS),
+                        ..GapTrack::default()
+                    },
                 }
             })
             .collect();
@@ -215,6 +240,7 @@ impl Publisher {
             http_addr: String::new(),
             scratch: Vec::new(),
             last: Instant::now(),
+            backfill: None,
             last_cost_ns: 0,
             cost_ns: crate::stats::latency_histogram(),
         };
@@ -271,6 +297,60 @@ impl Publisher {
         }
         slot.bars = slot.bars.saturating_add(1);
         slot.trades = slot.trades.saturating_add(trades);
+    }
+
+    /// Folds one continuity event (drained by the IO thread from a feed thread) into its
+    /// market's gap figures, stamped with the current wall time.
+    pub fn on_gap(&mut self, r: &Record) {
+        self.on_gap_at(r, feeds::clock::wall_us());
+    }
+
+    /// [`Publisher::on_gap`] at wall time `now_us` (µs since the epoch).
+    ///
+    /// `Opened` counts a gap and its missing trades (exact for missing ids, 0 for reconnect
+    /// windows and downtime) and keeps it open; `Closed` adds the trades recovered, counts
+    /// the gap recovered or unrecovered (abandoned included) and ends it. A `Closed` whose
+    /// `Opened` was lost (a full ring) is still counted. Records of unknown markets are
+    /// ignored.
+    pub fn on_gap_at(&mut self, r: &Record, now_us: i64) {
+        let market = match r {
+            Record::Opened { market, .. } | Record::Closed { market, .. } => *market,
+        };
+        let Some(g) = self.markets.get_mut(market as usize).map(|m| &mut m.gaps) else {
+            return;
+        };
+        g.last_event_us = now_us;
+        match *r {
+            Record::Opened { gap, missing, .. } => {
+                g.opened += 1;
+                g.trades_missing += missing;
+                if g.open.len() == MAX_OPEN_GAPS {
+                    g.open.remove(0);
+                }
+                g.open.push((gap, now_us));
+            }
+            Record::Closed {
+                gap,
+                recovered,
+                outcome,
+                ..
+            } => {
+                g.trades_recovered += recovered;
+                match outcome {
+                    Outcome::Recovered => g.recovered += 1,
+                    Outcome::Unrecovered(_) | Outcome::Abandoned => {
+                        g.unrecovered += 1;
+                        g.last_unrecovered_us = now_us;
+                    }
+                }
+                g.open.retain(|(id, _)| *id != gap);
+            }
+        }
+    }
+
+    /// The backfill worker's counters for the next publishes (`None`: no worker).
+    pub fn set_backfill(&mut self, b: Option<BackfillSnapshot>) {
+        self.backfill = b;
     }
 
     /// Whether an interval has passed since the last publish.
@@ -417,6 +497,15 @@ impl Publisher {
                     },
                     trade_rate: f64::from(last.trades) / 60.0,
                     gap_minutes,
+                    gaps_open: m.gaps.open.len() as u32,
+                    gaps: m.gaps.opened,
+                    gaps_recovered: m.gaps.recovered,
+                    gaps_unrecovered: m.gaps.unrecovered,
+                    gap_trades_missing: m.gaps.trades_missing,
+                    gap_trades_recovered: m.gaps.trades_recovered,
+                    last_gap_us: m.gaps.last_event_us,
+                    open_gap_since_us: m.gaps.open.first().map_or(0, |(_, t)| *t),
+                    last_unrecovered_us: m.gaps.last_unrecovered_us,
                 }
             })
             .collect();
@@ -523,6 +612,21 @@ impl Publisher {
             ring_full,
             backpressure_intervals: self.backpressure_run,
             alerts_raised: self.alerts.raised,
+            continuity: ContinuityTotals {
+                duplicates: fsum(&|s| s.duplicates.get()),
+                gaps_opened: fsum(&|s| s.gaps_opened.get()),
+                gaps_recovered: fsum(&|s| s.gaps_recovered.get()),
+                gaps_unrecovered: fsum(&|s| s.gaps_unrecovered.get()),
+                trades_missing: fsum(&|s| s.trades_missing.get()),
+                trades_recovered: fsum(&|s| s.trades_recovered.get()),
+                backfill_dropped: fsum(&|s| s.backfill_dropped.get()),
+                reordered: fsum(&|s| s.reordered.get()),
+                records_dropped: fsum(&|s| s.records_dropped.get()),
+                stale_reconnects: fsum(&|s| s.stale.get()),
+                rotations: fsum(&|s| s.rotations.get()),
+                oversized: fsum(&|s| s.oversized.get()),
+            },
+            backfill: self.backfill,
         };
 
         // Stages: the hot threads' published percentiles (worst thread), the IO thread's own
@@ -637,4 +741,244 @@ pub fn engine_threads(cores: &crate::runtime::CoreMap) -> Vec<ThreadInfo> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backfill::DoneWhy;
+    use crate::continuity::GapKind;
+    use feeds::Symbol;
+
+    const T0: i64 = 1_700_000_000_000_000;
+
+    /// A publisher for two markets (BTC 0, ETH 1) on one Binance feed thread, no HTTP.
+    fn publisher(dir: &Path) -> Publisher {
+        let mut table = MarketTable::new(1);
+        table.add(Venue::BinanceSpot, Symbol::new(b"BTCUSDT").unwrap());
+        table.add(Venue::BinanceSpot, Symbol::new(b"ETHUSDT").unwrap());
+        let cfg = MonitorConfig {
+            http: false,
+            ..MonitorConfig::default()
+        };
+        Publisher::start(
+            &cfg,
+            dir,
+            &table,
+            &[vec![Venue::BinanceSpot]],
+            Vec::new(),
+            None,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn opened(gap: u64, market: MarketIdx, kind: GapKind, missing: u64) -> Record {
+        Record::Opened {
+            gap,
+            market,
+            kind,
+            from_ts_us: T0 - 2_000_000,
+            to_ts_us: T0 - 1_000_000,
+            after_id: 100,
+            before_id: 101 + missing,
+            missing,
+        }
+    }
+
+    fn closed(gap: u64, market: MarketIdx, recovered: u64, outcome: Outcome) -> Record {
+        Record::Closed {
+            gap,
+            market,
+            kind: GapKind::Ids,
+            recovered,
+            remaining: 0,
+            outcome,
+        }
+    }
+
+    fn snap(p: &mut Publisher, src: &Sources<'_>) -> Snapshot {
+        p.snapshot(src, EngineState::Running, T0 + 60_000_000, Instant::now())
+    }
+
+    use crate::market::MarketIdx;
+
+    #[test]
+    fn gap_events_are_counted_per_market_and_feed_counters_summed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = publisher(dir.path());
+        // BTC: an id gap of 5 trades, recovered in full; a reconnect window left open.
+        p.on_gap_at(&opened(1, 0, GapKind::Ids, 5), T0);
+        p.on_gap_at(&opened(2, 0, GapKind::Window, 0), T0 + 1_000_000);
+        p.on_gap_at(&closed(1, 0, 5, Outcome::Recovered), T0 + 2_000_000);
+        // ETH: 3 missing ids, 1 recovered, closed unrecovered; then a downtime gap abandoned.
+        p.on_gap_at(&opened(3, 1, GapKind::Ids, 3), T0 + 3_000_000);
+        p.on_gap_at(
+            &closed(3, 1, 1, Outcome::Unrecovered(DoneWhy::TooOld)),
+            T0 + 4_000_000,
+        );
+        p.on_gap_at(&opened(4, 1, GapKind::Downtime, 0), T0 + 5_000_000);
+        p.on_gap_at(&closed(4, 1, 0, Outcome::Abandoned), T0 + 6_000_000);
+        // A record for a market the table lacks changes nothing.
+        p.on_gap_at(&opened(5, 9, GapKind::Ids, 50), T0 + 7_000_000);
+
+        let feeds = [
+            Arc::new(FeedStats::with_connections(1)),
+            Arc::new(FeedStats::with_connections(1)),
+        ];
+        for (i, f) in feeds.iter().enumerate() {
+            let k = i as u64 + 1;
+            f.duplicates.add(10 * k);
+            f.gaps_opened.add(2);
+            f.gaps_recovered.add(k);
+            f.gaps_unrecovered.add(2 - k);
+            f.trades_missing.add(4 * k);
+            f.trades_recovered.add(3);
+            f.backfill_dropped.add(k);
+            f.reordered.add(1);
+            f.records_dropped.add(k - 1);
+            f.stale.add(k);
+            f.rotations.add(1);
+            f.oversized.add(k);
+        }
+        let src = Sources {
+            feed_stats: &feeds,
+            shard_stats: &[],
+            out_rings: &[],
+            close_to_signal: None,
+            redis: None,
+        };
+        let s = snap(&mut p, &src);
+        let btc = &s.markets[0];
+        assert_eq!(
+            (
+                btc.gaps,
+                btc.gaps_open,
+                btc.gaps_recovered,
+                btc.gaps_unrecovered
+            ),
+            (2, 1, 1, 0)
+        );
+        assert_eq!((btc.gap_trades_missing, btc.gap_trades_recovered), (5, 5));
+        assert_eq!(btc.last_gap_us, T0 + 2_000_000);
+        assert_eq!(btc.open_gap_since_us, T0 + 1_000_000, "the window");
+        assert_eq!(btc.last_unrecovered_us, 0);
+        let eth = &s.markets[1];
+        assert_eq!(
+            (
+                eth.gaps,
+                eth.gaps_open,
+                eth.gaps_recovered,
+                eth.gaps_unrecovered
+            ),
+            (2, 0, 0, 2),
+            "unrecovered and abandoned both count as unrecovered"
+        );
+        assert_eq!((eth.gap_trades_missing, eth.gap_trades_recovered), (3, 1));
+        assert_eq!(eth.open_gap_since_us, 0);
+        assert_eq!(eth.last_unrecovered_us, T0 + 6_000_000);
+        assert_eq!(
+            s.totals.continuity,
+            ContinuityTotals {
+                duplicates: 30,
+                gaps_opened: 4,
+                gaps_recovered: 3,
+                gaps_unrecovered: 1,
+                trades_missing: 12,
+                trades_recovered: 6,
+                backfill_dropped: 3,
+                reordered: 2,
+                records_dropped: 1,
+                stale_reconnects: 3,
+                rotations: 2,
+                oversized: 3,
+            }
+        );
+        assert_eq!(s.totals.backfill, None);
+
+        let bf = BackfillSnapshot {
+            jobs: 4,
+            trades: 9,
+            ..BackfillSnapshot::default()
+        };
+        p.set_backfill(Some(bf));
+        assert_eq!(snap(&mut p, &src).totals.backfill, Some(bf));
+
+        // ETH's unrecovered close (54 s before the snapshot) raises `gap_unrecovered`;
+        // BTC's window, open 59 s, is not yet `gap_open` (after 120 s).
+        let th = crate::alerts::AlertThresholds::default();
+        let names: Vec<_> = evaluate(Some(&s), T0 + 60_000_000, &th)
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert!(names.contains(&"gap_unrecovered"), "{names:?}");
+        assert!(!names.contains(&"gap_open"), "{names:?}");
+        let later = Snapshot {
+            updated_us: T0 + 122_000_000,
+            ..s
+        };
+        let names: Vec<_> = evaluate(Some(&later), T0 + 122_000_000, &th)
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert!(names.contains(&"gap_open"), "{names:?}");
+    }
+
+    #[test]
+    fn on_gap_stamps_the_wall_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = publisher(dir.path());
+        let before = feeds::clock::wall_us();
+        p.on_gap(&opened(1, 0, GapKind::Ids, 2));
+        let after = feeds::clock::wall_us();
+        let src = Sources {
+            feed_stats: &[],
+            shard_stats: &[],
+            out_rings: &[],
+            close_to_signal: None,
+            redis: None,
+        };
+        let s = snap(&mut p, &src);
+        let btc = &s.markets[0];
+        assert!(
+            (before..=after).contains(&btc.last_gap_us),
+            "{}",
+            btc.last_gap_us
+        );
+        assert_eq!(btc.open_gap_since_us, btc.last_gap_us);
+        assert_eq!((btc.gaps_open, btc.gap_trades_missing), (1, 2));
+    }
+
+    #[test]
+    fn a_lost_opened_record_does_not_leave_a_gap_open_and_open_gaps_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = publisher(dir.path());
+        // Closed without its Opened (the ring was full): counted, nothing open.
+        p.on_gap_at(&closed(7, 0, 2, Outcome::Recovered), T0);
+        for g in 0..MAX_OPEN_GAPS as u64 + 3 {
+            p.on_gap_at(
+                &opened(100 + g, 1, GapKind::Window, 0),
+                T0 + g as i64 * 1000,
+            );
+        }
+        let src = Sources {
+            feed_stats: &[],
+            shard_stats: &[],
+            out_rings: &[],
+            close_to_signal: None,
+            redis: None,
+        };
+        let s = snap(&mut p, &src);
+        let btc = &s.markets[0];
+        assert_eq!((btc.gaps, btc.gaps_open, btc.gaps_recovered), (0, 0, 1));
+        assert_eq!(btc.gap_trades_recovered, 2);
+        let eth = &s.markets[1];
+        assert_eq!(eth.gaps, MAX_OPEN_GAPS as u64 + 3);
+        assert_eq!(eth.gaps_open as usize, MAX_OPEN_GAPS);
+        assert_eq!(
+            eth.open_gap_since_us,
+            T0 + 3000,
+            "the three oldest forgotten"
+        );
+    }
 }

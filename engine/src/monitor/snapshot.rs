@@ -1,4 +1,5 @@
-//! What the engine publishes in its stats file, and the payload encoding (version 1).
+//! What the engine publishes in its stats file, and the payload encoding (version 2: version 1
+//! plus continuity — gaps, duplicates, reconnects, rotations, backfill).
 //!
 //! The payload is a sequence of little-endian fields in the order of the structs below:
 //! integers as `u32`/`u64`/`i64`, fractions and rates as `f64`, strings as a `u16` byte length
@@ -68,6 +69,144 @@ pub struct Totals {
     pub backpressure_intervals: u64,
     /// Alerts raised since start (see `alerts`).
     pub alerts_raised: u64,
+    /// Continuity counters of the feed threads, summed.
+    pub continuity: ContinuityTotals,
+    /// The REST backfill worker's counters (`None`: no worker runs).
+    pub backfill: Option<BackfillSnapshot>,
+}
+
+/// Continuity counters summed over the feed threads ([`crate::stats::FeedStats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ContinuityTotals {
+    /// Trades dropped as already seen (replays, rotation overlap, duplicated frames).
+    pub duplicates: u64,
+    /// Gaps found (missing ids, reconnect windows, downtime), closed recovered, closed
+    /// unrecovered (abandoned included).
+    pub gaps_opened: u64,
+    pub gaps_recovered: u64,
+    pub gaps_unrecovered: u64,
+    /// Trades found missing by contiguous ids (exact), and trades recovered into the bars.
+    pub trades_missing: u64,
+    pub trades_recovered: u64,
+    /// Recovered trades not used (seen already, or outside every open gap).
+    pub backfill_dropped: u64,
+    /// Id holes filled by a late frame before they counted as gaps.
+    pub reordered: u64,
+    /// Gap records the IO thread's ring had no room for (per-market gap figures miss them).
+    pub records_dropped: u64,
+    /// Connections dropped and reconnected by the staleness watchdog.
+    pub stale_reconnects: u64,
+    /// Planned rotations completed.
+    pub rotations: u64,
+    /// Messages larger than the client accepts (connection closed and reconnected).
+    pub oversized: u64,
+}
+
+/// The REST backfill worker's counters as plain numbers, read once per publish (the engine
+/// copies them from its backfill statistics; this module does not depend on the worker).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillSnapshot {
+    /// Jobs received, finished complete, finished incomplete.
+    pub jobs: u64,
+    pub complete: u64,
+    pub incomplete: u64,
+    /// HTTP requests sent, result pages read, trades fetched.
+    pub requests: u64,
+    pub pages: u64,
+    pub trades: u64,
+    /// Failed requests, unparsable replies, rate-limit replies (HTTP 429/418 or the venue's
+    /// code).
+    pub http_errors: u64,
+    pub parse_errors: u64,
+    pub rate_limited: u64,
+    /// Waits imposed by a rate-limit reply, and by the worker's own pacing.
+    pub rate_limit_waits: u64,
+    pub pace_waits: u64,
+    /// Jobs older than the venue serves, jobs on venues without a usable endpoint.
+    pub too_old: u64,
+    pub unsupported: u64,
+    /// Times the worker found its output ring full.
+    pub out_ring_full: u64,
+}
+
+impl ContinuityTotals {
+    fn fields(&self) -> [u64; 12] {
+        [
+            self.duplicates,
+            self.gaps_opened,
+            self.gaps_recovered,
+            self.gaps_unrecovered,
+            self.trades_missing,
+            self.trades_recovered,
+            self.backfill_dropped,
+            self.reordered,
+            self.records_dropped,
+            self.stale_reconnects,
+            self.rotations,
+            self.oversized,
+        ]
+    }
+
+    fn from_fields(f: [u64; 12]) -> ContinuityTotals {
+        let [duplicates, gaps_opened, gaps_recovered, gaps_unrecovered, trades_missing, trades_recovered, backfill_dropped, reordered, records_dropped, stale_reconnects, rotations, oversized] =
+            f;
+        ContinuityTotals {
+            duplicates,
+            gaps_opened,
+            gaps_recovered,
+            gaps_unrecovered,
+            trades_missing,
+            trades_recovered,
+            backfill_dropped,
+            reordered,
+            records_dropped,
+            stale_reconnects,
+            rotations,
+            oversized,
+        }
+    }
+}
+
+impl BackfillSnapshot {
+    fn fields(&self) -> [u64; 14] {
+        [
+            self.jobs,
+            self.complete,
+            self.incomplete,
+            self.requests,
+            self.pages,
+            self.trades,
+            self.http_errors,
+            self.parse_errors,
+            self.rate_limited,
+            self.rate_limit_waits,
+            self.pace_waits,
+            self.too_old,
+            self.unsupported,
+            self.out_ring_full,
+        ]
+    }
+
+    fn from_fields(f: [u64; 14]) -> BackfillSnapshot {
+        let [jobs, complete, incomplete, requests, pages, trades, http_errors, parse_errors, rate_limited, rate_limit_waits, pace_waits, too_old, unsupported, out_ring_full] =
+            f;
+        BackfillSnapshot {
+            jobs,
+            complete,
+            incomplete,
+            requests,
+            pages,
+            trades,
+            http_errors,
+            parse_errors,
+            rate_limited,
+            rate_limit_waits,
+            pace_waits,
+            too_old,
+            unsupported,
+            out_ring_full,
+        }
+    }
 }
 
 /// One venue's connections and flow.
@@ -104,6 +243,22 @@ pub struct MarketStats {
     pub trade_rate: f64,
     /// Complete minutes of the last hour (since start) with fewer than 30 bars.
     pub gap_minutes: u32,
+    /// Continuity gaps ([`crate::continuity::Record`]): open now, opened in all, closed
+    /// recovered, closed unrecovered (abandoned included).
+    pub gaps_open: u32,
+    pub gaps: u64,
+    pub gaps_recovered: u64,
+    pub gaps_unrecovered: u64,
+    /// Trades missing by contiguous ids (exact; reconnect windows and downtime add 0), and
+    /// trades recovered into the bars by backfill.
+    pub gap_trades_missing: u64,
+    pub gap_trades_recovered: u64,
+    /// Wall time of the market's last gap event (opened or closed), µs (0: none).
+    pub last_gap_us: i64,
+    /// Wall time the oldest gap still open was opened, µs (0: none open).
+    pub open_gap_since_us: i64,
+    /// Wall time a gap last closed unrecovered, µs (0: never).
+    pub last_unrecovered_us: i64,
 }
 
 /// One engine thread.
@@ -155,7 +310,10 @@ impl Snapshot {
         const STR: usize = 2 + 255;
         256 + STR
             + venues * (STR + 4 * 2 + 8 * 4)
-            + markets * (2 * STR + 8 * 6 + 4 * 2 + 8)
+            + 8 * 12
+            + 4
+            + 8 * 14
+            + markets * (2 * STR + 8 * 6 + 4 * 2 + 8 + 4 + 8 * 8)
             + threads * (STR + 4 + 8 * 6)
             + stages * (2 * STR + 8 * 5)
             + 4 * 4
@@ -196,6 +354,18 @@ impl Snapshot {
         ] {
             e.u64(v);
         }
+        for v in t.continuity.fields() {
+            e.u64(v);
+        }
+        match &t.backfill {
+            None => e.u32(0),
+            Some(b) => {
+                e.u32(1);
+                for v in b.fields() {
+                    e.u64(v);
+                }
+            }
+        }
         e.u32(self.venues.len() as u32);
         for v in &self.venues {
             e.str(&v.name);
@@ -218,6 +388,19 @@ impl Snapshot {
             e.u32(m.bars_last_minute);
             e.f64(m.trade_rate);
             e.u32(m.gap_minutes);
+            e.u32(m.gaps_open);
+            for v in [
+                m.gaps,
+                m.gaps_recovered,
+                m.gaps_unrecovered,
+                m.gap_trades_missing,
+                m.gap_trades_recovered,
+            ] {
+                e.u64(v);
+            }
+            e.i64(m.last_gap_us);
+            e.i64(m.open_gap_since_us);
+            e.i64(m.last_unrecovered_us);
         }
         e.u32(self.threads.len() as u32);
         for th in &self.threads {
@@ -272,6 +455,12 @@ impl Snapshot {
             ring_full: d.u64()?,
             backpressure_intervals: d.u64()?,
             alerts_raised: d.u64()?,
+            continuity: ContinuityTotals::from_fields(d.u64s()?),
+            backfill: match d.u32()? {
+                0 => None,
+                1 => Some(BackfillSnapshot::from_fields(d.u64s()?)),
+                b => return Err(format!("backfill flag {b} is neither 0 nor 1")),
+            },
         };
         let n = d.count(4 * 2)?;
         let mut venues = Vec::with_capacity(n);
@@ -300,6 +489,15 @@ impl Snapshot {
                 bars_last_minute: d.u32()?,
                 trade_rate: d.f64()?,
                 gap_minutes: d.u32()?,
+                gaps_open: d.u32()?,
+                gaps: d.u64()?,
+                gaps_recovered: d.u64()?,
+                gaps_unrecovered: d.u64()?,
+                gap_trades_missing: d.u64()?,
+                gap_trades_recovered: d.u64()?,
+                last_gap_us: d.i64()?,
+                open_gap_since_us: d.i64()?,
+                last_unrecovered_us: d.i64()?,
             });
         }
         let n = d.count(8 * 5)?;
@@ -406,6 +604,13 @@ impl Dec<'_> {
     fn f64(&mut self) -> Result<f64, String> {
         self.take::<8>().map(f64::from_le_bytes)
     }
+    fn u64s<const N: usize>(&mut self) -> Result<[u64; N], String> {
+        let mut out = [0u64; N];
+        for v in &mut out {
+            *v = self.u64()?;
+        }
+        Ok(out)
+    }
     fn str(&mut self) -> Result<String, String> {
         let n = u16::from_le_bytes(self.take::<2>()?) as usize;
         let bytes = self
@@ -454,6 +659,33 @@ pub(crate) mod tests {
                 events: 990,
                 decode_errors: 3,
                 bars_closed: 600,
+                continuity: ContinuityTotals {
+                    duplicates: 7,
+                    gaps_opened: 3,
+                    gaps_recovered: 1,
+                    gaps_unrecovered: 1,
+                    trades_missing: 12,
+                    trades_recovered: 5,
+                    backfill_dropped: 2,
+                    reordered: 4,
+                    records_dropped: 0,
+                    stale_reconnects: 1,
+                    rotations: 2,
+                    oversized: 1,
+                },
+                backfill: Some(BackfillSnapshot {
+                    jobs: 2,
+                    complete: 1,
+                    incomplete: 1,
+                    requests: 6,
+                    pages: 5,
+                    trades: 7,
+                    http_errors: 1,
+                    rate_limited: 1,
+                    rate_limit_waits: 1,
+                    pace_waits: 3,
+                    ..BackfillSnapshot::default()
+                }),
                 ..Totals::default()
             },
             venues: vec![VenueStats {
@@ -477,6 +709,16 @@ pub(crate) mod tests {
                     bars_last_minute: 58,
                     trade_rate: 15.0,
                     gap_minutes: 0,
+                    // One gap recovered an hour ago, one open for 5 s.
+                    gaps_open: 1,
+                    gaps: 2,
+                    gaps_recovered: 1,
+                    gaps_unrecovered: 0,
+                    gap_trades_missing: 9,
+                    gap_trades_recovered: 5,
+                    last_gap_us: now_us - 5_000_000,
+                    open_gap_since_us: now_us - 5_000_000,
+                    last_unrecovered_us: 0,
                 },
                 MarketStats {
                     id: "BINANCE:ethusdt".into(),
@@ -489,6 +731,16 @@ pub(crate) mod tests {
                     bars_last_minute: 30,
                     trade_rate: 1.5,
                     gap_minutes: 2,
+                    // A reconnect window closed unrecovered an hour ago.
+                    gaps_open: 0,
+                    gaps: 1,
+                    gaps_recovered: 0,
+                    gaps_unrecovered: 1,
+                    gap_trades_missing: 3,
+                    gap_trades_recovered: 0,
+                    last_gap_us: now_us - 3_600_000_000,
+                    open_gap_since_us: 0,
+                    last_unrecovered_us: now_us - 3_600_000_000,
                 },
             ],
             threads: vec![ThreadStats {
@@ -526,6 +778,36 @@ pub(crate) mod tests {
         let mut longer = buf.clone();
         longer.push(0);
         assert!(Snapshot::decode(&longer).unwrap_err().contains("left over"));
+
+        // Without a backfill worker the block is absent, and still round-trips.
+        let mut none = s.clone();
+        none.totals.backfill = None;
+        let mut short = Vec::new();
+        none.encode(&mut short);
+        assert_eq!(short.len(), buf.len() - 14 * 8);
+        assert_eq!(Snapshot::decode(&short).unwrap(), none);
+    }
+
+    #[test]
+    fn continuity_fields_sit_where_version_2_puts_them() {
+        let s = sample(1_700_000_000_000_000);
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        // After the fixed head (i64 ×2, u32 ×3, the address, process ×5, totals ×11).
+        let head = 8 * 2 + 4 * 3 + 2 + s.http_addr.len() + 8 * 5 + 8 * 11;
+        let u64_at = |at: usize| u64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
+        assert_eq!(u64_at(head), 7, "duplicates first");
+        assert_eq!(u64_at(head + 8 * 4), 12, "trades missing");
+        assert_eq!(u64_at(head + 8 * 11), 1, "oversized last");
+        let flag = head + 8 * 12;
+        assert_eq!(buf[flag..flag + 4], 1u32.to_le_bytes(), "backfill present");
+        assert_eq!(u64_at(flag + 4), 2, "backfill jobs");
+        // A flag other than 0/1 is an error, not a guess.
+        let mut bad = buf.clone();
+        bad[flag] = 7;
+        assert!(Snapshot::decode(&bad)
+            .unwrap_err()
+            .contains("backfill flag 7"));
     }
 
     #[test]

@@ -417,7 +417,72 @@ struct Sections {
     latency: Vec<[String; 6]>,
     threads: Vec<[String; 5]>,
     venues: Vec<[String; 5]>,
+    /// Engine-wide gaps, duplicates, reconnects, rotations, backfill (engine running).
+    continuity: Vec<String>,
+    /// Markets with any gap: market, open, recovered/unrecovered of all, trades missing,
+    /// trades recovered.
+    market_gaps: Vec<[String; 5]>,
     alerts: Vec<String>,
+}
+
+/// The continuity lines and the per-market gap rows of a live snapshot.
+fn continuity_sections(live: &Snapshot) -> (Vec<String>, Vec<[String; 5]>) {
+    let c = &live.totals.continuity;
+    let open: u64 = live.markets.iter().map(|m| u64::from(m.gaps_open)).sum();
+    let mut lines = vec![
+        format!("gaps: {open} open, {} found", c.gaps_opened),
+        format!(
+            "  closed: {} recovered, {} unrecovered",
+            c.gaps_recovered, c.gaps_unrecovered
+        ),
+        format!(
+            "trades: {} missing, {} recovered",
+            c.trades_missing, c.trades_recovered
+        ),
+        format!("duplicates {}, reordered {}", c.duplicates, c.reordered),
+        format!(
+            "reconnects: watchdog {}, oversized {}; rotations {}",
+            c.stale_reconnects, c.oversized, c.rotations
+        ),
+    ];
+    lines.push(match &live.totals.backfill {
+        Some(b) => format!(
+            "backfill: {} jobs ({} complete), {} trades, {} errors, {} rate-limited",
+            b.jobs,
+            b.complete,
+            b.trades,
+            b.http_errors + b.parse_errors,
+            b.rate_limited
+        ),
+        None => "backfill: not running".to_string(),
+    });
+    if c.records_dropped > 0 {
+        lines.push(format!(
+            "{} gap events dropped (per-market figures incomplete)",
+            c.records_dropped
+        ));
+    }
+    let mut gapped: Vec<_> = live.markets.iter().filter(|m| m.gaps > 0).collect();
+    gapped.sort_by(|a, b| {
+        b.gaps_open
+            .cmp(&a.gaps_open)
+            .then(b.gaps_unrecovered.cmp(&a.gaps_unrecovered))
+            .then(b.gap_trades_missing.cmp(&a.gap_trades_missing))
+            .then(a.id.cmp(&b.id))
+    });
+    let rows = gapped
+        .iter()
+        .map(|m| {
+            [
+                m.id.clone(),
+                m.gaps_open.to_string(),
+                format!("{}/{}/{}", m.gaps_recovered, m.gaps_unrecovered, m.gaps),
+                m.gap_trades_missing.to_string(),
+                m.gap_trades_recovered.to_string(),
+            ]
+        })
+        .collect();
+    (lines, rows)
 }
 
 fn sections(r: &Report) -> Sections {
@@ -528,6 +593,11 @@ fn sections(r: &Report) -> Sections {
             ]);
         }
     }
+    let (continuity, market_gaps) = r
+        .live
+        .as_ref()
+        .map(continuity_sections)
+        .unwrap_or_else(|| (vec!["(engine not running)".to_string()], Vec::new()));
     let alerts = if r.alerts.is_empty() {
         vec!["none".to_string()]
     } else {
@@ -568,6 +638,8 @@ fn sections(r: &Report) -> Sections {
         latency,
         threads,
         venues,
+        continuity,
+        market_gaps,
         alerts,
     }
 }
@@ -626,6 +698,14 @@ pub(crate) fn render_text(r: &Report) -> String {
             })
             .collect();
         section("Venues", &ve);
+        let mut co = s.continuity.clone();
+        for g in &s.market_gaps {
+            co.push(format!(
+                "{:<28} {} open, {} recovered/unrecovered/all; trades {} missing, {} recovered",
+                g[0], g[1], g[2], g[3], g[4]
+            ));
+        }
+        section("Continuity (gaps, duplicates, reconnects)", &co);
     }
     section("Alerts", &s.alerts);
     out
@@ -644,7 +724,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
         .constraints([
             Constraint::Length(4),
             Constraint::Length(7),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Length(7),
             Constraint::Min(6),
             Constraint::Length(4),
@@ -671,12 +751,22 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
     para(f, top[2], "Gaps (last hour)", &s.gaps);
     let mid = Layout::default()
         .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(35), Constraint::Percentage(65)])
+        .constraints([
+            Constraint::Percentage(26),
+            Constraint::Percentage(44),
+            Constraint::Percentage(30),
+        ])
         .split(rows[2]);
     para(f, mid[0], "Storage", &s.storage);
-    table(
+    para(
         f,
         mid[1],
+        "Continuity (gaps, duplicates, reconnects)",
+        &s.continuity,
+    );
+    table(
+        f,
+        mid[2],
         "Coverage (top markets, last hour)",
         &["market", "bars", "volume"],
         &s.coverage,
@@ -685,6 +775,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
             Constraint::Length(8),
             Constraint::Length(12),
         ],
+        "(engine not running)",
     );
     table(
         f,
@@ -700,11 +791,9 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
             Constraint::Length(9),
             Constraint::Length(9),
         ],
+        "(engine not running)",
     );
-    let low = Layout::default()
-        .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
-        .split(rows[4]);
+    let low = split3(rows[4]);
     table(
         f,
         low[0],
@@ -718,6 +807,7 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
             Constraint::Min(11),
             Constraint::Length(6),
         ],
+        "(engine not running)",
     );
     table(
         f,
@@ -732,6 +822,26 @@ pub(crate) fn draw(f: &mut Frame<'_>, r: &Report) {
             Constraint::Length(9),
             Constraint::Length(7),
         ],
+        "(engine not running)",
+    );
+    table(
+        f,
+        low[2],
+        "Gaps by market",
+        &["market", "open", "rec/unr/all", "missing", "recov"],
+        &s.market_gaps,
+        &[
+            Constraint::Min(16),
+            Constraint::Length(4),
+            Constraint::Length(11),
+            Constraint::Length(7),
+            Constraint::Length(6),
+        ],
+        if r.live.is_some() {
+            "(no gaps)"
+        } else {
+            "(engine not running)"
+        },
     );
     para(f, rows[5], "Alerts", &s.alerts);
 }
@@ -763,11 +873,12 @@ fn table<const N: usize>(
     header: &[&str],
     rows: &[[String; N]],
     widths: &[Constraint],
+    empty: &str,
 ) {
     let head = Row::new(header.iter().map(|h| Cell::from(*h)))
         .style(Style::default().add_modifier(Modifier::BOLD));
     let body: Vec<Row<'_>> = if rows.is_empty() {
-        vec![Row::new([Cell::from("(engine not running)")])]
+        vec![Row::new([Cell::from(empty)])]
     } else {
         rows.iter()
             .map(|r| Row::new(r.iter().map(|c| Cell::from(c.as_str()))))
@@ -786,7 +897,8 @@ mod tests {
     use super::*;
     use engine::bar::Bar;
     use engine::monitor::snapshot::{
-        MarketStats, ProcessStats, StageLatency, ThreadStats, Totals, VenueStats,
+        BackfillSnapshot, ContinuityTotals, MarketStats, ProcessStats, StageLatency, ThreadStats,
+        Totals, VenueStats,
     };
     use engine::store::DayWriter;
     use ratatui::backend::TestBackend;
@@ -841,7 +953,30 @@ mod tests {
                 host_memory: 0.4,
                 host_memory_bytes: 1 << 34,
             },
-            totals: Totals::default(),
+            totals: Totals {
+                continuity: ContinuityTotals {
+                    duplicates: 17,
+                    gaps_opened: 3,
+                    gaps_recovered: 1,
+                    gaps_unrecovered: 1,
+                    trades_missing: 42,
+                    trades_recovered: 40,
+                    reordered: 2,
+                    stale_reconnects: 4,
+                    rotations: 6,
+                    oversized: 1,
+                    ..ContinuityTotals::default()
+                },
+                backfill: Some(BackfillSnapshot {
+                    jobs: 3,
+                    complete: 1,
+                    trades: 40,
+                    http_errors: 2,
+                    rate_limited: 1,
+                    ..BackfillSnapshot::default()
+                }),
+                ..Totals::default()
+            },
             venues: vec![VenueStats {
                 name: "binance-usdm".into(),
                 connections: 2,
@@ -862,6 +997,15 @@ mod tests {
                 bars_last_minute: 60,
                 trade_rate: 3.0,
                 gap_minutes: 0,
+                gaps_open: 1,
+                gaps: 3,
+                gaps_recovered: 1,
+                gaps_unrecovered: 1,
+                gap_trades_missing: 42,
+                gap_trades_recovered: 40,
+                last_gap_us: now_us - 10_000_000,
+                open_gap_since_us: now_us - 10_000_000,
+                last_unrecovered_us: now_us - 3_000_000_000,
             }],
             threads: vec![ThreadStats {
                 name: "feed-0".into(),
@@ -948,10 +1092,52 @@ mod tests {
             "binance-usdm",
             "1/2 open",
             "41/s",
+            "Continuity (gaps, duplicates, reconnects)",
+            "gaps: 1 open, 3 found",
+            "closed: 1 recovered, 1 unrecovered",
+            "trades: 42 missing, 40 recovered",
+            "duplicates 17, reordered 2",
+            "reconnects: watchdog 4, oversized 1; rotations 6",
+            "backfill: 3 jobs (1 complete), 40 trades, 2 errors, 1 rate-limited",
+            "Gaps by market",
+            "rec/unr/all",
+            "1/1/3",
             "Alerts",
         ] {
             assert!(text.contains(want), "screen lacks {want:?}:\n{text}");
         }
+        let row = text
+            .lines()
+            .find(|l| l.contains("1/1/3"))
+            .expect("a gap row");
+        assert!(row.contains("BINANCE:btcusdt"), "{row}");
+        assert!(
+            row.split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["42", "40"]),
+            "missing then recovered: {row}"
+        );
+
+        let plain = render_text(&r);
+        for want in [
+            "== Continuity (gaps, duplicates, reconnects)",
+            "  gaps: 1 open, 3 found",
+            "  trades: 42 missing, 40 recovered",
+            "  reconnects: watchdog 4, oversized 1; rotations 6",
+            "  backfill: 3 jobs (1 complete)",
+            "  BINANCE:btcusdt              1 open, 1/1/3 recovered/unrecovered/all; trades 42 missing, 40 recovered\n",
+        ] {
+            assert!(plain.contains(want), "text lacks {want:?}:\n{plain}");
+        }
+        // Without a backfill worker or gaps, the section says so.
+        let mut quiet = snapshot();
+        quiet.totals.backfill = None;
+        quiet.markets[0].gaps = 0;
+        quiet.markets[0].gaps_open = 0;
+        let r = build_report(dir.path(), Some(quiet), NOW_MS, &th).unwrap();
+        assert!(render_text(&r).contains("  backfill: not running\n"));
+        assert!(screen(&r).contains("(no gaps)"));
     }
 
     #[test]
@@ -1012,5 +1198,6 @@ mod tests {
         let plain = render_text(&r);
         assert!(plain.contains("== Coverage (top markets, last hour)"));
         assert!(!plain.contains("== Latency"));
+        assert!(!plain.contains("== Continuity"));
     }
 }
