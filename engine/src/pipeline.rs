@@ -341,8 +341,9 @@ pub struct Running {
     /// Gap records from the feed threads, and their journal.
     gap_records: Vec<Consumer<crate::continuity::Record>>,
     gap_journal: crate::gaps::GapJournal,
-    /// The REST backfill worker, when enabled (stopped after the feeds).
+    /// The REST backfill worker, when enabled (stopped after the feeds), and its counters.
     pub backfill: Option<BackfillWorker>,
+    backfill_stats: Option<Arc<crate::backfill::BackfillStats>>,
     /// The raw-frame capture writer, when enabled.
     pub capture: Option<crate::capture::CaptureWriter>,
 }
@@ -660,6 +661,7 @@ impl Running {
             monitor,
             gap_journal: crate::gaps::GapJournal::new(&data_dir_for_gaps),
             gap_records,
+            backfill_stats: backfill.as_ref().map(|w| w.stats.clone()),
             backfill,
             capture,
         };
@@ -681,6 +683,24 @@ impl Running {
             close_to_signal: self.signals.as_ref().map(|s| &s.close_to_journal_ns),
             redis: self.signals.as_ref().and_then(Signals::redis),
         };
+        if let (Some(m), Some(st)) = (self.monitor.as_mut(), self.backfill_stats.as_ref()) {
+            m.set_backfill(Some(crate::monitor::BackfillSnapshot {
+                jobs: st.jobs.get(),
+                complete: st.complete.get(),
+                incomplete: st.incomplete.get(),
+                requests: st.requests.get(),
+                pages: st.pages.get(),
+                trades: st.trades.get(),
+                http_errors: st.http_errors.get(),
+                parse_errors: st.parse_errors.get(),
+                rate_limited: st.rate_limited.get(),
+                rate_limit_waits: st.rate_limit_waits.get(),
+                pace_waits: st.pace_waits.get(),
+                too_old: st.too_old.get(),
+                unsupported: st.unsupported.get(),
+                out_ring_full: st.out_ring_full.get(),
+            }));
+        }
         if last {
             if let Some(m) = self.monitor.take() {
                 m.finish(&src);
@@ -720,7 +740,13 @@ impl Running {
         let now_us = feeds::clock::wall_us();
         for input in self.gap_records.iter_mut() {
             let (table, journal) = (&*self.table, &mut self.gap_journal);
-            input.drain(256, |r| journal.write(table, &r, now_us));
+            let monitor = &mut self.monitor;
+            input.drain(256, |r| {
+                journal.write(table, &r, now_us);
+                if let Some(m) = monitor.as_mut() {
+                    m.on_gap_at(&r, now_us);
+                }
+            });
         }
         if self.monitor.as_ref().is_some_and(|m| m.due()) {
             self.publish_monitor(false);
