@@ -30,6 +30,7 @@
 //! [`Simulator::stop`] returns.
 
 mod binance;
+pub mod faults;
 mod hub;
 mod market;
 mod rest;
@@ -93,6 +94,9 @@ pub struct SimConfig {
     pub spot_msg_limit: u32,
     /// Incoming messages per second a futures connection may send (Binance: 10).
     pub futures_msg_limit: u32,
+    /// Send Binance's `serverShutdown` notice this long before a connection's
+    /// [`SimConfig::max_lifetime`] runs out; `None` sends none.
+    pub shutdown_notice: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -115,6 +119,7 @@ impl Default for SimConfig {
             max_lifetime: Some(Duration::from_secs(24 * 3600)),
             spot_msg_limit: 5,
             futures_msg_limit: 10,
+            shutdown_notice: None,
         }
     }
 }
@@ -207,7 +212,15 @@ impl Simulator {
             .map(|s| Generator::new(s, params))
             .collect();
         let streams = catalog.len();
+        let names: Vec<String> = cfg.symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
+        let faults = faults::FaultSet::new(
+            SimVenue::BOTH
+                .map(|v| (v.feed_venue(), names.clone()))
+                .to_vec(),
+            cfg.seed,
+        );
         let shared = Arc::new(Shared {
+            faults,
             cfg,
             catalog,
             hubs: [Mutex::new(Hub::new(streams)), Mutex::new(Hub::new(streams))],
@@ -259,6 +272,11 @@ impl Simulator {
     /// `/market/stream?streams=…`).
     pub fn futures_url(&self) -> String {
         format!("ws://{}", self.futures_addr)
+    }
+
+    /// The fault injection handle (both venues; see [`faults`]).
+    pub fn faults(&self) -> faults::FaultHandle {
+        faults::FaultHandle::new(Arc::clone(&self.shared.faults))
     }
 
     /// Counters so far, per venue.
@@ -364,6 +382,8 @@ pub(crate) struct Shared {
     pub(crate) next_conn: AtomicU64,
     /// The tape writer's inbox; taken out at shutdown so the writer can finish.
     pub(crate) tape: Mutex<Option<Sender<TapeLine>>>,
+    /// Injected faults, indexed by [`SimVenue`].
+    pub(crate) faults: Arc<faults::FaultSet>,
 }
 
 impl Shared {

@@ -245,6 +245,11 @@ impl Protocol for Deribit {
         }
     }
 
+    fn is_pong(&self, msg: &[u8], _binary: bool) -> bool {
+        serde_json::from_slice::<Value>(msg)
+            .is_ok_and(|v| v.get("method").and_then(Value::as_str) == Some("public/test"))
+    }
+
     fn on_message(&mut self, msg: &[u8], binary: bool, s: &mut Session<'_>, out: &mut Vec<Out>) {
         self.ensure(s);
         let req = match serde_json::from_slice::<Value>(msg) {

@@ -150,6 +150,10 @@ impl Protocol for Htx {
         Ok(())
     }
 
+    fn is_pong(&self, msg: &[u8], _binary: bool) -> bool {
+        serde_json::from_slice::<Value>(msg).is_ok_and(|v| v.get("pong").is_some())
+    }
+
     fn on_message(&mut self, msg: &[u8], _binary: bool, s: &mut Session<'_>, out: &mut Vec<Out>) {
         let now_ms = s.now_us / 1000;
         let Ok(v) = serde_json::from_slice::<Value>(msg) else {
