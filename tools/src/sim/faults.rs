@@ -597,7 +597,7 @@ impl std::str::FromStr for FaultSpec {
 
     fn from_str(text: &str) -> Result<FaultSpec, String> {
         let parts: Vec<&str> = text.split(':').collect();
-        let bad = |why: String| format!("--fault {text:?}: {why} (syntax: {FAULT_SYNTAX})");
+        let bad = |why: String| format!("{text:?}: {why} (syntax: {FAULT_SYNTAX})");
         let d = |s: &str| parse_duration(s).map_err(bad);
         let p = |s: &str| parse_prob(s).map_err(bad);
         Ok(match parts.as_slice() {
