@@ -460,6 +460,10 @@ impl Client {
                 ),
                 Ok(Frame::SubscribeAck) => self.acks += 1,
                 Ok(Frame::VenueError { code }) => self.errors.push(code),
+                Ok(Frame::Reply(text)) => {
+                    self.pings += 1;
+                    let _ = self.ws.send(Message::text(text));
+                }
                 Ok(Frame::Ping(n)) => {
                     self.pings += 1;
                     let pong = feeds::huobi::pong_message(n);
@@ -597,7 +601,7 @@ fn rejected_then_accepted(
 }
 
 #[test]
-fn rejected_subscribes_okx_bybit_kraken() {
+fn rejected_subscribes_okx_bybit_htx_kraken() {
     let okx = feeds::okx::subscribe_messages(Venue::OkxSwap, &["BTC-USDT-SWAP"]);
     let args = json(&okx[0])["args"].as_array().map_or(0, Vec::len);
     assert!(args > 0);
@@ -606,6 +610,13 @@ fn rejected_subscribes_okx_bybit_kraken() {
         Venue::BybitLinear,
         "BTCUSDT",
         feeds::bybit::subscribe_messages(Venue::BybitLinear, &["BTCUSDT"]),
+        0,
+        1,
+    );
+    rejected_then_accepted(
+        Venue::Huobi,
+        "btcusdt",
+        feeds::huobi::subscribe_messages(&["btcusdt"]),
         0,
         1,
     );
@@ -656,6 +667,33 @@ fn htx_ignored_pongs_and_venue_lifetime() {
     assert!(matches!(end, Some(Got::Close(1000))), "{end:?}");
     assert!(!c.ids.is_empty());
     assert_eq!(sim.faults().stats().lifetime_closes, 1);
+}
+
+#[test]
+fn deribit_ignored_test_replies_hit_the_deadline() {
+    let venue = Venue::Deribit;
+    // Heartbeats every 1.5 s (30 s asked × 0.05), answers due within 0.5 s.
+    let sim = VenueSim::start(VenueSimConfig {
+        keepalive_scale: 0.05,
+        ..venue_sim_config(venue, "BTC-PERPETUAL")
+    })
+    .unwrap();
+    let f = sim.faults();
+    let sub = feeds::deribit::subscribe_messages(1, &["BTC-PERPETUAL"]);
+    let mut c = Client::connect(&sim, venue, &sub);
+    let end = c.read(|c| c.pings >= 2);
+    assert!(end.is_none(), "answered heartbeats keep it open: {end:?}");
+    f.ignore_pongs(true);
+    let end = c.read(|_| false);
+    assert!(
+        matches!(end, Some(Got::Gone(_))),
+        "dropped without close: {end:?}"
+    );
+    wait("ping timeout count", || {
+        sim.stats(venue).unwrap().ping_timeouts == 1
+    });
+    assert!(f.stats().pongs_ignored >= 1);
+    assert!(!c.ids.is_empty());
 }
 
 fn venue_sim_config(venue: Venue, symbol: &str) -> VenueSimConfig {
