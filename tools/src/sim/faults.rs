@@ -19,7 +19,11 @@
 //!   connection's mailbox and arrive late, in order, after the stall. If the mailbox overflows
 //!   during the stall (Binance simulator: 65,536 frames; venue simulator: 4,096 generator
 //!   steps with data for the connection, about 20 s) the connection is closed as a slow
-//!   consumer (close 1013) when the stall ends. Ping deadlines are shifted by the stall.
+//!   consumer (close 1013) when the stall ends. Binance: ping deadlines are shifted by the
+//!   stall. Venue simulator: the client's queued messages are read first when the stall ends;
+//!   the protocols' keepalive deadlines run on the wall clock, so a stall longer than a
+//!   venue's deadline (Deribit: 10 s for a `test_request`) can still end in a ping timeout.
+//!   Injected malformed/oversized frames are not written to the tape.
 //! - [`FaultHandle::skip_trades`]: the next n trades are sent to nobody (Binance: their
 //!   `@trade` frame and the `@aggTrade` frame carrying the same id).
 //! - [`FaultHandle::duplicate_next`] / [`FaultHandle::reorder_next`]: the next n trade frames

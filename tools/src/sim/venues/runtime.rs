@@ -833,7 +833,9 @@ impl Conn<'_> {
                 }
             }
             if let Some(d) = resumed {
+                // Read what the client sent meanwhile (keepalive answers) before any deadline.
                 next_timer += d;
+                self.read_all()?;
             }
             if self
                 .shared
