@@ -37,6 +37,17 @@ pub(crate) struct Args {
     /// for as fast as the client reads.
     #[arg(long, default_value = "1")]
     speed: String,
+    /// Inject a fault (repeatable), on every served venue:
+    /// `drop:EVERY[:abrupt]` close every connection every EVERY (1001, or no close frame);
+    /// `stall:EVERY:FOR` send and read nothing for FOR every EVERY;
+    /// `skip:P` / `dup:P` / `reorder:P` each trade skipped / its frame sent twice / swapped
+    /// with the next, with probability P; `reject:P` subscribe requests refused;
+    /// `malformed:EVERY` a non-JSON frame; `oversized:EVERY[:BYTES]` a BYTES frame (20 MiB);
+    /// `nopong` ignore client pongs; `lifetime:D` close connections after D;
+    /// `notice:D` Binance `serverShutdown` notice D before the lifetime close.
+    /// Durations: 500ms, 30s, 10m, 1h.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<tools::sim::faults::FaultSpec>,
 }
 
 /// The multi-venue simulator's config for `--venues` (`None` when not asked for).
@@ -143,13 +154,23 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.market.tape {
         return serve_recording(path, &args);
     }
-    let cfg = SimConfig {
+    let plan = tools::sim::faults::FaultPlan {
+        specs: args.faults.clone(),
+    };
+    let mut cfg = SimConfig {
         spot_port: args.spot_port,
         futures_port: args.futures_port,
         ..args.market.sim_config()
     };
     // Checked before anything starts, so a bad `--venues` fails cleanly.
-    let venue_cfg = venue_sim_config(&args.venues, &args.market)?;
+    let mut venue_cfg = venue_sim_config(&args.venues, &args.market)?;
+    if let Some(d) = plan.lifetime() {
+        cfg.max_lifetime = Some(d);
+        if let Some(v) = &mut venue_cfg {
+            v.max_lifetime = Some(d);
+        }
+    }
+    cfg.shutdown_notice = plan.notice();
     let sim = Simulator::start(cfg)?;
     eprintln!("simulator up:");
     eprintln!(
@@ -172,6 +193,12 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let mut handles = vec![sim.faults()];
+    handles.extend(venues.as_ref().map(|v| v.faults()));
+    let driver = plan.start(handles)?;
+    if !plan.specs.is_empty() {
+        eprintln!("  faults: {:?}", plan.specs);
+    }
     let stop = StopFlag::new();
     stop.on_signals()?;
     let started = std::time::Instant::now();
@@ -182,7 +209,11 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     {
         std::thread::sleep(Duration::from_millis(100));
     }
+    drop(driver);
     let stats = sim.stats();
+    if !plan.specs.is_empty() {
+        eprintln!("  faults injected (binance): {:?}", sim.faults().stats());
+    }
     sim.stop();
     eprintln!("simulator stopped: {stats:?}");
     if let Some(vsim) = venues {
@@ -196,6 +227,12 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 st.open_interest_sent(),
                 st.subscribe_errors,
                 st.ping_timeouts
+            );
+        }
+        if !plan.specs.is_empty() {
+            eprintln!(
+                "  faults injected (other venues): {:?}",
+                vsim.faults().stats()
             );
         }
         vsim.stop();

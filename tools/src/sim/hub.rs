@@ -7,6 +7,7 @@
 //! than buffer without bound or slow everyone else down.
 
 use super::binance::{Catalog, StreamId};
+use super::faults::BinanceSkip;
 use super::history::Rec;
 use super::market::{Demand, Generator, StreamKind};
 use super::{lock, wall_ns, Shared, SimVenue};
@@ -89,6 +90,7 @@ pub(crate) fn run_pump(shared: Arc<Shared>, mut generators: Vec<Generator>) {
     let mut demand = vec![Demand::default(); generators.len()];
     let mut out: [Vec<Outgoing>; 2] = [Vec::new(), Vec::new()];
     let mut last = Instant::now();
+    let mut skips = BinanceSkip::new(generators.len());
     while !shared.stopping() {
         thread::sleep(TICK);
         let now = Instant::now();
@@ -142,7 +144,15 @@ pub(crate) fn run_pump(shared: Arc<Shared>, mut generators: Vec<Generator>) {
                 continue;
             }
             let mut hub = lock(&shared.hubs[venue as usize]);
+            let faults = shared.faults.get(venue as usize);
             for frame in frames.drain(..) {
+                // Fault injection: a skipped trade was generated but is sent to nobody.
+                let symbol = frame.stream / StreamKind::ALL.len();
+                if faults.is_some_and(|f| {
+                    skips.skip(f, venue as usize, symbol, frame.kind, &frame.payload)
+                }) {
+                    continue;
+                }
                 hub.publish(&frame);
             }
         }

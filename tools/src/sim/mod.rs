@@ -30,6 +30,7 @@
 //! [`Simulator::stop`] returns.
 
 mod binance;
+pub mod faults;
 pub mod history;
 mod hub;
 mod market;
@@ -100,6 +101,9 @@ pub struct SimConfig {
     pub futures_msg_limit: u32,
     /// Bounds of the trade history the REST responder serves ([`Simulator::history`]).
     pub history: HistoryConfig,
+    /// Send Binance's `serverShutdown` notice this long before a connection's
+    /// [`SimConfig::max_lifetime`] runs out; `None` sends none.
+    pub shutdown_notice: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -123,6 +127,7 @@ impl Default for SimConfig {
             spot_msg_limit: 5,
             futures_msg_limit: 10,
             history: HistoryConfig::default(),
+            shutdown_notice: None,
         }
     }
 }
@@ -223,9 +228,17 @@ impl Simulator {
                 SimVenue::BOTH.map(|v| history.register(v.feed_venue(), s, None))
             })
             .collect();
+        let names: Vec<String> = cfg.symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
+        let faults = faults::FaultSet::new(
+            SimVenue::BOTH
+                .map(|v| (v.feed_venue(), names.clone()))
+                .to_vec(),
+            cfg.seed,
+        );
         let shared = Arc::new(Shared {
             history,
             history_idx,
+            faults,
             cfg,
             catalog,
             hubs: [Mutex::new(Hub::new(streams)), Mutex::new(Hub::new(streams))],
@@ -284,6 +297,11 @@ impl Simulator {
     /// `/fapi/v1/aggTrades` for these markets.
     pub fn history(&self) -> TradeHistory {
         self.shared.history.clone()
+    }
+
+    /// The fault injection handle (both venues; see [`faults`]).
+    pub fn faults(&self) -> faults::FaultHandle {
+        faults::FaultHandle::new(Arc::clone(&self.shared.faults))
     }
 
     /// Counters so far, per venue.
@@ -392,6 +410,8 @@ pub(crate) struct Shared {
     /// Every generated trade, and each symbol's history index per venue.
     pub(crate) history: TradeHistory,
     pub(crate) history_idx: Vec<[usize; 2]>,
+    /// Injected faults, indexed by [`SimVenue`].
+    pub(crate) faults: Arc<faults::FaultSet>,
 }
 
 impl Shared {

@@ -9,6 +9,7 @@
 //! rate, and an optional maximum connection lifetime.
 
 use super::binance::{self, Method, Route, RouteError, StreamId, MAX_STREAMS};
+use super::faults::{Action, ConnFaults};
 use super::hub::{Mailbox, Outgoing};
 use super::market::StreamKind;
 use super::tape::TapeLine;
@@ -16,7 +17,7 @@ use super::{lock, wall_ns, Counters, Shared, SimVenue};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -166,7 +167,21 @@ fn handshake(
     let callback = |request: &Request, response: Response| {
         let uri = request.uri();
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-        let result = binance::route(&shared.catalog, venue, target);
+        let result = binance::route(&shared.catalog, venue, target).and_then(|r| {
+            // Fault injection: a subscribing URL is refused as Binance refuses an invalid stream.
+            let reject = !r.streams.is_empty()
+                && shared
+                    .faults
+                    .get(venue as usize)
+                    .is_some_and(|f| f.reject());
+            if reject {
+                Err(RouteError::BadRequest(
+                    "Invalid request: invalid stream".into(),
+                ))
+            } else {
+                Ok(r)
+            }
+        });
         let refusal = match &result {
             Ok(_) => None,
             Err(RouteError::NotFound) => Some((StatusCode::NOT_FOUND, "Not Found".to_owned())),
@@ -226,6 +241,8 @@ enum End {
     SlowConsumer,
     /// The maximum connection lifetime passed.
     Lifetime,
+    /// Dropped by fault injection.
+    Fault,
 }
 
 impl std::fmt::Display for End {
@@ -238,6 +255,7 @@ impl std::fmt::Display for End {
             End::RateLimited => f.write_str("too many requests"),
             End::SlowConsumer => f.write_str("client too slow"),
             End::Lifetime => f.write_str("lifetime exceeded"),
+            End::Fault => f.write_str("dropped by fault injection"),
         }
     }
 }
@@ -258,6 +276,12 @@ struct Connection {
     keepalive: Keepalive,
     rate: RateLimit,
     opened: Instant,
+    /// Fault injection state.
+    faults: Option<ConnFaults>,
+    /// The last data frame sent (a malformed frame is cut from it).
+    last_data: Utf8Bytes,
+    /// A trade frame held back by a reorder fault, until the next of its stream.
+    held: Option<(StreamId, Utf8Bytes, StreamKind)>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -307,6 +331,12 @@ impl Connection {
             keepalive: Keepalive::new(ping, pong_timeout, now),
             rate: RateLimit::new(limit),
             opened: now,
+            faults: shared
+                .faults
+                .get(venue as usize)
+                .map(|f| ConnFaults::new(Arc::clone(f))),
+            last_data: Utf8Bytes::from_static(""),
+            held: None,
             shared,
         }
     }
@@ -322,16 +352,46 @@ impl Connection {
                 self.close(CloseCode::Away, "Server shutting down");
                 return Err(End::Stopping);
             }
+            if let Some(f) = &mut self.faults {
+                let mut resumed = None;
+                match f.check(now, &mut resumed) {
+                    Action::Run => {}
+                    Action::Stall => {
+                        thread::sleep(POLL);
+                        continue;
+                    }
+                    Action::DropClose => {
+                        self.close(CloseCode::Away, "going away");
+                        return Err(End::Fault);
+                    }
+                    Action::DropAbrupt => {
+                        let _ = self.ws.get_ref().shutdown(Shutdown::Both);
+                        return Err(End::Fault);
+                    }
+                }
+                if let Some(d) = resumed {
+                    self.keepalive.shift(d);
+                }
+            }
             if self.mailbox.kicked.load(Ordering::Relaxed) {
                 self.close(CloseCode::Again, "Slow consumer");
                 return Err(End::SlowConsumer);
             }
             if let Some(lifetime) = self.shared.cfg.max_lifetime {
-                if now.duration_since(self.opened) >= lifetime {
+                let age = now.duration_since(self.opened);
+                self.shutdown_notice(age, lifetime)?;
+                if age >= lifetime {
+                    if let Some(f) = &self.faults {
+                        f.venue
+                            .counters
+                            .lifetime_closes
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     self.close(CloseCode::Normal, "Connection lifetime exceeded");
                     return Err(End::Lifetime);
                 }
             }
+            self.inject()?;
             if self.keepalive.expired(now) {
                 // Binance simply drops the connection; there is nobody to send a close to.
                 return Err(End::PongTimeout);
@@ -384,7 +444,11 @@ impl Connection {
                     let reply = binance::error_reply(3, "Invalid JSON: binary frame", &Value::Null);
                     self.send_text(Utf8Bytes::from(reply), None)?;
                 }
-                Message::Pong(payload) => self.keepalive.on_pong(&payload),
+                Message::Pong(payload) => {
+                    if !self.faults.as_ref().is_some_and(|f| f.venue.ignore_pong()) {
+                        self.keepalive.on_pong(&payload);
+                    }
+                }
                 // tungstenite has queued the pong; it goes out with the next write or flush.
                 Message::Ping(_) | Message::Frame(_) => {}
                 Message::Close(_) => {
@@ -406,6 +470,9 @@ impl Connection {
 
     fn apply(&mut self, method: Method, id: &Value) -> String {
         match method {
+            Method::Subscribe(_) if self.faults.as_ref().is_some_and(|f| f.venue.reject()) => {
+                return binance::error_reply(2, "Invalid request: invalid stream", id);
+            }
             Method::Subscribe(streams) => {
                 let new = streams.iter().filter(|&&s| !self.wanted[s]).count();
                 if self.subscribed.len() + new > MAX_STREAMS {
@@ -464,7 +531,72 @@ impl Connection {
         } else {
             frame.payload
         };
+        self.last_data = text.clone();
+        let Some(f) = self.faults.as_ref().map(|f| Arc::clone(&f.venue)) else {
+            return self.send_text(text, Some(frame.kind));
+        };
+        if !matches!(frame.kind, StreamKind::Trade | StreamKind::AggTrade) {
+            return self.send_text(text, Some(frame.kind));
+        }
+        // Fault injection on trade frames: a held frame goes out after the next of its stream.
+        if let Some((stream, held, kind)) = self.held.take() {
+            if stream == frame.stream {
+                self.send_text(text, Some(frame.kind))?;
+                f.counters.frames_reordered.fetch_add(1, Ordering::Relaxed);
+                return self.send_text(held, Some(kind));
+            }
+            self.held = Some((stream, held, kind));
+        }
+        if self.held.is_none() && f.reorder() {
+            self.held = Some((frame.stream, text, frame.kind));
+            return Ok(());
+        }
+        if f.duplicate() {
+            self.send_text(text.clone(), Some(frame.kind))?;
+        }
         self.send_text(text, Some(frame.kind))
+    }
+
+    /// Sends the malformed and oversized frames fault injection asks for (not on the tape).
+    fn inject(&mut self) -> Result<(), End> {
+        let Some(f) = self.faults.as_ref().map(|f| Arc::clone(&f.venue)) else {
+            return Ok(());
+        };
+        if let Some(text) = f.malformed(&self.last_data) {
+            self.write(Message::text(text))?;
+        }
+        if let Some(text) = f.oversized() {
+            let room = MAX_WRITE_BUFFER + text.len();
+            self.ws.set_config(|c| c.max_write_buffer_size = room);
+            self.write(Message::text(text))?;
+        }
+        Ok(())
+    }
+
+    /// Binance's `serverShutdown` notice, [`super::SimConfig::shutdown_notice`] before the
+    /// lifetime runs out (wrapped on combined connections, raw on `/ws`).
+    fn shutdown_notice(&mut self, age: Duration, lifetime: Duration) -> Result<(), End> {
+        let Some(lead) = self.shared.cfg.shutdown_notice else {
+            return Ok(());
+        };
+        let Some(f) = &mut self.faults else {
+            return Ok(());
+        };
+        if f.notice_sent || age + lead < lifetime {
+            return Ok(());
+        }
+        f.notice_sent = true;
+        f.venue
+            .counters
+            .shutdown_notices
+            .fetch_add(1, Ordering::Relaxed);
+        let data = format!(r#"{{"e":"serverShutdown","E":{}}}"#, wall_ns() / 1_000_000);
+        let text = if self.combined {
+            binance::combined_frame("!serverShutdown", &data)
+        } else {
+            data
+        };
+        self.send_text(Utf8Bytes::from(text), None)
     }
 
     /// Writes one text frame, counts it and puts it on the tape. `kind` is `None` for replies.
@@ -580,6 +712,14 @@ impl Keepalive {
         self.payload = Bytes::from((wall_ns() / 1_000_000).to_string());
         self.unanswered_since.get_or_insert(now);
         Some(self.payload.clone())
+    }
+
+    /// Moves the pong deadline and the next ping by `d` (a stall sent and read nothing).
+    fn shift(&mut self, d: Duration) {
+        self.next_ping += d;
+        if let Some(since) = &mut self.unanswered_since {
+            *since += d;
+        }
     }
 
     fn on_pong(&mut self, payload: &[u8]) {

@@ -346,6 +346,31 @@ impl Protocol for Bybit {
         self.scale = scale;
     }
 
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        _binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        if v.get("op").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        let req_id = v.get("req_id").and_then(Value::as_str);
+        let failed: Vec<String> = v
+            .get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|a| format!("Invalid symbol :[{}]", a.as_str().unwrap_or_default()))
+            .collect();
+        self.error(&failed.join(";"), req_id, "subscribe", out);
+        true
+    }
+
     fn errors_sent(&self) -> u64 {
         self.errors
     }

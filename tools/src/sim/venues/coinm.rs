@@ -178,6 +178,29 @@ impl Protocol for Coinm {
         Ok(())
     }
 
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        if binary || v.get("method").and_then(Value::as_str) != Some("SUBSCRIBE") {
+            return false;
+        }
+        self.errors += 1;
+        let id = v.get("id").cloned().unwrap_or(Value::Null);
+        out.push(Out::Text(error_reply(
+            2,
+            "Invalid request: invalid stream",
+            &id,
+        )));
+        true
+    }
+
     fn on_message(&mut self, msg: &[u8], binary: bool, s: &mut Session<'_>, out: &mut Vec<Out>) {
         let reply = |text: String, out: &mut Vec<Out>| out.push(Out::Text(text));
         if binary {

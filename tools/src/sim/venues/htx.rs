@@ -150,6 +150,28 @@ impl Protocol for Htx {
         Ok(())
     }
 
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        _binary: bool,
+        s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        let Some(topic) = v.get("sub").and_then(Value::as_str) else {
+            return false;
+        };
+        let msg = format!("invalid topic {topic}");
+        self.error(v.get("id"), &msg, s.now_us / 1000, out);
+        true
+    }
+
+    fn is_pong(&self, msg: &[u8], _binary: bool) -> bool {
+        serde_json::from_slice::<Value>(msg).is_ok_and(|v| v.get("pong").is_some())
+    }
+
     fn on_message(&mut self, msg: &[u8], _binary: bool, s: &mut Session<'_>, out: &mut Vec<Out>) {
         let now_ms = s.now_us / 1000;
         let Ok(v) = serde_json::from_slice::<Value>(msg) else {

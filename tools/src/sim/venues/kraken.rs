@@ -347,6 +347,42 @@ impl Protocol for Kraken {
         }
     }
 
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        binary: bool,
+        s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let req = match serde_json::from_slice::<Value>(msg) {
+            Ok(v) if !binary => v,
+            _ => return false,
+        };
+        if self.futures {
+            let trade = req.get("event").and_then(Value::as_str) == Some("subscribe")
+                && req.get("feed").and_then(Value::as_str) == Some("trade");
+            if trade {
+                out.push(Self::futures_error("Invalid product id"));
+            }
+            return trade;
+        }
+        if req.get("method").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        let req_id = Self::req_id(&req);
+        let params = req.get("params");
+        for symbol in strings(params.and_then(|p| p.get("symbol"))).unwrap_or_default() {
+            let extra = format!(r#","symbol":{}{req_id}"#, json_str(&symbol));
+            out.push(Self::spot_error(
+                s,
+                "subscribe",
+                &format!("Currency pair not supported {symbol}"),
+                &extra,
+            ));
+        }
+        true
+    }
+
     fn on_message(&mut self, msg: &[u8], binary: bool, s: &mut Session<'_>, out: &mut Vec<Out>) {
         let req = match serde_json::from_slice::<Value>(msg) {
             Ok(v) if !binary && v.is_object() => v,

@@ -265,6 +265,43 @@ impl Protocol for Okx {
         self.scale = scale;
     }
 
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        _binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        if v.get("op").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        let id = v.get("id").and_then(Value::as_str);
+        for arg in v
+            .get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let channel = arg.get("channel").and_then(Value::as_str).unwrap_or("");
+            let what = match (
+                arg.get("instId").and_then(Value::as_str),
+                arg.get("instType").and_then(Value::as_str),
+            ) {
+                (Some(i), _) => format!("instId:{i}"),
+                (None, Some(t)) => format!("instType:{t}"),
+                (None, None) => "instId:".to_owned(),
+            };
+            let msg = format!(
+                "Subscribe failed, wrong URL or channel:{channel},{what} doesn't exist. Please use the correct URL, channel and parameters referring to API document."
+            );
+            self.error(id, 60018, &msg, out);
+        }
+        true
+    }
+
     fn errors_sent(&self) -> u64 {
         self.errors
     }

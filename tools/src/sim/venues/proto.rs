@@ -155,6 +155,25 @@ pub trait Protocol: Send {
     /// the venue's real timings; tests use small values). Called once, before `route`.
     fn set_keepalive_scale(&mut self, _scale: f64) {}
 
+    /// Fault injection: if `msg` is a subscribe request, write the venue's error reply for a
+    /// subscription it refuses (the reply to an unknown instrument) to `out`, change no
+    /// subscription and return true; otherwise return false and write nothing.
+    fn reject_subscribe(
+        &mut self,
+        _msg: &[u8],
+        _binary: bool,
+        _s: &mut Session<'_>,
+        _out: &mut Vec<Out>,
+    ) -> bool {
+        false
+    }
+
+    /// Fault injection: whether `msg` answers the venue's application-level keepalive (HTX
+    /// `{"pong":n}`, Deribit `public/test`), so that ignoring pongs can ignore it.
+    fn is_pong(&self, _msg: &[u8], _binary: bool) -> bool {
+        false
+    }
+
     /// How many error replies (unknown symbol, bad request) this connection sent so far;
     /// the runtime reports them as subscribe errors.
     fn errors_sent(&self) -> u64 {

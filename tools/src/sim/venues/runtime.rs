@@ -10,6 +10,7 @@
 use super::gen::{self, GenParams, MarketGen};
 use super::proto::{Hangup, Out, Print, PrintKind, Protocol, Session, SimMarket, Streams};
 use super::protocol;
+use crate::sim::faults::{Action, ConnFaults, FaultHandle, FaultSet, VenueFaults};
 use crate::sim::history::{HistoryConfig, TradeHistory};
 use anyhow::{bail, Context as _};
 use feeds::instruments::Instruments;
@@ -72,6 +73,8 @@ pub struct VenueSimConfig {
     pub keepalive_scale: f64,
     /// Bounds of the trade history the REST responder serves ([`VenueSim::history`]).
     pub history: HistoryConfig,
+    /// Connections are closed (1000) after this long; `None` keeps them forever.
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Default for VenueSimConfig {
@@ -88,6 +91,7 @@ impl Default for VenueSimConfig {
             max_trades: None,
             keepalive_scale: 1.0,
             history: HistoryConfig::default(),
+            max_lifetime: None,
         }
     }
 }
@@ -249,6 +253,8 @@ struct VenueShared {
     market_counters: Vec<MarketCounters>,
     /// History index of this venue's first market.
     history_base: usize,
+    /// Injected faults of this venue.
+    faults: Arc<VenueFaults>,
 }
 
 /// One tape line.
@@ -269,6 +275,8 @@ struct Shared {
     next_conn: AtomicU64,
     tape: Mutex<Option<Sender<TapeLine>>>,
     keepalive_scale: f64,
+    max_lifetime: Option<Duration>,
+    faults: Arc<FaultSet>,
 }
 
 impl Shared {
@@ -302,6 +310,7 @@ impl VenueSim {
     pub fn start(cfg: VenueSimConfig) -> anyhow::Result<VenueSim> {
         let instruments = Instruments::bundled();
         let history = TradeHistory::new(cfg.history);
+        let faults = FaultSet::new(cfg.markets.clone(), cfg.seed);
         let mut venues = Vec::new();
         for (venue, symbols) in &cfg.markets {
             if protocol(*venue).is_none() {
@@ -319,8 +328,12 @@ impl VenueSim {
                 .map(|m| history.register(*venue, &m.symbol, Some(m.clone())))
                 .min()
                 .unwrap_or(0);
+            let Some(vf) = faults.get(venues.len()) else {
+                bail!("fault state for {venue} missing");
+            };
             venues.push(Arc::new(VenueShared {
                 history_base,
+                faults: Arc::clone(vf),
                 venue: *venue,
                 recent: Mutex::new(vec![Vec::new(); markets.len()]),
                 subscribers: Mutex::new(Vec::new()),
@@ -352,6 +365,8 @@ impl VenueSim {
             } else {
                 1.0
             },
+            max_lifetime: cfg.max_lifetime,
+            faults,
         });
         let mut sim = VenueSim {
             shared: Arc::clone(&shared),
@@ -402,6 +417,11 @@ impl VenueSim {
     /// venues' REST trade endpoints for these markets.
     pub fn history(&self) -> TradeHistory {
         self.shared.history.clone()
+    }
+
+    /// The fault injection handle (every served venue; see [`crate::sim::faults`]).
+    pub fn faults(&self) -> FaultHandle {
+        FaultHandle::new(Arc::clone(&self.shared.faults))
     }
 
     /// The served venues, in configuration order.
@@ -557,6 +577,11 @@ fn run_generator(shared: &Shared, params: GenParams, seed: u64, mut budget: u64)
                     }
                 }
             }
+            // Fault injection: a skipped trade was generated but is sent to nobody.
+            prints.retain(|p| p.kind != PrintKind::Trade || !vs.faults.skip_trade(p.market));
+            if prints.is_empty() {
+                continue;
+            }
             let batch = Arc::new(prints.clone());
             let mut subs = lock(&vs.subscribers);
             subs.retain(|s| {
@@ -631,6 +656,10 @@ enum End {
     SlowConsumer,
     /// The protocol closed it.
     Closed,
+    /// The lifetime ran out.
+    Lifetime,
+    /// Dropped by fault injection.
+    Fault,
 }
 
 struct Conn<'a> {
@@ -645,6 +674,12 @@ struct Conn<'a> {
     tape: Option<Sender<TapeLine>>,
     out: Vec<Out>,
     errors_seen: u64,
+    opened: Instant,
+    faults: ConnFaults,
+    /// The last data text frame sent (a malformed frame is cut from it).
+    last_data: String,
+    /// Frames of a trade held back by a reorder fault, until the next trade of its market.
+    held: Option<(usize, Vec<Out>)>,
 }
 
 fn serve(shared: &Shared, vs: &VenueShared, conn: u64, stream: TcpStream) {
@@ -686,6 +721,10 @@ fn serve(shared: &Shared, vs: &VenueShared, conn: u64, stream: TcpStream) {
         tape: lock(&shared.tape).clone(),
         out: Vec::new(),
         errors_seen: 0,
+        opened: Instant::now(),
+        faults: ConnFaults::new(Arc::clone(&vs.faults)),
+        last_data: String::new(),
+        held: None,
     };
     let end = c.run();
     lock(&vs.subscribers).retain(|s| s.conn != conn);
@@ -801,6 +840,38 @@ impl Conn<'_> {
                 self.close(CloseCode::Away, "Server shutting down");
                 return Err(End::Stopping);
             }
+            let mut resumed = None;
+            match self.faults.check(Instant::now(), &mut resumed) {
+                Action::Run => {}
+                Action::Stall => {
+                    thread::sleep(POLL);
+                    continue;
+                }
+                Action::DropClose => {
+                    self.close(CloseCode::Away, "going away");
+                    return Err(End::Fault);
+                }
+                Action::DropAbrupt => {
+                    let _ = self.ws.get_ref().shutdown(std::net::Shutdown::Both);
+                    return Err(End::Fault);
+                }
+            }
+            if let Some(d) = resumed {
+                // Read what the client sent meanwhile (keepalive answers) before any deadline.
+                next_timer += d;
+                self.read_all()?;
+            }
+            if self
+                .shared
+                .max_lifetime
+                .is_some_and(|l| self.opened.elapsed() >= l)
+            {
+                let c = &self.faults.venue.counters;
+                c.lifetime_closes.fetch_add(1, Ordering::Relaxed);
+                self.close(CloseCode::Normal, "Connection lifetime exceeded");
+                return Err(End::Lifetime);
+            }
+            self.inject()?;
             if self.kicked.load(Ordering::Relaxed) {
                 self.close(CloseCode::Again, "Slow consumer");
                 return Err(End::SlowConsumer);
@@ -830,11 +901,7 @@ impl Conn<'_> {
                         c.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                {
-                    let recent = lock(&self.vs.recent);
-                    let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
-                    self.proto.on_prints(&filtered, &mut s, &mut self.out);
-                }
+                self.format_prints(&filtered);
                 self.send_out(Source::Data)?;
             }
             // Timer.
@@ -887,6 +954,7 @@ impl Conn<'_> {
             match msg {
                 Message::Text(t) => self.on_message(t.as_bytes(), false)?,
                 Message::Binary(b) => self.on_message(&b, true)?,
+                Message::Pong(_) if self.faults.venue.ignore_pong() => {}
                 Message::Pong(p) => {
                     let recent = lock(&self.vs.recent);
                     let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
@@ -900,10 +968,24 @@ impl Conn<'_> {
     }
 
     fn on_message(&mut self, msg: &[u8], binary: bool) -> Result<(), End> {
+        let f = Arc::clone(&self.faults.venue);
+        if self.proto.is_pong(msg, binary) && f.ignore_pong() {
+            return Ok(());
+        }
         {
             let recent = lock(&self.vs.recent);
             let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
-            self.proto.on_message(msg, binary, &mut s, &mut self.out);
+            let mut rejected = false;
+            if f.reject_armed() {
+                let mut reply = Vec::new();
+                if self.proto.reject_subscribe(msg, binary, &mut s, &mut reply) && f.reject() {
+                    self.out.append(&mut reply);
+                    rejected = true;
+                }
+            }
+            if !rejected {
+                self.proto.on_message(msg, binary, &mut s, &mut self.out);
+            }
         }
         let errors = self.proto.errors_sent();
         if errors > self.errors_seen {
@@ -926,6 +1008,11 @@ impl Conn<'_> {
             Source::Timer => c.pings.fetch_add(n, Ordering::Relaxed),
             Source::Data => 0,
         };
+        if source == Source::Data {
+            if let Some(Out::Text(t)) = out.iter().rev().find(|o| matches!(o, Out::Text(_))) {
+                self.last_data.clone_from(t);
+            }
+        }
         let mut closed = false;
         for o in out {
             c.frames_sent.fetch_add(1, Ordering::Relaxed);
@@ -949,6 +1036,65 @@ impl Conn<'_> {
         }
         if closed {
             return Err(End::Closed);
+        }
+        Ok(())
+    }
+
+    /// The frames of `prints` (in this connection's protocol), appended to `out`.
+    fn format(&mut self, prints: &[Print], out: &mut Vec<Out>) {
+        if prints.is_empty() {
+            return;
+        }
+        let recent = lock(&self.vs.recent);
+        let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
+        self.proto.on_prints(prints, &mut s, out);
+    }
+
+    /// Formats a step's prints into `self.out`, applying duplicate and reorder faults: an
+    /// affected trade is formatted on its own so that its frames can be doubled or held.
+    fn format_prints(&mut self, prints: &[Print]) {
+        let f = Arc::clone(&self.faults.venue);
+        let mut out = std::mem::take(&mut self.out);
+        let mut start = 0;
+        for (i, p) in prints.iter().enumerate() {
+            if p.kind != PrintKind::Trade {
+                continue;
+            }
+            let release = self.held.as_ref().is_some_and(|(m, _)| *m == p.market);
+            let reorder = !release && self.held.is_none() && f.reorder();
+            let duplicate = !release && !reorder && f.duplicate();
+            if !(release || reorder || duplicate) {
+                continue;
+            }
+            self.format(&prints[start..i], &mut out);
+            let mut mine = Vec::new();
+            self.format(&prints[i..=i], &mut mine);
+            start = i + 1;
+            if reorder {
+                self.held = Some((p.market, mine));
+            } else if duplicate {
+                out.extend(mine.iter().cloned());
+                out.append(&mut mine);
+            } else if let Some((_, mut held)) = self.held.take() {
+                out.append(&mut mine);
+                out.append(&mut held);
+                f.counters.frames_reordered.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.format(&prints[start..], &mut out);
+        self.out = out;
+    }
+
+    /// Sends the malformed and oversized frames fault injection asks for (not on the tape).
+    fn inject(&mut self) -> Result<(), End> {
+        let f = Arc::clone(&self.faults.venue);
+        if let Some(text) = f.malformed(&self.last_data) {
+            self.write(Message::text(text))?;
+        }
+        if let Some(text) = f.oversized() {
+            let room = MAX_WRITE_BUFFER + text.len();
+            self.ws.set_config(|c| c.max_write_buffer_size = room);
+            self.write(Message::text(text))?;
         }
         Ok(())
     }
