@@ -692,11 +692,15 @@ impl Feed {
                             lost.push((conn, clean));
                         }
                         WsEvent::Error(e) => {
-                            if matches!(e, WsError::MessageTooBig { .. }) {
+                            // An oversized message is one bad message, not a bad
+                            // configuration: counted, and the connection (closed with 1009)
+                            // is reopened with the usual backoff.
+                            let oversized = matches!(e, WsError::MessageTooBig { .. });
+                            if oversized {
                                 stats_ref.oversized.inc();
                             }
                             log::error!("feed: {venue} connection {}: {e}", conn.0);
-                            if !e.is_retryable() {
+                            if !e.is_retryable() && !oversized {
                                 hopeless.push(conn);
                             }
                         }
@@ -970,6 +974,7 @@ impl Feed {
                 }
                 let wait = backoff(slot.failures, &mut jitter);
                 slot.retry_at_ns = now + wait.as_nanos() as u64;
+                stats.last_reconnect_wait_ms.set(wait.as_millis() as u64);
                 log::warn!(
                     "feed {id}: reconnecting {} in {:.2} s",
                     subs[sub].venue,

@@ -113,6 +113,8 @@ pub struct FeedStats {
     pub reordered: Counter,
     /// Gap records the IO thread's ring had no room for (they are still logged).
     pub records_dropped: Counter,
+    /// The wait scheduled before the last reconnect, ms.
+    pub last_reconnect_wait_ms: Gauge,
     /// Per connection, in the order of the feed thread's subscriptions (for per-venue stats).
     pub conns: Vec<ConnStats>,
 }

@@ -241,3 +241,415 @@ fn rotation_under_load_loses_nothing_and_duplicates_nothing() {
         "every trade stored exactly once"
     );
 }
+
+/// Reference bars from the simulator's trade history: every trade generated, sent or not.
+fn bars_from_history(h: &tools::sim::TradeHistory, symbols: &[&str]) -> (Bars, u64) {
+    let mut bars = Bars::new();
+    let mut n = 0;
+    for (venue, exchange) in [
+        (feeds::Venue::BinanceSpot, "BINANCE"),
+        (feeds::Venue::BinanceUsdm, "BINANCE_FUTURES"),
+    ] {
+        for s in symbols {
+            for t in h.trades(venue, s) {
+                n += 1;
+                let market = format!("{exchange}:{}", s.to_lowercase());
+                fold_trade(&mut bars, market, t.price, t.qty, !t.buy, t.ts_us / 1000);
+            }
+        }
+    }
+    (bars, n)
+}
+
+/// The liquidations of the tape (each once) added to `bars` (the history holds trades only;
+/// liquidations are not backfilled, so fault tests keep liquidations off their faults).
+fn add_tape_liquidations(bars: &mut Bars, tape: &str) {
+    let (from_tape, _) = bars_from_tape(tape);
+    for (key, b) in from_tape {
+        if b.lbuy != 0.0 || b.lsell != 0.0 {
+            let e = bars.entry(key).or_insert(Bar::EMPTY);
+            e.lbuy = b.lbuy;
+            e.lsell = b.lsell;
+        }
+    }
+}
+
+/// The gap journal's records (every day file).
+fn journal(data: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(data.join("gaps")) else {
+        return out;
+    };
+    for e in dir.flatten() {
+        for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+            out.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    out
+}
+
+/// A Binance simulator (spot + USDⓈ-M, BTCUSDT and ETHUSDT) with its REST responder.
+struct Venue {
+    dir: tempfile::TempDir,
+    sim: Simulator,
+    rest: tools::sim::RestServer,
+    total: u64,
+}
+
+fn venue(seed: u64, total: u64, rate: f64, burst_prob: f64) -> Venue {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(SimConfig {
+        symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+        trades_per_sec: rate,
+        burst_prob,
+        non_market_prob: 0.0,
+        seed,
+        spot_ping: Duration::from_millis(500),
+        futures_ping: Duration::from_millis(500),
+        tape: Some(dir.path().join("sent.jsonl")),
+        max_trades: Some(total),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let rest = tools::sim::RestServer::start_with(tools::sim::RestConfig {
+        histories: vec![sim.history()],
+        ..tools::sim::RestConfig::default()
+    })
+    .unwrap();
+    Venue {
+        dir,
+        sim,
+        rest,
+        total,
+    }
+}
+
+fn engine_config(v: &Venue, backfill: bool) -> Config {
+    let mut cfg = Config {
+        data_dir: v.dir.path().join("data"),
+        feeds: binance_feeds(&v.sim, None),
+        ..Config::default()
+    };
+    cfg.backfill.enabled = backfill;
+    cfg.backfill.base_url = v.rest.base_url();
+    cfg.monitor.enabled = false;
+    cfg.continuity.hole_grace_ms = 300;
+    cfg
+}
+
+type FeedStatsList = Vec<std::sync::Arc<engine::stats::FeedStats>>;
+
+fn total(stats: &FeedStatsList, f: &dyn Fn(&engine::stats::FeedStats) -> u64) -> u64 {
+    stats.iter().map(|s| f(s)).sum()
+}
+
+/// Run the engine against `v` until the simulator has generated everything, the engine has
+/// settled and `done` says so; `act` runs once, after `act_after` frames.
+fn run_engine(
+    v: &Venue,
+    cfg: &Config,
+    act_after: u64,
+    act: &mut dyn FnMut(&Simulator),
+    done: &dyn Fn(&FeedStatsList) -> bool,
+) -> FeedStatsList {
+    let plan = Plan::from_config(cfg).unwrap();
+    let mut running = Running::start(plan, WsConfig::default(), StopFlag::new()).unwrap();
+    let stats = running.feed_stats.clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut acted, mut last_frames, mut settled_since) = (false, u64::MAX, Instant::now());
+    loop {
+        running.io_step(&mut |_, _| {});
+        let frames = total(&stats, &|s| s.frames.get());
+        if !acted && frames >= act_after {
+            acted = true;
+            act(&v.sim);
+        }
+        let s = v.sim.stats();
+        let generated = s.spot.trades_generated + s.futures.trades_generated;
+        if frames != last_frames {
+            (last_frames, settled_since) = (frames, Instant::now());
+        }
+        if acted
+            && generated >= v.total
+            && settled_since.elapsed() >= Duration::from_millis(1500)
+            && done(&stats)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: generated {generated}, frames {frames}, gaps {} opened {} recovered {} unrecovered",
+            total(&stats, &|s| s.gaps_opened.get()),
+            total(&stats, &|s| s.gaps_recovered.get()),
+            total(&stats, &|s| s.gaps_unrecovered.get()),
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.shutdown(&mut |_, _| {});
+    stats
+}
+
+/// Trade ids dropped by the venue, backfill available: the gaps are found with the exact
+/// number of missing trades, recovered over REST, closed, and the bars equal bars from every
+/// trade generated.
+#[test]
+fn dropped_ids_are_backfilled_and_the_bars_are_whole() {
+    let v = venue(21, 6_000, 100.0, 0.1);
+    let cfg = engine_config(&v, true);
+    let stats = run_engine(
+        &v,
+        &cfg,
+        800,
+        &mut |sim| {
+            let f = sim.faults();
+            assert!(f.skip_trades_on(feeds::Venue::BinanceSpot, "BTCUSDT", 7));
+            assert!(f.skip_trades_on(feeds::Venue::BinanceUsdm, "ETHUSDT", 5));
+        },
+        &|s| total(s, &|s| s.gaps_recovered.get()) >= 2,
+    );
+    let f = v.sim.faults();
+    assert_eq!(f.skipped(feeds::Venue::BinanceSpot, "BTCUSDT"), 7);
+    assert_eq!(f.skipped(feeds::Venue::BinanceUsdm, "ETHUSDT"), 5);
+    let history = v.sim.history();
+    let _sim_stats = v.sim.stats();
+    v.sim.stop();
+    assert_eq!(total(&stats, &|s| s.gaps_opened.get()), 2);
+    assert_eq!(total(&stats, &|s| s.gaps_recovered.get()), 2);
+    assert_eq!(total(&stats, &|s| s.gaps_unrecovered.get()), 0);
+    assert_eq!(total(&stats, &|s| s.trades_missing.get()), 12, "exact");
+    assert_eq!(total(&stats, &|s| s.trades_recovered.get()), 12);
+    let j = journal(&cfg.data_dir);
+    let opened: Vec<&Value> = j.iter().filter(|r| r["event"] == "opened").collect();
+    let closed: Vec<&Value> = j.iter().filter(|r| r["event"] == "closed").collect();
+    assert_eq!(opened.len(), 2, "{j:?}");
+    let mut missing: Vec<u64> = opened
+        .iter()
+        .map(|r| r["missing"].as_u64().unwrap())
+        .collect();
+    missing.sort();
+    assert_eq!(missing, [5, 7]);
+    assert!(opened.iter().all(|r| r["kind"] == "ids"));
+    assert_eq!(closed.len(), 2);
+    assert!(closed
+        .iter()
+        .all(|r| r["outcome"] == "recovered" && r["remaining"] == 0));
+    let tape = std::fs::read_to_string(v.dir.path().join("sent.jsonl")).unwrap();
+    let (mut expected, generated) = bars_from_history(&history, &["BTCUSDT", "ETHUSDT"]);
+    add_tape_liquidations(&mut expected, &tape);
+    let (bars, stored) = assert_store_equals(&cfg.data_dir, &expected);
+    assert!(bars > 20);
+    assert_eq!(stored, generated, "every generated trade stored once");
+}
+
+/// The same faults without backfill: the exact number of missing trades is reported, the gaps
+/// close unrecovered, and the bars of their seconds carry the GAP flag (every other bar is
+/// whole).
+#[test]
+fn without_backfill_the_missing_trades_are_counted_and_the_bars_flagged() {
+    let v = venue(22, 5_000, 100.0, 0.1);
+    let cfg = engine_config(&v, false);
+    let stats = run_engine(
+        &v,
+        &cfg,
+        800,
+        &mut |sim| {
+            let f = sim.faults();
+            assert!(f.skip_trades_on(feeds::Venue::BinanceSpot, "ETHUSDT", 9));
+        },
+        &|s| total(s, &|s| s.gaps_unrecovered.get()) >= 1,
+    );
+    v.sim.stop();
+    assert_eq!(total(&stats, &|s| s.gaps_opened.get()), 1);
+    assert_eq!(total(&stats, &|s| s.gaps_unrecovered.get()), 1);
+    assert_eq!(total(&stats, &|s| s.trades_missing.get()), 9, "exact");
+    let j = journal(&cfg.data_dir);
+    let opened = j.iter().find(|r| r["event"] == "opened").expect("opened");
+    let closed = j.iter().find(|r| r["event"] == "closed").expect("closed");
+    assert_eq!(opened["market"], "BINANCE:ethusdt");
+    assert_eq!(opened["missing"], 9);
+    assert_eq!(closed["outcome"], "unrecovered");
+    assert_eq!(closed["remaining"], 9);
+    let (from_s, to_s) = (
+        opened["from_us"].as_i64().unwrap().div_euclid(1_000_000),
+        opened["to_us"].as_i64().unwrap().div_euclid(1_000_000),
+    );
+    // Bars equal bars from the trades that were sent; exactly the gap's seconds are flagged.
+    let tape = std::fs::read_to_string(v.dir.path().join("sent.jsonl")).unwrap();
+    let (expected, _) = bars_from_tape(&tape);
+    let store = Store::new(&cfg.data_dir);
+    let mut flagged = 0;
+    for m in store.markets().unwrap() {
+        for sb in store.range(&m, 0, i64::MAX).unwrap() {
+            let sec = sb.time_ms / 1000;
+            let key = (m.clone(), sec);
+            let want = expected.get(&key).expect("bar from sent trades");
+            assert_eq!(
+                (sb.bar.cbuy, sb.bar.csell),
+                (want.cbuy, want.csell),
+                "{key:?}"
+            );
+            let in_gap = m == "BINANCE:ethusdt" && (from_s..=to_s).contains(&sec);
+            assert_eq!(sb.flags & flags::GAP != 0, in_gap, "{key:?} GAP flag");
+            flagged += u32::from(in_gap);
+        }
+    }
+    assert!(flagged >= 1, "the gap's bars are flagged");
+}
+
+/// A stall (the venue keeps the socket open but sends nothing) and drops with and without a
+/// close frame: each is followed by a reconnect within the backoff bound and a resubscribe;
+/// what was missed meanwhile is backfilled; no market is left stuck.
+#[test]
+fn stalls_and_drops_reconnect_resubscribe_and_recover() {
+    let v = venue(23, 9_000, 80.0, 0.0);
+    let mut cfg = engine_config(&v, true);
+    cfg.continuity.stale_floor_s = 1.0;
+    cfg.continuity.stale_factor = 5;
+    let plan = Plan::from_config(&cfg).unwrap();
+    let mut running = Running::start(plan, WsConfig::default(), StopFlag::new()).unwrap();
+    let stats = running.feed_stats.clone();
+    let f = v.sim.faults();
+    let both_open = || total(&stats, &|s| s.open_connections.get()) == 2;
+    step(&mut running, Duration::from_secs(2));
+    // A stall: the socket stays open, nothing arrives; the watchdog drops it.
+    f.stall(Duration::from_secs(3));
+    wait_for(&mut running, "the watchdog", &|| {
+        total(&stats, &|s| s.stale.get()) >= 1
+    });
+    step(&mut running, Duration::from_secs(3));
+    wait_for(&mut running, "reconnects after the stall", &both_open);
+    // An abrupt close (no close frame), then a clean one (close frame 1001).
+    let connects = total(&stats, &|s| s.connects.get());
+    f.drop_connections(false);
+    wait_for(&mut running, "reconnects after the abrupt drop", &|| {
+        total(&stats, &|s| s.connects.get()) >= connects + 2 && both_open()
+    });
+    let connects = total(&stats, &|s| s.connects.get());
+    f.drop_connections(true);
+    wait_for(&mut running, "reconnects after the clean drop", &|| {
+        total(&stats, &|s| s.connects.get()) >= connects + 2 && both_open()
+    });
+    // The wait scheduled after the clean close: the first step of the backoff.
+    let after_clean = total(&stats, &|s| s.last_reconnect_wait_ms.get());
+    assert!(
+        (187..=313).contains(&after_clean),
+        "reconnect scheduled after {after_clean} ms"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        step(&mut running, Duration::from_millis(200));
+        let s = v.sim.stats();
+        let generated = s.spot.trades_generated + s.futures.trades_generated;
+        let open = total(&stats, &|s| s.gaps_opened.get());
+        let closed = total(&stats, &|s| {
+            s.gaps_recovered.get() + s.gaps_unrecovered.get()
+        });
+        if generated >= v.total && open == closed && open > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {generated} generated, {open} gaps, {closed} closed"
+        );
+    }
+    step(&mut running, Duration::from_millis(1500));
+    let last_wait = total(&stats, &|s| s.last_reconnect_wait_ms.get());
+    running.shutdown(&mut |_, _| {});
+    let history = v.sim.history();
+    let sim_stats = v.sim.stats();
+    v.sim.stop();
+    let fs = f.stats();
+    assert!(
+        fs.dropped_abrupt >= 2 && fs.dropped_with_close >= 2,
+        "{fs:?}"
+    );
+    // Stale + abrupt (2) + closed (2) connections lost, each reopened.
+    assert!(total(&stats, &|s| s.disconnects.get()) >= 5);
+    assert!(total(&stats, &|s| s.connects.get()) >= 7);
+    // Binance subscribes by URL: every accepted connection is a resubscription.
+    let s = sim_stats;
+    assert!(s.spot.connections_accepted >= 4 && s.futures.connections_accepted >= 4);
+    // The waits scheduled were within the first steps of the backoff (250 ms ± 25 % …).
+    assert!(
+        last_wait <= 2 * 1250,
+        "scheduled reconnect waits {last_wait} ms"
+    );
+    assert_eq!(total(&stats, &|s| s.gaps_unrecovered.get()), 0);
+    let tape = std::fs::read_to_string(v.dir.path().join("sent.jsonl")).unwrap();
+    let (mut expected, generated) = bars_from_history(&history, &["BTCUSDT", "ETHUSDT"]);
+    add_tape_liquidations(&mut expected, &tape);
+    let (_, stored) = assert_store_equals(&cfg.data_dir, &expected);
+    assert_eq!(stored, generated);
+}
+
+/// Malformed and oversized frames: counted, the oversized one closes its connection (1009)
+/// which is reopened, what it missed is backfilled, and the engine keeps running with whole
+/// bars. (No liquidations in this run: a liquidation missed while a connection is down has no
+/// public REST history to come back from.)
+#[test]
+fn malformed_and_oversized_frames_are_counted_and_survived() {
+    let v = venue(24, 6_000, 100.0, 0.0);
+    let cfg = engine_config(&v, true);
+    let plan = Plan::from_config(&cfg).unwrap();
+    let mut running = Running::start(plan, WsConfig::default(), StopFlag::new()).unwrap();
+    let stats = running.feed_stats.clone();
+    let spot = v.sim.faults().venue(feeds::Venue::BinanceSpot).unwrap();
+    step(&mut running, Duration::from_secs(2));
+    spot.send_malformed(3);
+    wait_for(&mut running, "three decode errors", &|| {
+        total(&stats, &|s| s.decode_errors()) >= 3
+    });
+    let disconnects = total(&stats, &|s| s.disconnects.get());
+    spot.send_oversized(1, 20 << 20);
+    wait_for(
+        &mut running,
+        "the oversized message and a reconnect",
+        &|| {
+            total(&stats, &|s| s.oversized.get()) >= 1
+                && total(&stats, &|s| s.disconnects.get()) > disconnects
+                && total(&stats, &|s| s.open_connections.get()) == 2
+        },
+    );
+    wait_for(&mut running, "every trade and every gap closed", &|| {
+        let s = v.sim.stats();
+        s.spot.trades_generated + s.futures.trades_generated >= v.total
+            && total(&stats, &|s| s.gaps_opened.get())
+                == total(&stats, &|s| {
+                    s.gaps_recovered.get() + s.gaps_unrecovered.get()
+                })
+    });
+    step(&mut running, Duration::from_millis(1500));
+    running.shutdown(&mut |_, _| {});
+    let fs = v.sim.faults().stats();
+    let history = v.sim.history();
+    v.sim.stop();
+    assert_eq!((fs.malformed_sent, fs.oversized_sent), (3, 1), "{fs:?}");
+    assert_eq!(
+        total(&stats, &|s| s.decode_errors()),
+        3,
+        "each malformed frame counted"
+    );
+    assert_eq!(total(&stats, &|s| s.oversized.get()), 1);
+    assert_eq!(total(&stats, &|s| s.gaps_unrecovered.get()), 0);
+    let (expected, generated) = bars_from_history(&history, &["BTCUSDT", "ETHUSDT"]);
+    let (_, stored) = assert_store_equals(&cfg.data_dir, &expected);
+    assert_eq!(stored, generated);
+}
+
+/// Run IO steps for `d`.
+fn step(running: &mut Running, d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        running.io_step(&mut |_, _| {});
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Run IO steps until `cond` holds, or fail naming `what` after a minute.
+fn wait_for(running: &mut Running, what: &str, cond: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        step(running, Duration::from_millis(50));
+    }
+}

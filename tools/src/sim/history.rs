@@ -52,6 +52,20 @@ pub(crate) struct BinanceTrade {
     pub(crate) buyer_maker: bool,
 }
 
+/// A recorded market trade as [`TradeHistory::trades`] returns it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryTrade {
+    /// The venue's trade id (`t` on Binance).
+    pub id: u64,
+    /// Exchange time, µs.
+    pub ts_us: i64,
+    pub price: f64,
+    /// Base units.
+    pub qty: f64,
+    /// The taker bought.
+    pub buy: bool,
+}
+
 /// One recorded trade.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Rec {
@@ -206,6 +220,34 @@ impl TradeHistory {
             .iter()
             .find(|m| m.venue == venue && m.symbol == symbol)?;
         Some(f(m.market.as_ref(), &m.trades))
+    }
+
+    /// Every market trade held for `venue`/`symbol`, oldest first, as plain values (for tests
+    /// that compute reference bars): Binance insurance-fund/ADL prints are left out.
+    pub fn trades(&self, venue: Venue, symbol: &str) -> Vec<HistoryTrade> {
+        self.with(venue, symbol, |_, trades| {
+            trades
+                .iter()
+                .filter_map(|r| match r {
+                    Rec::Binance(t) if venue == Venue::BinanceUsdm && t.agg.is_none() => None,
+                    Rec::Binance(t) => Some(HistoryTrade {
+                        id: t.id,
+                        ts_us: t.time_ms as i64 * 1000,
+                        price: t.price.parse().unwrap_or(f64::NAN),
+                        qty: t.qty.parse().unwrap_or(f64::NAN),
+                        buy: !t.buyer_maker,
+                    }),
+                    Rec::Print(p) => Some(HistoryTrade {
+                        id: p.id,
+                        ts_us: p.ts_us,
+                        price: p.price,
+                        qty: p.qty,
+                        buy: p.buy,
+                    }),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
     }
 
     /// Trades currently held for `venue`/`symbol` (0 if unknown).

@@ -41,7 +41,7 @@ pub mod scenario;
 mod server;
 mod tape;
 pub mod venues;
-pub use history::{HistoryConfig, TradeHistory};
+pub use history::{HistoryConfig, HistoryTrade, TradeHistory};
 pub use rest::{RestConfig, RestServer};
 pub use rest_trades::{FaultKind, RestFaults};
 
