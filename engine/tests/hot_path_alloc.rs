@@ -359,3 +359,108 @@ fn the_counter_sees_allocations_on_this_thread() {
     assert_eq!(allocations() - before, 1);
     drop(v);
 }
+
+/// The feed thread's continuity check allocates nothing: 200 000 ticks on three markets with
+/// duplicates, reordered frames, id holes that become gaps, recovered trades, reconnect windows
+/// and a rotation handover, and their actions drained as the feed thread does.
+#[test]
+fn continuity_allocates_nothing_after_warm_up() {
+    use engine::continuity::{Action, Continuity, ContinuityConfig, Source};
+    use feeds::{EventKind, Side, Symbol};
+    let mut table = MarketTable::new(1);
+    let spot = table.add(Venue::BinanceSpot, Symbol::new(b"BTCUSDT").unwrap());
+    let okx = table.add(Venue::OkxSwap, Symbol::new(b"BTC-USDT-SWAP").unwrap());
+    let bybit = table.add(Venue::BybitLinear, Symbol::new(b"BTCUSDT").unwrap());
+    let cfg = ContinuityConfig {
+        hole_grace_ns: 1_000,
+        ..ContinuityConfig::default()
+    };
+    let mut c = Continuity::new(cfg, &table, &[], 3, 0);
+    let tick = |market, id: u64, ts_us: i64| Tick {
+        market,
+        kind: EventKind::Trade,
+        side: Side::Buy,
+        fills: 1,
+        price: 100.0,
+        qty: 1.0,
+        ts_us,
+        recv_ns: 1,
+        trade_id: id,
+    };
+    let mut sent = 0u64;
+    let mut run = |c: &mut Continuity, from: u64, n: u64, count: bool| {
+        count_this_thread(count);
+        for i in from..from + n {
+            let ts = 1_795_000_000_000_000 + i as i64 * 1_000;
+            let now = i * 10_000;
+            let live = Source {
+                sub: 0,
+                replacement: false,
+            };
+            // Binance: every 1000th id skipped (a gap, recovered below), every 700th sent
+            // twice, every 500th pair swapped.
+            if i % 1000 != 7 {
+                let id = if i % 500 == 3 {
+                    i + 1
+                } else if i % 500 == 4 {
+                    i - 1
+                } else {
+                    i
+                };
+                c.admit(&tick(spot, id, ts), live, now);
+                if i % 700 == 0 {
+                    c.admit(&tick(spot, id, ts), live, now);
+                }
+            }
+            c.admit(
+                &tick(okx, i, ts),
+                Source {
+                    sub: 1,
+                    replacement: false,
+                },
+                now,
+            );
+            c.admit(
+                &tick(bybit, 0, ts),
+                Source {
+                    sub: 2,
+                    replacement: false,
+                },
+                now,
+            );
+            if i % 1000 == 900 {
+                // The recovered trade of this block's gap.
+                c.admit_backfill(&tick(spot, i - 893, ts));
+            }
+            if i % 5000 == 0 {
+                c.connection_lost(2);
+                c.connection_open(2, now, ts);
+                c.handover_begin(1);
+            }
+            if i % 5000 == 100 {
+                c.handover_end(1);
+            }
+            if i % 100 == 0 {
+                c.poll(now);
+                for a in c.actions().drain(..) {
+                    sent += u64::from(matches!(a, Action::Job(_) | Action::Mark { .. }));
+                }
+            }
+        }
+        count_this_thread(false);
+    };
+    run(&mut c, 1, 20_000, false);
+    let before = allocations();
+    run(&mut c, 20_001, 200_000, true);
+    assert_eq!(
+        allocations() - before,
+        0,
+        "continuity allocated on the hot path"
+    );
+    assert!(sent > 100, "the run produced gap actions ({sent})");
+    let k = c.counters();
+    assert!(
+        k.gaps_opened > 100 && k.duplicates > 100 && k.reordered > 100,
+        "{k:?}"
+    );
+}
