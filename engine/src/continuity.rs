@@ -461,6 +461,32 @@ impl Continuity {
         }
     }
 
+    /// Whether `idx` has a state.
+    pub fn knows(&self, idx: MarketIdx) -> bool {
+        matches!(self.markets.get(idx as usize), Some(Some(_)))
+    }
+
+    /// A market learnt after construction (replay learns markets from the frames; allocates).
+    pub fn add_market(&mut self, idx: MarketIdx, venue: Venue) {
+        let i = idx as usize;
+        if self.markets.len() <= i {
+            self.markets.resize(i + 1, None);
+        }
+        self.markets[i] = Some(MarketState {
+            venue,
+            model: id_model(venue),
+            open_windows: 0,
+            hi: 0,
+            last_ts: i64::MIN,
+            holes: [None; MAX_HOLES],
+            windows: [None; MAX_WINDOWS],
+            resume: Resume::Live,
+            recent: [0; RECENT],
+            recent_pos: 0,
+            sub: usize::MAX,
+        });
+    }
+
     pub fn counters(&self) -> ContinuityCounters {
         self.counters
     }

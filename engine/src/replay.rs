@@ -6,6 +6,7 @@
 
 use crate::aggregate::{Aggregator, ClosedBar};
 use crate::capture::{CaptureError, CaptureReader, RecordKind};
+use crate::continuity::{Continuity, ContinuityConfig, Source};
 use crate::market::{MarketTable, Tick};
 use crate::route::Router;
 use crate::stats::FeedStats;
@@ -30,6 +31,9 @@ pub struct ReplayReport {
     pub late_ticks: u64,
     /// Open-interest readings stored in the per-second open-interest series.
     pub oi_points: u64,
+    /// Trades dropped as seen already (by trade id: a capture taken across a rotation holds
+    /// the overlap twice, a reconnect's replayed snapshot repeats trades).
+    pub duplicates: u64,
 }
 
 /// Single-threaded engine for tapes (and the allocation test / benchmarks).
@@ -48,12 +52,24 @@ pub struct Replay {
     clock_second: i64,
     grace_us: i64,
     signals: Vec<SignalEvent>,
+    /// De-duplication by trade id, as on the live feed.
+    continuity: Continuity,
 }
 
 impl Replay {
     /// Bars go to `<data_dir>/bars/1s/…`.
     pub fn new(data_dir: &Path) -> Replay {
         Replay {
+            continuity: Continuity::new(
+                ContinuityConfig {
+                    backfill: false,
+                    ..ContinuityConfig::default()
+                },
+                &MarketTable::new(1),
+                &[],
+                1,
+                0,
+            ),
             table: MarketTable::new(1),
             router: Router::new(Arc::new(FeedStats::default())),
             agg: Aggregator::new(data_dir),
@@ -145,6 +161,20 @@ impl Replay {
             let idx = idx as u32;
             self.agg.add_market(idx, &self.table.get(idx).id);
         }
+        // The live feed's de-duplication (by trade id; one stream per venue here, so no
+        // handover): the same capture gives the same bars as the run that recorded it.
+        let (cont, table) = (&mut self.continuity, &self.table);
+        self.ticks.retain(|t| {
+            if !cont.knows(t.market) {
+                cont.add_market(t.market, table.get(t.market).venue);
+            }
+            let src = Source {
+                sub: 0,
+                replacement: false,
+            };
+            cont.admit(t, src, t.recv_ns)
+        });
+        cont.actions().clear();
         let Some(strategy) = self.strategy.as_mut() else {
             for t in &self.ticks {
                 self.agg.on_tick(t, on_closed)?;
@@ -293,6 +323,7 @@ impl Replay {
             bars_closed: a.bars_closed,
             late_ticks: a.late_ticks,
             oi_points: a.oi_ticks,
+            duplicates: self.continuity.counters().duplicates,
         })
     }
 }

@@ -18,6 +18,7 @@ fn example_config_parses_with_documented_defaults() {
     assert_eq!(cfg.instruments, d.instruments);
     assert_eq!(cfg.monitor, d.monitor);
     assert_eq!(cfg.backfill, d.backfill);
+    assert_eq!(cfg.continuity, d.continuity);
     assert_eq!(cfg.capture, d.capture);
     assert!(
         cfg.feeds.is_empty(),

@@ -240,13 +240,25 @@ mod reference {
     }
 
     fn trade(obj: &Value, aggregated: bool) -> Result<Option<Event>, DecodeError> {
+        let mut market = true;
         if let Some(x) = obj.get("X") {
             let x = x.as_str().ok_or(DecodeError::Field("X"))?;
-            if x != "MARKET" && x != "RPI" {
-                return Ok(None);
-            }
+            market = x == "MARKET" || x == "RPI";
         }
         let symbol = symbol(obj)?;
+        if !market {
+            // Not a market trade: its id only (gap detection), no price or size.
+            return Ok(Some(Event {
+                kind: EventKind::NonMarket,
+                side: Side::Buy,
+                symbol,
+                price: Decimal::ZERO,
+                qty: Decimal::ZERO,
+                ts_us: micros(obj, "T")?,
+                trade_id: Some(unsigned(obj, "t")?),
+                fills: 1,
+            }));
+        }
         let price = decimal(obj, "p")?;
         let qty = decimal(obj, "q")?;
         let ts_us = micros(obj, "T")?;
