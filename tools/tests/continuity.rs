@@ -242,6 +242,80 @@ fn rotation_under_load_loses_nothing_and_duplicates_nothing() {
     );
 }
 
+/// A venue-announced shutdown (Binance `serverShutdown`, sent 4 s before the simulator's 7 s
+/// connection lifetime) starts a rotation at once: the connections are replaced before the venue
+/// closes them, nothing is lost, nothing is counted twice, and no connection is lost.
+#[test]
+fn a_shutdown_notice_rotates_before_the_venue_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("sent.jsonl");
+    let total_trades = 4_000;
+    let sim = Simulator::start(SimConfig {
+        symbols: vec!["BTCUSDT".into()],
+        trades_per_sec: 100.0,
+        burst_prob: 0.1,
+        seed: 12,
+        spot_ping: Duration::from_millis(500),
+        futures_ping: Duration::from_millis(500),
+        tape: Some(tape.clone()),
+        max_trades: Some(total_trades),
+        max_lifetime: Some(Duration::from_secs(7)),
+        shutdown_notice: Some(Duration::from_secs(4)),
+        ..SimConfig::default()
+    })
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut cfg = Config {
+        data_dir: data.clone(),
+        feeds: binance_feeds(&sim, Some(0)),
+        ..Config::default()
+    };
+    cfg.feeds.iter_mut().for_each(|f| f.pairs.truncate(1));
+    cfg.continuity.rotation_overlap_ms = 500;
+    cfg.backfill.enabled = false;
+    cfg.monitor.enabled = false;
+    let plan = Plan::from_config(&cfg).unwrap();
+    let mut running = Running::start(plan, WsConfig::default(), StopFlag::new()).unwrap();
+    let stats = running.feed_stats.clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (mut last_sent, mut settled_since) = (u64::MAX, Instant::now());
+    loop {
+        running.io_step(&mut |_, _| {});
+        let s = sim.stats();
+        let generated = s.spot.trades_generated + s.futures.trades_generated;
+        let sent = s.spot.frames_sent + s.futures.frames_sent;
+        if sent != last_sent {
+            (last_sent, settled_since) = (sent, Instant::now());
+        }
+        if generated >= total_trades && settled_since.elapsed() >= Duration::from_millis(1500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: generated {generated}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.shutdown(&mut |_, _| {});
+    let fs = sim.faults().stats();
+    sim.stop();
+    assert!(fs.shutdown_notices >= 2, "{fs:?}");
+    assert!(total(&stats, &|s| s.shutdown_notices.get()) >= 2);
+    assert!(
+        total(&stats, &|s| s.rotations.get()) >= 2,
+        "a rotation per notice"
+    );
+    assert_eq!(
+        total(&stats, &|s| s.disconnects.get()),
+        0,
+        "the venue closed a connection first"
+    );
+    assert_eq!(total(&stats, &|s| s.gaps_opened.get()), 0);
+    let (expected, sent_trades) = bars_from_tape(&std::fs::read_to_string(&tape).unwrap());
+    let (_, stored) = assert_store_equals(&data, &expected);
+    assert_eq!(stored, sent_trades);
+}
+
 /// Reference bars from the simulator's trade history: every trade generated, sent or not.
 fn bars_from_history(h: &tools::sim::TradeHistory, symbols: &[&str]) -> (Bars, u64) {
     let mut bars = Bars::new();
