@@ -77,10 +77,16 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         })?)
     };
     // The simulated market starts afresh each run: a previous run's bars are not this one's
-    // history, so there is no downtime to recover. (Backfill against the simulator's REST
-    // endpoints is wired once they exist; until then gaps are reported, not backfilled.)
+    // history, so there is no downtime to recover. Gaps are backfilled from the simulators'
+    // own REST trade endpoints (their trade history), as they would be from the venues'.
     cfg.continuity.restart_backfill = false;
-    cfg.backfill.enabled = false;
+    let mut histories = vec![sim.history()];
+    histories.extend(vsim.as_ref().map(VenueSim::history));
+    let rest = tools::sim::RestServer::start_with(tools::sim::RestConfig {
+        histories,
+        ..tools::sim::RestConfig::default()
+    })?;
+    cfg.backfill.base_url = rest.base_url();
     let pairs: Vec<String> = args
         .sim
         .symbols
