@@ -193,6 +193,18 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // The venues' REST endpoints over what was generated (instrument lists and trade history):
+    // point an engine's `[backfill] base_url` (and `[instruments.base_url]`) here.
+    let mut histories = vec![sim.history()];
+    histories.extend(venues.as_ref().map(|v| v.history()));
+    let rest = tools::sim::RestServer::start_with(tools::sim::RestConfig {
+        histories,
+        ..tools::sim::RestConfig::default()
+    })?;
+    eprintln!(
+        "  REST           {}   (trade history and instruments; [backfill] base_url)",
+        rest.base_url()
+    );
     let mut handles = vec![sim.faults()];
     handles.extend(venues.as_ref().map(|v| v.faults()));
     let driver = plan.start(handles)?;
