@@ -821,6 +821,9 @@ impl Continuity {
         let boundary = self.handover_boundary(sub);
         self.handover_end(sub);
         let Some(boundary) = boundary else {
+            // The replacement delivered nothing yet: as after a plain reconnect, each market's
+            // window runs from its last trade to its first on the replacement.
+            self.connection_lost(sub);
             return;
         };
         for idx in 0..self.markets.len() {
@@ -1484,6 +1487,40 @@ mod tests {
         assert!(c.admit(&trade(0, 12 * SEC), LIVE, 0));
         assert!(!c.admit(&trade(0, 12 * SEC), NEW, 0));
         assert_eq!(c.counters().duplicates, 3);
+    }
+
+    #[test]
+    fn old_connection_lost_mid_rotation_leaves_a_window() {
+        let mut c = cont(Venue::BybitLinear, ContinuityConfig::default(), None);
+        assert!(c.admit(&trade(0, 10 * SEC), LIVE, 0));
+        c.handover_begin(0);
+        // The old connection dies before the replacement delivered anything.
+        c.handover_abort_old(0, 12 * SEC);
+        c.connection_open(0, 1, 12 * SEC);
+        assert!(c.admit(&trade(0, 13 * SEC), LIVE, 2));
+        assert!(drain(&mut c).iter().any(|a| matches!(
+            a,
+            Action::Record(Record::Opened {
+                kind: GapKind::Window,
+                from_ts_us: 10_000_000,
+                to_ts_us: 13_000_000,
+                ..
+            })
+        )));
+        // With a boundary set, the trades the replacement dropped before it are a window.
+        let mut c = cont(Venue::BybitLinear, ContinuityConfig::default(), None);
+        assert!(c.admit(&trade(0, 10 * SEC), LIVE, 0));
+        c.handover_begin(0);
+        assert!(!c.admit(&trade(0, 10 * SEC + 500_000), NEW, 0));
+        c.handover_abort_old(0, 20 * SEC);
+        assert!(drain(&mut c).iter().any(|a| matches!(
+            a,
+            Action::Record(Record::Opened {
+                from_ts_us: 10_000_000,
+                to_ts_us: 11_000_000,
+                ..
+            })
+        )));
     }
 
     #[test]

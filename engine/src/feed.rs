@@ -950,6 +950,7 @@ impl Feed {
                     by_conn.insert(next.id, (sub, Role::Current));
                     slot.cur = Some(next);
                     cont.handover_abort_old(sub, wall_now);
+                    cont.connection_open(sub, now, wall_now);
                     slot.rotate_now = false;
                     slot.rotate_at_ns = rotate_at(now, subs[sub].rotate_after, &mut jitter);
                     log::warn!(
