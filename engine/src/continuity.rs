@@ -392,6 +392,32 @@ struct MarketState {
     sub: usize,
 }
 
+impl MarketState {
+    fn new(venue: Venue, resume: Resume) -> MarketState {
+        MarketState {
+            venue,
+            model: id_model(venue),
+            open_windows: 0,
+            hi: 0,
+            last_ts: i64::MIN,
+            holes: [None; MAX_HOLES],
+            windows: [None; MAX_WINDOWS],
+            resume,
+            recent: [0; RECENT],
+            recent_pos: 0,
+            sub: usize::MAX,
+        }
+    }
+
+    /// Ids one tick covers: its fills where the venue's ids count fills (OKX), else one.
+    fn id_span(&self, tick: &Tick) -> u64 {
+        match self.model {
+            IdModel::Contiguous { per_fill: true } => u64::from(tick.fills.max(1)),
+            _ => 1,
+        }
+    }
+}
+
 /// Per-subscription handover state during a planned rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Handover {
@@ -435,19 +461,7 @@ impl Continuity {
                     },
                     None => Resume::Live,
                 };
-                Some(MarketState {
-                    venue: market.venue,
-                    model: id_model(market.venue),
-                    open_windows: 0,
-                    hi: 0,
-                    last_ts: i64::MIN,
-                    holes: [None; MAX_HOLES],
-                    windows: [None; MAX_WINDOWS],
-                    resume,
-                    recent: [0; RECENT],
-                    recent_pos: 0,
-                    sub: usize::MAX,
-                })
+                Some(MarketState::new(market.venue, resume))
             })
             .collect();
         Continuity {
@@ -472,19 +486,7 @@ impl Continuity {
         if self.markets.len() <= i {
             self.markets.resize(i + 1, None);
         }
-        self.markets[i] = Some(MarketState {
-            venue,
-            model: id_model(venue),
-            open_windows: 0,
-            hi: 0,
-            last_ts: i64::MIN,
-            holes: [None; MAX_HOLES],
-            windows: [None; MAX_WINDOWS],
-            resume: Resume::Live,
-            recent: [0; RECENT],
-            recent_pos: 0,
-            sub: usize::MAX,
-        });
+        self.markets[i] = Some(MarketState::new(venue, Resume::Live));
     }
 
     pub fn counters(&self) -> ContinuityCounters {
@@ -539,12 +541,8 @@ impl Continuity {
         }
         let mut filled = false;
         let accept = match m.model {
-            IdModel::Contiguous { per_fill } if tick.trade_id != 0 => {
-                let fills = if per_fill {
-                    u64::from(tick.fills.max(1))
-                } else {
-                    1
-                };
+            IdModel::Contiguous { .. } if tick.trade_id != 0 => {
+                let fills = m.id_span(tick);
                 match admit_contiguous(m, tick, fills, now_ns) {
                     Admit::New => true,
                     Admit::Filled => {
@@ -620,12 +618,8 @@ impl Continuity {
             return false;
         };
         // Contiguous ids: fill the hole the ids fall in.
-        if let (IdModel::Contiguous { per_fill }, true) = (m.model, tick.trade_id != 0) {
-            let fills = if per_fill {
-                u64::from(tick.fills.max(1))
-            } else {
-                1
-            };
+        if matches!(m.model, IdModel::Contiguous { .. }) && tick.trade_id != 0 {
+            let fills = m.id_span(tick);
             let lo = tick.trade_id.saturating_sub(fills - 1);
             if let Some(h) = m
                 .holes

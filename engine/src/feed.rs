@@ -17,7 +17,9 @@
 //!   shard flags bars of gaps that stay unrecovered.
 
 use crate::backfill::{BackfillJob, BackfillOut, DoneWhy};
-use crate::continuity::{Action, Continuity, ContinuityConfig, Outcome, Record, Source};
+use crate::continuity::{
+    Action, Continuity, ContinuityConfig, ContinuityCounters, Outcome, Record, Source,
+};
 use crate::market::{MarketTable, Tick};
 use crate::ring::{Consumer, Producer};
 use crate::route::Router;
@@ -274,7 +276,7 @@ impl Conn {
             let by_ping = (ping.every.as_nanos() as u64)
                 .saturating_mul(2)
                 .max(p.stale_floor.as_nanos() as u64);
-            limit = limit.min(by_ping.max(p.stale_floor.as_nanos() as u64));
+            limit = limit.min(by_ping);
         }
         limit
     }
@@ -1000,30 +1002,7 @@ impl Feed {
             }
             if now - last_publish >= 1_000_000_000 {
                 last_publish = now;
-                let k = cont.counters();
-                stats
-                    .duplicates
-                    .add(k.duplicates - counters_seen.duplicates);
-                stats
-                    .gaps_opened
-                    .add(k.gaps_opened - counters_seen.gaps_opened);
-                stats
-                    .gaps_recovered
-                    .add(k.gaps_recovered - counters_seen.gaps_recovered);
-                stats
-                    .gaps_unrecovered
-                    .add(k.gaps_unrecovered - counters_seen.gaps_unrecovered);
-                stats
-                    .trades_missing
-                    .add(k.trades_missing - counters_seen.trades_missing);
-                stats
-                    .trades_recovered
-                    .add(k.trades_recovered - counters_seen.trades_recovered);
-                stats
-                    .backfill_dropped
-                    .add(k.backfill_dropped - counters_seen.backfill_dropped);
-                stats.reordered.add(k.reordered - counters_seen.reordered);
-                counters_seen = k;
+                publish_continuity(&stats, cont.counters(), &mut counters_seen);
                 if let Downstream::Rings(links) = &downstream {
                     let deepest = links.iter().map(|l| l.ring.len()).max().unwrap_or(0);
                     stats.shard_ring_depth.set(deepest as u64);
@@ -1043,29 +1022,7 @@ impl Feed {
             }
         }
 
-        let k = cont.counters();
-        stats
-            .duplicates
-            .add(k.duplicates - counters_seen.duplicates);
-        stats
-            .gaps_opened
-            .add(k.gaps_opened - counters_seen.gaps_opened);
-        stats
-            .gaps_recovered
-            .add(k.gaps_recovered - counters_seen.gaps_recovered);
-        stats
-            .gaps_unrecovered
-            .add(k.gaps_unrecovered - counters_seen.gaps_unrecovered);
-        stats
-            .trades_missing
-            .add(k.trades_missing - counters_seen.trades_missing);
-        stats
-            .trades_recovered
-            .add(k.trades_recovered - counters_seen.trades_recovered);
-        stats
-            .backfill_dropped
-            .add(k.backfill_dropped - counters_seen.backfill_dropped);
-        stats.reordered.add(k.reordered - counters_seen.reordered);
+        publish_continuity(&stats, cont.counters(), &mut counters_seen);
         let shard = match downstream {
             Downstream::Rings(mut links) => {
                 for link in links.iter_mut() {
@@ -1082,6 +1039,29 @@ impl Feed {
             shard,
         })
     }
+}
+
+/// Adds what the continuity counters gained since `seen` to the feed's stats.
+fn publish_continuity(stats: &FeedStats, k: ContinuityCounters, seen: &mut ContinuityCounters) {
+    stats.duplicates.add(k.duplicates - seen.duplicates);
+    stats.gaps_opened.add(k.gaps_opened - seen.gaps_opened);
+    stats
+        .gaps_recovered
+        .add(k.gaps_recovered - seen.gaps_recovered);
+    stats
+        .gaps_unrecovered
+        .add(k.gaps_unrecovered - seen.gaps_unrecovered);
+    stats
+        .trades_missing
+        .add(k.trades_missing - seen.trades_missing);
+    stats
+        .trades_recovered
+        .add(k.trades_recovered - seen.trades_recovered);
+    stats
+        .backfill_dropped
+        .add(k.backfill_dropped - seen.backfill_dropped);
+    stats.reordered.add(k.reordered - seen.reordered);
+    *seen = k;
 }
 
 /// When a connection opened at `now` is to be rotated: its lifetime minus a random 0–60 s,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// Appends gap records to the day's journal file.
 #[derive(Debug)]
 pub struct GapJournal {
-    dir: PathBuf,
+    data_dir: PathBuf,
     day: i64,
     out: Option<BufWriter<File>>,
     /// Records written, and write errors (logged once each time the file changes).
@@ -30,7 +30,7 @@ pub struct GapJournal {
 impl GapJournal {
     pub fn new(data_dir: &Path) -> GapJournal {
         GapJournal {
-            dir: data_dir.join("gaps"),
+            data_dir: data_dir.to_path_buf(),
             day: i64::MIN,
             out: None,
             written: 0,
@@ -51,7 +51,10 @@ impl GapJournal {
         let line = to_json(table, r, now_us);
         if let Err(e) = self.append(&line, now_us) {
             self.errors += 1;
-            log::error!("gap journal under {}: {e}", self.dir.display());
+            log::error!(
+                "gap journal under {}: {e}",
+                self.data_dir.join("gaps").display()
+            );
             self.out = None;
         } else {
             self.written += 1;
@@ -64,8 +67,10 @@ impl GapJournal {
             if let Some(mut old) = self.out.take() {
                 old.flush()?;
             }
-            std::fs::create_dir_all(&self.dir)?;
-            let path = GapJournal::path_of(self.dir.parent().unwrap_or(&self.dir), day);
+            let path = GapJournal::path_of(&self.data_dir, day);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
             let f = OpenOptions::new().create(true).append(true).open(path)?;
             self.out = Some(BufWriter::new(f));
             self.day = day;
