@@ -1192,21 +1192,20 @@ fn check_frame(
         }
         return;
     }
-    if ours.is_empty() && want.outdated.is_some() && required == 0 {
+    if let (true, Some(why), 0) = (ours.is_empty(), want.outdated, required) {
         tally.not_checkable += 1;
         tally.notes.push(format!(
-            "{where_}: outdated capture printed nothing ({})",
-            want.outdated.unwrap()
+            "{where_}: outdated capture printed nothing ({why})"
         ));
         return;
     }
     // Ordered match: every printed event must be the next expected one (optional expected
     // events may be skipped); required ones must all be printed.
     let mut next = 0;
-    let mut wanted = want.events.into_iter().peekable();
+    let mut wanted = want.events.into_iter();
     'ours: while next < ours.len() {
         let o = &ours[next];
-        while let Some(w) = wanted.next() {
+        for w in wanted.by_ref() {
             match same(o, &w) {
                 Ok(note) => {
                     tally.matched += 1;
