@@ -4,7 +4,8 @@
 //! also the prefix of its market ids (`BINANCE_FUTURES:btcusdt`; [`Venue::exchange`]). Checked in
 //! Tucsky/aggr-server on 2026-12-07 (code index; `binance_futures.js`, `gateio.js`, `bitget.js`,
 //! `coinbase.js` at 0a91adf0, `bybit.js` at 124f0675, `okex.js` at 0ee40a4e, `kraken.js` at
-//! 2129161f, `huobi.js` at 05983504): `BINANCE`, `BINANCE_FUTURES`, `BYBIT`, `OKEX`,
+//! 2129161f, `huobi.js` at 05983504, `hyperliquid.js` at 29d4c6d9; `BINANCE`, `BITMEX`,
+//! `DERIBIT`, `BITFINEX` as in the market ids of shared/reference/seed-compat.md): `BINANCE`, `BINANCE_FUTURES`, `BYBIT`, `OKEX`,
 //! `COINBASE`, `KRAKEN`, `BITMEX`, `DERIBIT`, `BITFINEX`, `HUOBI`, `BITGET`, `GATEIO`,
 //! `HYPERLIQUID` (its other exchanges — `BINANCE_US`, `BITSTAMP`, `KUCOIN`, `MEXC`, … — have no
 //! adapter here). They are matched case-insensitively (`binance_futures`); our own names

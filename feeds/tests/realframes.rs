@@ -1314,7 +1314,8 @@ fn real_captured_frames_decode_as_the_venues_document() {
         "file", "frames", "events", "matched", "optional", "uncheck."
     );
     for file in &files {
-        let venue = venue_of(file).unwrap_or_else(|| panic!("no venue for {file}"));
+        let venue = venue_of(file)
+            .unwrap_or_else(|| panic!("realframes: no venue known for {file}: add it to venue_of"));
         let mut decoder = venue.decoder();
         checker.bitfinex_channels.clear();
         let mut tally = Tally::default();
