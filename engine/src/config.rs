@@ -208,13 +208,9 @@ impl FeedConfig {
         Venue::from_name(&self.venue).ok_or_else(|| ConfigError::Invalid {
             origin: "feeds.venue".to_string(),
             message: format!(
-                "unknown venue {:?} (known: {})",
+                "unknown venue {:?} (accepted: {})",
                 self.venue,
-                Venue::ALL
-                    .iter()
-                    .map(|v| v.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                feeds::alias::accepted_spellings()
             ),
         })
     }
@@ -231,18 +227,83 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', "\n  "),
         })?;
-        cfg.validate().map_err(|e| match e {
-            ConfigError::Invalid { origin, message } => ConfigError::Invalid {
-                origin: format!("{}: {origin}", path.display()),
-                message,
-            },
-            other => other,
-        })?;
+        cfg.resolve_venue_aliases()
+            .and_then(|()| cfg.validate())
+            .map_err(|e| match e {
+                ConfigError::Invalid { origin, message } => ConfigError::Invalid {
+                    origin: format!("{}: {origin}", path.display()),
+                    message,
+                },
+                other => other,
+            })?;
         Ok(cfg)
+    }
+
+    /// `[[feeds]]` whose `venue` is spelled as aggr-server spells it (`BINANCE_FUTURES`,
+    /// `bybit`, `OKEX`; see `feeds::alias`) become feeds of our venues: each pair goes to the
+    /// venue its name belongs to (`btcusd_perp` → `binance-coinm`, `BTCUSDT-SPOT` →
+    /// `bybit-spot` as `BTCUSDT`), one feed per venue, in the order the pairs came.
+    pub fn resolve_venue_aliases(&mut self) -> Result<(), ConfigError> {
+        let mut out = Vec::with_capacity(self.feeds.len());
+        for (i, f) in std::mem::take(&mut self.feeds).into_iter().enumerate() {
+            let alias = match feeds::alias::VenueName::parse(&f.venue) {
+                Some(n @ feeds::alias::VenueName::AggrServer(_)) => n,
+                // Ours, or unknown (validate names the accepted spellings).
+                _ => {
+                    out.push(f);
+                    continue;
+                }
+            };
+            let mut groups: Vec<(Venue, Vec<String>)> = Vec::new();
+            for p in &f.pairs {
+                let (venue, pair) = alias.for_pair(p).map_err(|message| ConfigError::Invalid {
+                    origin: format!("feeds[{i}].pairs"),
+                    message: format!("venue {:?}: {message}", f.venue),
+                })?;
+                match groups.iter_mut().find(|(v, _)| *v == venue) {
+                    Some((_, pairs)) => pairs.push(pair),
+                    None => groups.push((venue, vec![pair])),
+                }
+            }
+            if groups.len() > 1 && f.url.is_some() {
+                return Err(ConfigError::Invalid {
+                    origin: format!("feeds[{i}].url"),
+                    message: format!(
+                        "venue {:?} with pairs of several venues ({}) cannot share one url: \
+                         write one [[feeds]] per venue",
+                        f.venue,
+                        groups
+                            .iter()
+                            .map(|(v, _)| v.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            if groups.is_empty() {
+                // No pairs: keep one feed so that validate reports the empty list.
+                groups.push((alias.venues()[0], Vec::new()));
+            }
+            for (venue, pairs) in groups {
+                log::info!(
+                    "feeds[{i}]: venue {:?} (aggr-server spelling) is {} for {}",
+                    f.venue,
+                    venue.name(),
+                    pairs.join(", ")
+                );
+                out.push(FeedConfig {
+                    venue: venue.name().to_string(),
+                    pairs,
+                    ..f.clone()
+                });
+            }
+        }
+        self.feeds = out;
+        Ok(())
     }
 
     /// Apply `SQUEEZEFLOW_*` environment overrides (environment beats the file).
@@ -376,6 +437,64 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn aggr_server_venue_spellings_become_our_venues() {
+        let cfg = parse(
+            "[[feeds]]\nvenue = \"BINANCE_FUTURES\"\npairs = [\"btcusdt\", \"btcusd_perp\", \"ethusdt\"]\n\
+             [[feeds]]\nvenue = \"bybit\"\npairs = [\"BTCUSDT-SPOT\", \"BTCUSDT\", \"BTCUSD\"]\n\
+             [[feeds]]\nvenue = \"okex\"\npairs = [\"BTC-USDT-SWAP\"]\n",
+        )
+        .unwrap();
+        let got: Vec<(Venue, Vec<&str>)> = cfg
+            .feeds
+            .iter()
+            .map(|f| {
+                (
+                    f.venue().unwrap(),
+                    f.pairs.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Venue::BinanceUsdm, vec!["btcusdt", "ethusdt"]),
+                (Venue::BinanceCoinm, vec!["btcusd_perp"]),
+                (Venue::BybitSpot, vec!["BTCUSDT"]),
+                (Venue::BybitLinear, vec!["BTCUSDT"]),
+                (Venue::BybitInverse, vec!["BTCUSD"]),
+                (Venue::OkxSwap, vec!["BTC-USDT-SWAP"]),
+            ]
+        );
+        // One url cannot serve two venues' pairs.
+        let e = parse(
+            "[[feeds]]\nvenue = \"BINANCE_FUTURES\"\nurl = \"ws://127.0.0.1:1\"\n\
+             pairs = [\"btcusdt\", \"btcusd_perp\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("feeds[0].url") && e.contains("binance-coinm"),
+            "{e}"
+        );
+        // A pair no adapter serves is named.
+        let e = parse("[[feeds]]\nvenue = \"GATEIO\"\npairs = [\"BTC_USDT-SPOT\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("feeds[0].pairs") && e.contains("BTC_USDT-SPOT"),
+            "{e}"
+        );
+        // A truly unknown venue lists every accepted spelling.
+        let e = parse("[[feeds]]\nvenue = \"KUCOIN\"\npairs = [\"BTC-USDT\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("KUCOIN") && e.contains("binance-usdm") && e.contains("BINANCE_FUTURES"),
+            "{e}"
+        );
     }
 
     #[test]

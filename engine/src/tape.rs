@@ -62,7 +62,10 @@ pub struct TapeLine<'a> {
 pub enum TapeError {
     #[error("line {line}: not a tape record: {message}")]
     Json { line: u64, message: String },
-    #[error("line {line}: unknown venue {venue:?}")]
+    #[error(
+        "line {line}: unknown venue {venue:?} (accepted: {})",
+        feeds::alias::accepted_spellings()
+    )]
     Venue { line: u64, venue: String },
     #[error("reading the tape: {0}")]
     Io(#[from] std::io::Error),
@@ -115,7 +118,7 @@ impl<R: BufRead> TapeReader<R> {
         let line = self.line;
         let text = self.text.trim_ascii_end();
         if let Some((ts_ns, venue, conn)) = fast_parse(text, &mut self.frame) {
-            let venue = Venue::from_name(venue).ok_or_else(|| TapeError::Venue {
+            let venue = venue_of(venue, &self.frame).ok_or_else(|| TapeError::Venue {
                 line,
                 venue: venue.to_string(),
             })?;
@@ -131,7 +134,7 @@ impl<R: BufRead> TapeReader<R> {
             line,
             message: e.to_string(),
         })?;
-        let venue = Venue::from_name(&rec.venue).ok_or_else(|| TapeError::Venue {
+        let venue = venue_of(&rec.venue, rec.frame.as_bytes()).ok_or_else(|| TapeError::Venue {
             line,
             venue: rec.venue.to_string(),
         })?;
@@ -145,6 +148,15 @@ impl<R: BufRead> TapeReader<R> {
             frame: &self.frame,
         }))
     }
+}
+
+/// A tape line's venue: our name, or aggr-server's spelling (`BINANCE_FUTURES`, `okex`), which
+/// the line's frame resolves to one of our venue APIs (`feeds::alias`).
+fn venue_of(name: &str, frame: &[u8]) -> Option<Venue> {
+    if let Some(v) = Venue::from_name(name) {
+        return Some(v);
+    }
+    feeds::alias::VenueName::parse(name).map(|n| n.for_frame(frame))
 }
 
 /// The tape writer's own layout, `{"ts_ns":N,"venue":"V","conn":N,"frame":"…"}`, parsed without

@@ -13,6 +13,7 @@
 //! Decoding does no I/O and reads no clock; only `ws` touches sockets.
 #![deny(unsafe_code)]
 
+pub mod alias;
 pub mod binance;
 pub mod bitfinex;
 pub mod bitget;
