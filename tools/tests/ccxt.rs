@@ -30,16 +30,16 @@ const CCXT_VERSION: &str = "4.5.90";
 const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     // Issue 16 §4, being fixed in parallel (sim/binance.rs, server.rs, coinm.rs, kraken.rs,
     // coinbase.rs, bybit.rs, rest.rs, rest_trades.rs).
-    ("binance", "stream", "ws/0"),         // `/ws/<n>` answers 400
-    ("binance-usdm", "stream", "ws/0"),    // `/public/ws/<n>` 404, `/market/ws/<n>` 400
-    ("binance-coinm", "stream", "ws/0"),   // `/ws/<n>` answers 400
+    ("binance", "stream", "ws/0"),       // `/ws/<n>` answers 400
+    ("binance-usdm", "stream", "ws/0"),  // `/public/ws/<n>` 404, `/market/ws/<n>` 400
+    ("binance-coinm", "stream", "ws/0"), // `/ws/<n>` answers 400
     ("kraken", "stream", "market() requires a symbol"), // empty v2 trade snapshot
     ("coinbase-advanced", "stream", "can only concatenate"), // empty market_trades snapshot
-    ("bybit-linear", "stream", "req_id"),  // numeric req_id echoed as ""
+    ("bybit-linear", "stream", "req_id"), // numeric req_id echoed as ""
     ("bybit-inverse", "stream", "req_id"), // numeric req_id echoed as ""
     ("bybit-spot", "markets", "not among the 0 markets"), // instruments-info: empty list
     ("bybit-linear", "markets", "not among the 0 markets"), // instruments-info: empty list
-    ("okx-spot", "markets", "51000"),      // instruments?instType=SPOT: error 51000
+    ("okx-spot", "markets", "51000"),    // instruments?instType=SPOT: error 51000
     // Found by this suite, not fixed yet: REST endpoints ccxt's fetch_markets / fetch_trades
     // use that the simulator's REST server does not serve (404, or 405 for a POST).
     ("binance", "markets", "/api/v3/exchangeInfo"),
@@ -52,18 +52,42 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     ("gate-futures", "trades", "/api/v4/futures/usdt/trades"),
     ("hyperliquid", "markets", "POST /info"),
     ("kraken", "markets", "/0/public/AssetPairs"),
-    ("kraken-futures", "markets", "/derivatives/api/v3/instruments"),
+    (
+        "kraken-futures",
+        "markets",
+        "/derivatives/api/v3/instruments",
+    ),
     ("kraken-futures", "trades", "/api/history/v3/market/"),
     ("coinbase", "markets", "GET /products"),
-    ("coinbase-advanced", "markets", "/api/v3/brokerage/market/products"),
-    ("coinbase-advanced", "trades", "/api/v3/brokerage/market/products/"),
+    (
+        "coinbase-advanced",
+        "markets",
+        "/api/v3/brokerage/market/products",
+    ),
+    (
+        "coinbase-advanced",
+        "trades",
+        "/api/v3/brokerage/market/products/",
+    ),
     ("deribit", "markets", "/api/v2/public/get_instruments"),
-    ("deribit", "trades", "/api/v2/public/get_last_trades_by_instrument"),
+    (
+        "deribit",
+        "trades",
+        "/api/v2/public/get_last_trades_by_instrument",
+    ),
     ("bitfinex", "markets", "/v2/conf/pub:info:pair"),
     ("huobi", "markets", "/v1/common/symbols"),
     ("huobi", "trades", "/market/history/trade"),
-    ("huobi-swap", "markets", "/linear-swap-api/v1/swap_contract_info"),
-    ("huobi-swap", "trades", "/linear-swap-ex/market/history/trade"),
+    (
+        "huobi-swap",
+        "markets",
+        "/linear-swap-api/v1/swap_contract_info",
+    ),
+    (
+        "huobi-swap",
+        "trades",
+        "/linear-swap-ex/market/history/trade",
+    ),
 ];
 
 /// Every venue API the harness must report on (BitMEX closed on 2026-09-23: not a venue).
@@ -181,9 +205,7 @@ fn parse(report: &str) -> BTreeMap<String, VenueReport> {
         } else if let (Some(v), Some(rest)) = (&current, line.strip_prefix("    [")) {
             if let Some((check, reasons)) = rest.split_once("] ") {
                 if let Some(entry) = out.get_mut(v) {
-                    entry
-                        .reasons
-                        .insert(check.to_string(), reasons.to_string());
+                    entry.reasons.insert(check.to_string(), reasons.to_string());
                 }
             }
         }
@@ -248,7 +270,11 @@ fn ccxt_conformance_against_the_simulator() {
             continue;
         };
         for check in ["markets", "stream", "trades"] {
-            let state = rep.checks.get(check).map(String::as_str).unwrap_or("missing");
+            let state = rep
+                .checks
+                .get(check)
+                .map(String::as_str)
+                .unwrap_or("missing");
             let reasons = rep.reasons.get(check).map(String::as_str).unwrap_or("");
             let known: Vec<&str> = KNOWN_FAILURES
                 .iter()

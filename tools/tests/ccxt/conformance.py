@@ -429,7 +429,10 @@ def dec_coinbase(f):
 
 def dec_coinbase_adv(f):
     # Advanced Trade: {"channel":"market_trades","events":[{"type":"snapshot"|"update","trades":[
-    #  {"trade_id","product_id","price","size","side","time"}]}]}; `side` is the taker's.
+    #  {"trade_id","product_id","price","size","side","time"}]}]}. ccxt reports `side` as it is
+    # (lower-cased); the project's reference finds it is the MAKER's side on real frames
+    # (shared/reference/exchanges.md §5, recorded 2026-08-09), so ccxt's side is not the
+    # aggressor here: compared with the field as sent.
     if isinstance(f, dict) and f.get("channel") == "market_trades":
         for ev in f.get("events", []):
             for t in ev.get("trades", []):
