@@ -610,6 +610,7 @@ async def run_venue(v, sim):
                     break
         else:
             r.notes.append("no public fetch_trades in ccxt")
+            r.skipped.add("trades")
     except Exception as e:
         r.fail("stream", f"harness: {type(e).__name__}: {short(e)}")
         if VERBOSE:
@@ -815,6 +816,14 @@ def main():
         ap.error("--sim (or SQUEEZEFLOW_BIN) is required")
     venues = [v for v in VENUES if not args.only or v.name in args.only.split(",")]
     logging.basicConfig(level=logging.WARNING)
+    # ccxt logs through the `ccxt` logger: anything at WARNING or above fails the run.
+    ccxt_logged = []
+
+    class Capture(logging.Handler):
+        def emit(self, record):
+            ccxt_logged.append(f"{record.name}: {record.getMessage()[:300]}")
+
+    logging.getLogger("ccxt").addHandler(Capture(level=logging.WARNING))
     record = args.keep or tempfile.mkdtemp(prefix="ccxt-conformance-")
     os.makedirs(record, exist_ok=True)
     started = time.monotonic()
@@ -854,6 +863,8 @@ def main():
             log(f"  urls {r.urls} sent {r.probe.sent[:5]}")
     for e in loop_errors:
         harness_errors.append(f"asyncio (no venue): {e}")
+    for e in ccxt_logged:
+        harness_errors.append(f"ccxt logged {e}")
     for e in harness_errors:
         print(f"FAIL harness: {e}")
     failed += len(venues) - len(results) + (1 if harness_errors else 0)
