@@ -1,24 +1,22 @@
 #!/usr/bin/env python3
 """ccxt conformance suite: ccxt.pro (a client we did not write) against `squeezeflow sim`.
 
-Starts `squeezeflow sim` with every simulated venue, points one ccxt.pro exchange per venue
-API at it — ccxt's OWN urls with only scheme, host and port replaced, so a path the simulator
-does not serve fails — and for each venue checks that ccxt:
+Starts `squeezeflow sim` with every simulated venue (`--record DIR --keepalive-scale 0.02`),
+points one ccxt.pro exchange per venue API at it — ccxt's OWN urls with only scheme, host and
+port replaced, so a path the simulator does not serve fails — and judges three checks per venue:
 
-1. loads the venue's markets from the simulator's REST server (`load_markets`; when that
-   fails the stream check still runs on markets given here, and the REST failure is reported);
-2. subscribes with `watch_trades` to two simulated markets and keeps the connection alive over
-   at least two ping rounds (the simulator's keepalive timings and ccxt's `keepAlive` are
-   shortened so this takes seconds), with no exception in ccxt's handlers, no error callback,
-   no reconnect;
-3. parsed trades whose id, price, amount, side and timestamp equal what the simulator sent
-   (read back from the simulator's `--record` tape and decoded here from each venue's
-   documented layout, independently of ccxt and of our feeds);
-4. `fetch_trades` over REST returns trades that overlap the stream's with equal fields, and the
-   streamed symbols are among `fetch_markets`' symbols.
+- `markets`: `fetch_markets` against the simulator's REST server returns the two markets (when
+  it fails, the stream is still checked, on unified markets given here: "given markets");
+- `stream`: `watch_trades` on two markets for STREAM_SECONDS, over at least two ping rounds
+  (ccxt's `keepAlive` pongs, and the venue's own pings where it pings), with no exception in
+  ccxt's handlers, no error callback, no reconnect, no wrong `req_id` echo; every trade ccxt
+  parsed has the id, price, amount, side and timestamp the simulator sent (its tape, decoded
+  here from each venue's documented layout, independently of ccxt and of our feeds);
+- `trades`: `fetch_trades` over REST overlaps the stream with equal fields.
 
-One process, venues concurrently, a hard overall timeout. Prints one `PASS name` or
-`FAIL name: reason; reason` line per venue and a final `ccxt: N passed, N failed`.
+One process, venues concurrently, a hard overall timeout. Prints per venue a `PASS name (…):
+markets=ok stream=ok trades=ok` or `FAIL …` line, `    [check] reasons` lines under a failure
+and a `    notes:` line, then a final `ccxt: N passed, N failed`.
 
 Usage: conformance.py --sim /path/to/squeezeflow [--only venue,venue] [--keep DIR] [-v]
 Needs ccxt (pinned: tools/tests/ccxt.rs installs ccxt==4.5.90 into a virtualenv).
@@ -77,10 +75,6 @@ class Venue:
         # default `trade`, a different id space, so it is not compared with REST).
         self.watch_params = watch_params or {}
         self.rest_skip = {s for s in symbols if self.ccxt_id.startswith("binance") and s not in self.watch_params}
-
-
-def _u(base, quote, settle=None, **kw):
-    return dict(base=base, quote=quote, settle=settle, **kw)
 
 
 # Our venues → ccxt exchange ids. BitMEX is not here: it ceased operations on 2026-09-23
