@@ -48,7 +48,7 @@ import ccxt.pro as ccxtpro
 KEEPALIVE_SCALE = 0.02
 KEEPALIVE_MS = 1000
 # How long each venue streams: two rounds of the slowest server ping (3.6 s) plus margin.
-STREAM_SECONDS = 9.0
+STREAM_SECONDS = 10.0
 MIN_PINGS = 2
 MIN_TRADES = 5
 OVERALL_TIMEOUT = 100.0
