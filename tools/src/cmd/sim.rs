@@ -48,6 +48,15 @@ pub(crate) struct Args {
     /// Durations: 500ms, 30s, 10m, 1h.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<tools::sim::faults::FaultSpec>,
+    /// Record every text frame sent, as JSONL tapes in this directory (created):
+    /// `binance.jsonl` (Binance spot and USDⓈ-M) and `venues.jsonl` (the `--venues`), each
+    /// complete when the simulator stops (`{"ts_ns","venue","conn","frame"}` per line).
+    #[arg(long, value_name = "DIR", conflicts_with = "tape")]
+    record: Option<PathBuf>,
+    /// Scale every venue's keepalive timings (server ping intervals and pong deadlines) by
+    /// this factor: 1 = the venues' own, 0.05 makes Binance spot ping every second.
+    #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+    keepalive_scale: f64,
 }
 
 /// The multi-venue simulator's config for `--venues` (`None` when not asked for).
@@ -157,13 +166,37 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let plan = tools::sim::faults::FaultPlan {
         specs: args.faults.clone(),
     };
+    anyhow::ensure!(
+        args.keepalive_scale.is_finite() && args.keepalive_scale > 0.0,
+        "--keepalive-scale: {} is not a positive number",
+        args.keepalive_scale
+    );
     let mut cfg = SimConfig {
         spot_port: args.spot_port,
         futures_port: args.futures_port,
         ..args.market.sim_config()
     };
+    for d in [
+        &mut cfg.spot_ping,
+        &mut cfg.futures_ping,
+        &mut cfg.pong_timeout_spot,
+        &mut cfg.pong_timeout_futures,
+    ] {
+        *d = d.mul_f64(args.keepalive_scale);
+    }
     // Checked before anything starts, so a bad `--venues` fails cleanly.
     let mut venue_cfg = venue_sim_config(&args.venues, &args.market)?;
+    if let Some(v) = &mut venue_cfg {
+        v.keepalive_scale = args.keepalive_scale;
+    }
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("--record: creating {}: {e}", dir.display()))?;
+        cfg.tape = Some(dir.join("binance.jsonl"));
+        if let Some(v) = &mut venue_cfg {
+            v.tape = Some(dir.join("venues.jsonl"));
+        }
+    }
     if let Some(d) = plan.lifetime() {
         cfg.max_lifetime = Some(d);
         if let Some(v) = &mut venue_cfg {
