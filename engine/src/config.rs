@@ -224,8 +224,8 @@ impl FeedConfig {
                 origin: "feeds.venue".to_string(),
                 message: format!(
                     "venue {:?} has closed: {why}. There is nothing left to connect to; remove \
-                     this [[feeds]] entry (old {venue} captures still work with `decode`, \
-                     `replay` and `import`)",
+                     this [[feeds]] entry (old {venue} captures still work with `decode` and \
+                     `replay`, its bar history with `import` and `bars`)",
                     self.venue
                 ),
             }),

@@ -109,4 +109,27 @@ fn replay_still_reads_a_bitmex_tape() {
     assert_eq!(store.markets().unwrap(), ["BITMEX:XBTUSD"]);
     let bars = store.range("BITMEX:XBTUSD", 0, i64::MAX).unwrap();
     assert_eq!(bars.len(), 2, "one bar per second with trades: {bars:?}");
+    // `import` (InfluxDB history) gates each market only on its store path; BitMEX ids keep one.
+    assert!(engine::store::day_path(&data, "BITMEX:XBTUSD", 0).is_ok());
+    // And the stored history reads back through `bars`.
+    let out = squeezeflow(&[
+        "bars",
+        "--data",
+        data.to_str().unwrap(),
+        "--market",
+        "BITMEX:XBTUSD",
+        "--from",
+        "2021-07-22T22:36:00Z",
+        "--to",
+        "2021-07-22T22:37:00Z",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "{}",
+        text(&out.stdout)
+    );
 }
