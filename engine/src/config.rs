@@ -203,16 +203,29 @@ pub struct FeedConfig {
 }
 
 impl FeedConfig {
-    /// The venue, or an error naming the bad value.
+    /// The venue, or an error naming the bad value. A venue that has closed
+    /// ([`Venue::closed`]) is refused with the closure, not followed: its host is gone.
     pub fn venue(&self) -> Result<Venue, ConfigError> {
-        Venue::from_name(&self.venue).ok_or_else(|| ConfigError::Invalid {
+        let venue = Venue::from_name(&self.venue).ok_or_else(|| ConfigError::Invalid {
             origin: "feeds.venue".to_string(),
             message: format!(
                 "unknown venue {:?} (accepted: {})",
                 self.venue,
                 feeds::alias::accepted_spellings()
             ),
-        })
+        })?;
+        match venue.closed() {
+            Some(why) => Err(ConfigError::Invalid {
+                origin: "feeds.venue".to_string(),
+                message: format!(
+                    "venue {:?} has closed: {why}. There is nothing left to connect to; remove \
+                     this [[feeds]] entry (old {venue} captures still work with `decode` and \
+                     `replay`, its bar history with `import` and `bars`)",
+                    self.venue
+                ),
+            }),
+            None => Ok(venue),
+        }
     }
 }
 
@@ -555,6 +568,40 @@ pairs = ["btcusdt", "btcusd_perp"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("feeds[0].pairs"), "{e}");
+    }
+
+    #[test]
+    fn a_closed_venue_is_refused_with_its_closure() {
+        let text = "[[feeds]]\nvenue = \"bybit-linear\"\npairs = [\"BTCUSDT\"]\n\n\
+                    [[feeds]]\nvenue = \"bitmex\"\npairs = [\"XBTUSD\"]\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            e.contains("test.toml") && e.contains("feeds[1].venue"),
+            "{e}"
+        );
+        assert!(
+            e.contains("\"bitmex\" has closed")
+                && e.contains("ceased operations on 2026-09-23 04:00 UTC"),
+            "{e}"
+        );
+        // Also when the config was built in code (Plan::from_config goes through venue()).
+        let f = FeedConfig {
+            venue: "bitmex".into(),
+            url: Some("ws://127.0.0.1:9".into()),
+            pairs: vec!["XBTUSD".into()],
+            ping_ms: None,
+            rotate_after_s: None,
+        };
+        assert!(f.venue().unwrap_err().to_string().contains("has closed"));
+        // Closed venues are not offered as alternatives to a misspelt name.
+        let e = parse("[[feeds]]\nvenue = \"bitmax\"\npairs = [\"XBTUSD\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown venue") && !e.contains("bitmex"), "{e}");
+        // The defaults follow no closed venue.
+        for f in Config::default_feeds() {
+            assert!(f.venue().is_ok(), "{}", f.venue);
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The markets `run` and `demo` follow when the configuration lists no `[[feeds]]`: BTC, ETH
-//! and SOL, spot and perpetual, on every venue that lists them — 100 markets on 20 venue
+//! and SOL, spot and perpetual, on every venue that lists them — 99 markets on 19 venue
 //! APIs, spelled as each venue spells them in its requests.
 //!
 //! Left out on purpose: EUR-quoted spot (it would mix currencies in a symbol's spot CVD),
-//! Coinbase Advanced Trade (the same markets as Coinbase Exchange, same market ids) and
-//! dated futures (FUTURE markets play no part in the strategy).
+//! Coinbase Advanced Trade (the same markets as Coinbase Exchange, same market ids), dated
+//! futures (FUTURE markets play no part in the strategy) and closed venues
+//! ([`feeds::Venue::closed`]: BitMEX, closed 2026-09-23; docs/VENUES.md).
 
 /// `(venue, pairs)`.
 pub const DEFAULT_FEEDS: &[(&str, &[&str])] = &[
@@ -78,9 +79,6 @@ pub const DEFAULT_FEEDS: &[(&str, &[&str])] = &[
             "PI_ETHUSD",
         ],
     ),
-    // ETHUSD and SOLUSD are quanto contracts: their liquidations (in contracts, without a
-    // base amount) cannot be converted to base units without the XBT price.
-    ("bitmex", &["XBTUSD"]),
     (
         "deribit",
         &[

@@ -1,6 +1,6 @@
-//! The built-in feed list (`run` without `[[feeds]]`): 100+ markets of BTC, ETH and SOL,
-//! spot and perpetual on every venue API, each with a plan to connect and a market id of its
-//! own.
+//! The built-in feed list (`run` without `[[feeds]]`): 99 markets of BTC, ETH and SOL,
+//! spot and perpetual on every venue API still operating, each with a plan to connect and a
+//! market id of its own.
 
 use engine::config::Config;
 use engine::pipeline::Plan;
@@ -13,7 +13,12 @@ fn default_feeds_cover_every_venue_with_btc_eth_sol() {
     let cfg = Config::default();
     assert!(cfg.feeds.is_empty());
     let plan = Plan::from_config(&cfg).unwrap();
-    assert!(plan.table.len() >= 100, "{} markets", plan.table.len());
+    // 100 until BitMEX (1 market, XBTUSD) closed on 2026-09-23.
+    assert_eq!(plan.table.len(), 99, "{} markets", plan.table.len());
+    assert!(
+        plan.table.iter().all(|(_, m)| m.venue.closed().is_none()),
+        "a closed venue in the defaults"
+    );
 
     let mut kinds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut ids = BTreeSet::new();
@@ -42,12 +47,16 @@ fn default_feeds_cover_every_venue_with_btc_eth_sol() {
         );
     }
 
-    // Every venue API but the duplicate Coinbase Advanced and the dated-futures-only OKX one.
+    // Every venue API but the duplicate Coinbase Advanced, the dated-futures-only OKX one and
+    // the closed ones (BitMEX).
     let venues: BTreeSet<&str> = plan.subscriptions.iter().map(|s| s.venue.name()).collect();
     for v in Venue::ALL {
-        let skipped = matches!(v, Venue::CoinbaseAdvanced | Venue::OkxFutures);
+        let skipped =
+            matches!(v, Venue::CoinbaseAdvanced | Venue::OkxFutures) || v.closed().is_some();
         assert_eq!(venues.contains(v.name()), !skipped, "{v}");
     }
+    assert!(!venues.contains("bitmex"));
+    assert_eq!(venues.len(), 19, "{venues:?}");
     for s in &plan.subscriptions {
         assert!(s.url.starts_with("wss://"), "{}", s.url);
         let binance = s.url.contains("binance.com");

@@ -1,5 +1,7 @@
 //! BitMEX adapter (`ws.bitmex.com/realtime`): the `trade` and `liquidation` tables.
 //!
+//! The venue has closed ([`crate::Venue::closed`]); this decoder stays for old captures.
+//!
 //! - **Trades**: `partial` (the last trade before subscribing) and `insert` rows; `side` is
 //!   the aggressor; `size` is in contracts, so the base quantity is BitMEX's own
 //!   `homeNotional` (a JSON number, read from its literal; BitMEX rounds it). `trdMatchID` is

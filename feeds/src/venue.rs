@@ -136,6 +136,20 @@ impl Venue {
         Venue::ALL.iter().copied().find(|v| v.name() == name)
     }
 
+    /// `Some(why)` for a venue that no longer operates: live feeds refuse it (a dead host
+    /// would only be reconnected to forever), while its decoder and REST parser stay for
+    /// `decode`, `replay` and `import` of old captures. The one place closures are recorded
+    /// (docs/VENUES.md has the sources).
+    pub fn closed(self) -> Option<&'static str> {
+        match self {
+            // bitmex.com/blog/bitmex-closure (2026-07-23); gocryptotrader #2295, ccxt #29914.
+            Venue::Bitmex => Some(
+                "BitMEX ceased operations on 2026-09-23 04:00 UTC (closure announced 2026-07-23)",
+            ),
+            _ => None,
+        }
+    }
+
     /// The exchange prefix of market ids, as aggr-server writes it (`BINANCE_FUTURES`).
     pub fn exchange(self) -> &'static str {
         match self {
@@ -376,6 +390,28 @@ mod tests {
                 "{venue}: {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_bitmex_is_closed_and_it_still_decodes() {
+        let closed: Vec<Venue> = Venue::ALL
+            .iter()
+            .copied()
+            .filter(|v| v.closed().is_some())
+            .collect();
+        assert_eq!(closed, [Venue::Bitmex]);
+        let why = Venue::Bitmex.closed().unwrap();
+        assert!(
+            why.contains("ceased operations") && why.contains("2026-09-23"),
+            "{why}"
+        );
+        // Still a known name with a working decoder (old captures).
+        assert_eq!(Venue::from_name("bitmex"), Some(Venue::Bitmex));
+        let mut frame = br#"{"table":"trade","action":"insert","data":[{"timestamp":"2021-07-22T22:36:11.685Z","symbol":"XBTUSD","side":"Buy","size":100,"price":32180.5,"trdMatchID":"6e70bebe-235e-08a6-d11b-e1042bf1f2ed","homeNotional":0.00310747}]}"#.to_vec();
+        let mut n = 0;
+        let got = Venue::Bitmex.decoder().decode(&mut frame, &mut |_| n += 1);
+        assert_eq!(got, Ok(Frame::Data(1)));
+        assert_eq!(n, 1);
     }
 
     #[test]

@@ -20,8 +20,10 @@ fn engine_collects_every_simulated_venue() {
     let dir = tempfile::tempdir().unwrap();
     // Coinbase Exchange and Advanced Trade list the same products under the same market ids;
     // one engine follows each id once, so Advanced Trade carries the USDT books here.
+    // Closed venues (BitMEX) are refused by the engine's config, so not followed here.
     let markets: Vec<(feeds::Venue, Vec<String>)> = default_markets()
         .into_iter()
+        .filter(|(venue, _)| venue.closed().is_none())
         .map(|(venue, symbols)| match venue {
             feeds::Venue::CoinbaseAdvanced => (
                 venue,
@@ -29,8 +31,6 @@ fn engine_collects_every_simulated_venue() {
                     .map(String::from)
                     .to_vec(),
             ),
-            // BitMEX ETHUSD/SOLUSD are quanto contracts: liquidations need the XBT price.
-            feeds::Venue::Bitmex => (venue, vec!["XBTUSD".to_string()]),
             _ => (venue, symbols),
         })
         .collect();

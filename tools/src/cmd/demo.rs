@@ -1,7 +1,8 @@
 //! `squeezeflow demo [--seconds N] [--venues all|none|LIST]`: the exchange simulator on loopback
 //! and the engine against it — the whole pipeline, no internet, live status on the terminal.
 //! By default every venue of the built-in feed list is simulated and followed (Binance spot and
-//! USDⓈ-M by the Binance simulator, the other 18 venue APIs by the multi-venue one).
+//! USDⓈ-M by the Binance simulator, the other 17 venue APIs by the multi-venue one). Closed
+//! venues (BitMEX) are not in that list, so the demo neither simulates nor follows them.
 
 use super::live::{run_live, LiveOptions};
 use super::Global;
@@ -49,6 +50,11 @@ fn other_venues(names: &[String]) -> anyhow::Result<Vec<(feeds::Venue, Vec<Strin
         match simulated.iter().find(|(v, _)| v.name() == name) {
             Some(entry) => picked.push(entry.clone()),
             None => {
+                if let Some(why) = feeds::Venue::from_name(name).and_then(|v| v.closed()) {
+                    anyhow::bail!(
+                        "--venues: {name:?} has closed ({why}); the demo follows live venues only"
+                    );
+                }
                 let known: Vec<&str> = simulated.iter().map(|(v, _)| v.name()).collect();
                 anyhow::bail!(
                     "--venues: {name:?} is not a simulated venue (known: all, none, {})",
@@ -182,4 +188,27 @@ fn engine_free_ports(mut cfg: tools::sim::SimConfig) -> tools::sim::SimConfig {
     cfg.spot_port = 0;
     cfg.futures_port = 0;
     cfg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_default_venue_set_has_no_closed_venue() {
+        let all = other_venues(&names(&["all"])).unwrap();
+        assert!(all.len() >= 10, "{}", all.len());
+        assert!(all.iter().all(|(v, _)| v.closed().is_none()));
+        assert!(!all.iter().any(|(v, _)| *v == feeds::Venue::Bitmex));
+        let err = other_venues(&names(&["bitmex"])).unwrap_err().to_string();
+        assert!(
+            err.contains("has closed") && err.contains("2026-09-23"),
+            "{err}"
+        );
+        assert_eq!(other_venues(&names(&["none"])).unwrap(), Vec::new());
+    }
 }

@@ -20,7 +20,8 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let cfg = global.load_config()?;
     if cfg.feeds.is_empty() {
         log::info!(
-            "no [[feeds]] in the configuration: following BTC and ETH on Binance spot and USDⓈ-M"
+            "no [[feeds]] in the configuration: following the built-in list (BTC, ETH and SOL, \
+             spot and perp, on every venue still operating)"
         );
     }
     let stop = StopFlag::new();

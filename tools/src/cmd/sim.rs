@@ -30,7 +30,8 @@ pub(crate) struct Args {
     #[arg(long, requires = "scenario")]
     start: Option<i64>,
     /// Also serve these venues with their real protocols (`bybit-linear,okx-swap,…` or `all`),
-    /// each on its own loopback port with its default BTC/ETH/SOL markets.
+    /// each on its own loopback port with its default BTC/ETH/SOL markets. `all` means the
+    /// venues that still operate; a closed one (`bitmex`) is served only when named.
     #[arg(long, value_delimiter = ',')]
     venues: Vec<String>,
     /// Serving a recording (`--tape` without `--scenario`): its pace × this factor, or `max`
@@ -70,7 +71,11 @@ fn venue_sim_config(
     }
     let all = default_markets();
     let markets = if names.iter().any(|n| n == "all") {
-        all
+        // Closed venues (feeds::Venue::closed) keep their protocol for tests and old
+        // captures, but "all" is what a live engine could follow.
+        all.into_iter()
+            .filter(|(v, _)| v.closed().is_none())
+            .collect()
     } else {
         let mut picked = Vec::new();
         for name in names {
@@ -344,4 +349,29 @@ fn serve_recording(path: &std::path::Path, args: &Args) -> anyhow::Result<ExitCo
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venues_all_means_the_venues_that_operate() {
+        let market = MarketArgs {
+            symbols: vec!["BTCUSDT".into()],
+            rate: 1.0,
+            burst_prob: 0.0,
+            seed: 1,
+            tape: None,
+        };
+        let all = venue_sim_config(&["all".into()], &market).unwrap().unwrap();
+        assert!(all.markets.len() >= 10, "{}", all.markets.len());
+        assert!(all.markets.iter().all(|(v, _)| v.closed().is_none()));
+        // Named, the closed venue's protocol is still served (old captures, client tests).
+        let named = venue_sim_config(&["bitmex".into()], &market)
+            .unwrap()
+            .unwrap();
+        let venues: Vec<feeds::Venue> = named.markets.iter().map(|(v, _)| *v).collect();
+        assert_eq!(venues, [feeds::Venue::Bitmex]);
+    }
 }
