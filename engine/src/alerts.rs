@@ -333,7 +333,12 @@ fn silent_alert(s: &Snapshot, now_us: i64, out: &mut Vec<Alert>) {
         .markets
         .iter()
         .filter(|m| m.silent_since_us > 0)
-        .map(|m| (m.id.as_str(), (now_us - m.silent_since_us).max(0) as f64 / 1e6))
+        .map(|m| {
+            (
+                m.id.as_str(),
+                (now_us - m.silent_since_us).max(0) as f64 / 1e6,
+            )
+        })
         .collect();
     if silent.is_empty() {
         return;
@@ -548,7 +553,11 @@ mod tests {
         assert_eq!(names(&a), ["market_silent"]);
         assert_eq!(a[0].severity, Severity::Warning);
         assert_eq!(health_of(&a), Health::Healthy, "a warning");
-        assert!(a[0].message.contains("BINANCE:ethusdt (130 s)"), "{}", a[0].message);
+        assert!(
+            a[0].message.contains("BINANCE:ethusdt (130 s)"),
+            "{}",
+            a[0].message
+        );
         assert!(a[0].message.contains("silent"), "{}", a[0].message);
         assert!(!a[0].message.contains("btcusdt"), "{}", a[0].message);
         assert_eq!(a[0].value, 1.0);
@@ -561,7 +570,10 @@ mod tests {
         }
         let a = evaluate(Some(&s), NOW, &th);
         let msg = &a[0].message;
-        assert!(msg.starts_with("silent: BINANCE:ethusdt (130 s), BYBIT:X6USDT (16 s)"), "{msg}");
+        assert!(
+            msg.starts_with("silent: BINANCE:ethusdt (130 s), BYBIT:X6USDT (16 s)"),
+            "{msg}"
+        );
         assert!(msg.contains(" and 3 more market(s)"), "{msg}");
         assert_eq!(a[0].value, 8.0);
         // Cleared: resolved.

@@ -446,9 +446,15 @@ pairs = ["btcusdt", "btcusd_perp"]
         assert_eq!(Config::default().continuity.silent_after_s, 120.0);
         let cfg = parse("[continuity]\nsilent_after_s = 2.5\n").unwrap();
         assert_eq!(cfg.continuity.silent_after_s, 2.5);
-        assert_eq!(cfg.continuity.state_config(true).silent_after_ns, 2_500_000_000);
+        assert_eq!(
+            cfg.continuity.state_config(true).silent_after_ns,
+            2_500_000_000
+        );
         let cfg = parse("[continuity]\nsilent_after_s = 600\n").unwrap();
-        assert_eq!(cfg.continuity.silent_after_s, 600.0, "an integer is seconds too");
+        assert_eq!(
+            cfg.continuity.silent_after_s, 600.0,
+            "an integer is seconds too"
+        );
         for bad in ["0", "-5.0", "nan", "inf", "1e12"] {
             let e = parse(&format!("[continuity]\nsilent_after_s = {bad}\n"))
                 .unwrap_err()

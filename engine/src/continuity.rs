@@ -104,7 +104,8 @@ impl ContinuitySettings {
             ));
         }
         // At least a millisecond (the sweep runs every 100 ms), at most a year.
-        if !(self.silent_after_s.is_finite() && (0.001..=31_536_000.0).contains(&self.silent_after_s))
+        if !(self.silent_after_s.is_finite()
+            && (0.001..=31_536_000.0).contains(&self.silent_after_s))
         {
             return Err(format!(
                 "silent_after_s ({}) must be a number of seconds between 0.001 and 31536000",

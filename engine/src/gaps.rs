@@ -207,9 +207,15 @@ mod tests {
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["event"], "silent");
         assert_eq!(v["market"], "BINANCE_FUTURES:btcusdt");
-        assert_eq!((v["quiet_s"].as_f64(), v["limit_s"].as_f64()), (Some(121.5), Some(120.0)));
+        assert_eq!(
+            (v["quiet_s"].as_f64(), v["limit_s"].as_f64()),
+            (Some(121.5), Some(120.0))
+        );
         assert_eq!(v["since"], iso_time_us(now - 121_500_000));
-        assert_eq!((v["traded"].as_bool(), v["episode"].as_u64()), (Some(false), Some(1)));
+        assert_eq!(
+            (v["traded"].as_bool(), v["episode"].as_u64()),
+            (Some(false), Some(1))
+        );
         let line = to_json(
             &table,
             &Record::Flowing {
@@ -221,7 +227,11 @@ mod tests {
         );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(
-            (v["event"].as_str(), v["silent_s"].as_f64(), v["episode"].as_u64()),
+            (
+                v["event"].as_str(),
+                v["silent_s"].as_f64(),
+                v["episode"].as_u64()
+            ),
             (Some("flowing"), Some(300.1), Some(1))
         );
     }

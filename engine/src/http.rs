@@ -888,12 +888,31 @@ mod tests {
         );
         // Silent markets: the count, and series for markets that were silent only (the
         // sample's first market had one episode and flows again; ETH never was silent).
-        assert!(text.contains("# TYPE squeezeflow_markets_silent gauge\nsqueezeflow_markets_silent 0\n"), "{text}");
-        assert!(text.contains(r#"squeezeflow_market_silent{market="KRAKEN:XBT/\"USD\"",venue="binance"} 0"#), "{text}");
+        assert!(
+            text.contains(
+                "# TYPE squeezeflow_markets_silent gauge\nsqueezeflow_markets_silent 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"squeezeflow_market_silent{market="KRAKEN:XBT/\"USD\"",venue="binance"} 0"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"squeezeflow_market_silent_episodes_total{market="KRAKEN:XBT/\"USD\"",venue="binance"} 1"#), "{text}");
-        assert!(!text.contains(r#"silent{market="BINANCE:ethusdt""#), "{text}");
-        assert!(!text.contains(r#"silent_episodes_total{market="BINANCE:ethusdt""#), "{text}");
-        assert!(!text.contains("squeezeflow_market_silent_since_timestamp_seconds{"), "{text}");
+        assert!(
+            !text.contains(r#"silent{market="BINANCE:ethusdt""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"silent_episodes_total{market="BINANCE:ethusdt""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("squeezeflow_market_silent_since_timestamp_seconds{"),
+            "{text}"
+        );
         let mut quiet = s.clone();
         quiet.markets[1].silent_since_us = NOW - 130_000_000;
         quiet.markets[1].silent_episodes = 1;

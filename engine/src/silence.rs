@@ -502,7 +502,10 @@ mod tests {
         assert!(sweep(&mut s, 309 * S).is_empty());
         // Open but nothing at all arrives after the last frame: the watchdog's business.
         s.trade(0, 306 * S);
-        assert!(sweep(&mut s, 330 * S).is_empty(), "no frame since the trade");
+        assert!(
+            sweep(&mut s, 330 * S).is_empty(),
+            "no frame since the trade"
+        );
         s.frame(0, 331 * S);
         assert_eq!(silent_markets(&sweep(&mut s, 331 * S)), vec![0]);
         // A market carried by two connections waits for both.

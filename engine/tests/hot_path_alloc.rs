@@ -520,6 +520,9 @@ fn silence_allocates_nothing_after_warm_up() {
         0,
         "the silent-market detector allocated on the hot path"
     );
-    assert!(silent >= 10 && flowing >= 10, "{silent} silent, {flowing} flowing");
+    assert!(
+        silent >= 10 && flowing >= 10,
+        "{silent} silent, {flowing} flowing"
+    );
     assert!(!s.is_silent(0) && !s.is_silent(2));
 }

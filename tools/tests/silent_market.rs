@@ -240,7 +240,11 @@ ping_ms = 250
     assert_eq!(silent[0]["market"], SILENT);
     assert_eq!(silent[0]["traded"], false);
     assert_eq!(silent[0]["limit_s"].as_f64(), Some(1.5));
-    assert!(silent[0]["quiet_s"].as_f64().unwrap() >= 1.5, "{}", silent[0]);
+    assert!(
+        silent[0]["quiet_s"].as_f64().unwrap() >= 1.5,
+        "{}",
+        silent[0]
+    );
     assert!(j.iter().all(|r| r["event"] != "flowing"), "{j:?}");
     for r in &j {
         assert!(

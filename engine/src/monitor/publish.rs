@@ -319,7 +319,11 @@ impl Publisher {
     /// `Silent` marks the market silent (since its quiet began) and counts the episode;
     /// `Flowing` clears it.
     pub fn on_gap_at(&mut self, r: &Record, now_us: i64) {
-        let Some(g) = self.markets.get_mut(r.market() as usize).map(|m| &mut m.gaps) else {
+        let Some(g) = self
+            .markets
+            .get_mut(r.market() as usize)
+            .map(|m| &mut m.gaps)
+        else {
             return;
         };
         match *r {
