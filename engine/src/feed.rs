@@ -14,7 +14,10 @@
 //!   and the old one is closed;
 //! - every tick passes the continuity check (duplicates dropped, gaps detected); gaps go to
 //!   the backfill worker as jobs, recovered trades come back and take the normal path, and the
-//!   shard flags bars of gaps that stay unrecovered.
+//!   shard flags bars of gaps that stay unrecovered;
+//! - a subscribed market that gets no trade for its limit while its connection lives on (the
+//!   venue re-routed, renamed or retired the stream) is reported silent until its trades return
+//!   ([`crate::silence`]).
 
 use crate::backfill::{BackfillJob, BackfillOut, DoneWhy};
 use crate::continuity::{

@@ -56,6 +56,8 @@ struct Watch {
     m1: f64,
     m2: f64,
     gaps: u32,
+    /// Traded at least once since start.
+    traded: bool,
     /// Silent now: since when (the start of the quiet), and the limit that was passed.
     silent: bool,
     silent_from_ns: u64,
@@ -72,6 +74,7 @@ impl Watch {
         m1: 0.0,
         m2: 0.0,
         gaps: 0,
+        traded: false,
         silent: false,
         silent_from_ns: 0,
         flowing_at_ns: 0,
@@ -171,6 +174,7 @@ impl Silence {
         };
         let last = w.last_ns;
         w.last_ns = now_ns.max(1);
+        w.traded = true;
         if w.silent {
             if w.flowing_at_ns == 0 {
                 w.flowing_at_ns = now_ns.max(1);
@@ -277,7 +281,7 @@ impl Silence {
                 market,
                 quiet_ms: quiet / 1_000_000,
                 limit_ms: limit / 1_000_000,
-                traded: w.last_ns != 0 || w.gaps > 0,
+                traded: w.traded,
                 episode: m.episodes,
             });
         }
@@ -507,7 +511,19 @@ mod tests {
             "no frame since the trade"
         );
         s.frame(0, 331 * S);
-        assert_eq!(silent_markets(&sweep(&mut s, 331 * S)), vec![0]);
+        let rs = sweep(&mut s, 331 * S);
+        assert!(
+            matches!(
+                rs[..],
+                [Record::Silent {
+                    market: 0,
+                    quiet_ms: 25_000,
+                    traded: true,
+                    ..
+                }]
+            ),
+            "{rs:?}"
+        );
         // A market carried by two connections waits for both.
         let mut s = Silence::new(10 * S, &[vec![0, 1]], 2);
         s.connection_open(0, S);
