@@ -2,7 +2,8 @@
 //! stale data (> 10 s), ingestion below 80 % of 60 bars per market per minute, network
 //! latency > 100 ms, host CPU > 80 %, host memory > 90 %, and sustained ring back-pressure;
 //! and for continuity: a gap closed with trades still missing (for 10 min after), a market
-//! with a gap open longer than 2 min.
+//! with a gap open longer than 2 min, a market silent while its connection is alive
+//! ([`crate::silence`]; `[continuity] silent_after_s` sets when).
 //!
 //! **Critical** alerts (the engine is down, data is stale, no connection is open) make the
 //! engine *degraded* (`/health` answers 503, `squeezeflow monitor --once` exits 1); **warnings**
@@ -95,7 +96,8 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     /// `engine_down`, `stale_data`, `no_connections`, `ingestion_low`, `network_latency`,
-    /// `cpu_high`, `memory_high`, `backpressure`, `gap_unrecovered`, `gap_open`.
+    /// `cpu_high`, `memory_high`, `backpressure`, `gap_unrecovered`, `gap_open`,
+    /// `market_silent`.
     pub name: &'static str,
     pub severity: Severity,
     pub message: String,
@@ -317,6 +319,52 @@ fn gap_alerts(s: &Snapshot, now_us: i64, th: &AlertThresholds, out: &mut Vec<Ale
             threshold: th.gap_open_s,
         });
     }
+    silent_alert(s, now_us, out);
+}
+
+/// Markets named in the `market_silent` message (the rest are counted).
+const SILENT_NAMED: usize = 5;
+
+/// `market_silent`: some subscribed market has had no trade for its limit while its
+/// connection is alive (the engine decided; see [`crate::silence`]). Names the silent markets,
+/// longest silent first, and only those.
+fn silent_alert(s: &Snapshot, now_us: i64, out: &mut Vec<Alert>) {
+    let mut silent: Vec<(&str, f64)> = s
+        .markets
+        .iter()
+        .filter(|m| m.silent_since_us > 0)
+        .map(|m| {
+            (
+                m.id.as_str(),
+                (now_us - m.silent_since_us).max(0) as f64 / 1e6,
+            )
+        })
+        .collect();
+    if silent.is_empty() {
+        return;
+    }
+    silent.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let named: Vec<String> = silent
+        .iter()
+        .take(SILENT_NAMED)
+        .map(|(id, age)| format!("{id} ({age:.0} s)"))
+        .collect();
+    let more = silent.len().saturating_sub(SILENT_NAMED);
+    out.push(Alert {
+        name: "market_silent",
+        severity: Severity::Warning,
+        message: format!(
+            "silent: {}{}: no trade while the connection is alive; the venue may have re-routed, renamed or retired the stream",
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more market(s)")
+            } else {
+                String::new()
+            }
+        ),
+        value: silent.len() as f64,
+        threshold: 0.0,
+    });
 }
 
 /// The overall state given the alerts that hold.
@@ -485,6 +533,54 @@ mod tests {
             v["timestamp"].as_str().unwrap().ends_with("+00:00"),
             "{json}"
         );
+    }
+
+    #[test]
+    fn silent_markets_raise_an_alert_naming_only_them() {
+        let th = AlertThresholds::default();
+        let mut s = sample(NOW);
+        for m in &mut s.markets {
+            m.bars_last_minute = 60;
+        }
+        s.markets[0].gaps_open = 0;
+        assert!(evaluate(Some(&s), NOW, &th).is_empty());
+        // BTC had a silent episode that cleared: nothing to say.
+        assert_eq!(s.markets[0].silent_episodes, 1);
+        // ETH silent for 130 s: a warning naming ETH, not BTC.
+        s.markets[1].silent_since_us = NOW - 130_000_000;
+        s.markets[1].silent_episodes = 1;
+        let a = evaluate(Some(&s), NOW, &th);
+        assert_eq!(names(&a), ["market_silent"]);
+        assert_eq!(a[0].severity, Severity::Warning);
+        assert_eq!(health_of(&a), Health::Healthy, "a warning");
+        assert!(
+            a[0].message.contains("BINANCE:ethusdt (130 s)"),
+            "{}",
+            a[0].message
+        );
+        assert!(a[0].message.contains("silent"), "{}", a[0].message);
+        assert!(!a[0].message.contains("btcusdt"), "{}", a[0].message);
+        assert_eq!(a[0].value, 1.0);
+        // Many silent markets: the longest silent are named, the rest counted.
+        for i in 0..7 {
+            let mut m = s.markets[1].clone();
+            m.id = format!("BYBIT:X{i}USDT");
+            m.silent_since_us = NOW - (10 + i) * 1_000_000;
+            s.markets.push(m);
+        }
+        let a = evaluate(Some(&s), NOW, &th);
+        let msg = &a[0].message;
+        assert!(
+            msg.starts_with("silent: BINANCE:ethusdt (130 s), BYBIT:X6USDT (16 s)"),
+            "{msg}"
+        );
+        assert!(msg.contains(" and 3 more market(s)"), "{msg}");
+        assert_eq!(a[0].value, 8.0);
+        // Cleared: resolved.
+        for m in &mut s.markets {
+            m.silent_since_us = 0;
+        }
+        assert!(evaluate(Some(&s), NOW, &th).is_empty());
     }
 
     #[test]

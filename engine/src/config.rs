@@ -211,7 +211,7 @@ impl FeedConfig {
             message: format!(
                 "unknown venue {:?} (accepted: {})",
                 self.venue,
-                feeds::alias::accepted_spellings()
+                feeds::alias::open_spellings()
             ),
         })?;
         match venue.closed() {
@@ -387,6 +387,9 @@ impl Config {
         self.capture
             .validate()
             .map_err(|(field, message)| invalid(&field, message))?;
+        self.continuity
+            .validate()
+            .map_err(|message| invalid("continuity", message))?;
         for (i, f) in self.feeds.iter().enumerate() {
             f.venue().map_err(|e| match e {
                 ConfigError::Invalid { message, .. } => {
@@ -602,6 +605,40 @@ pairs = ["btcusdt", "btcusd_perp"]
         for f in Config::default_feeds() {
             assert!(f.venue().is_ok(), "{}", f.venue);
         }
+    }
+
+    #[test]
+    fn continuity_silent_after_s() {
+        assert_eq!(Config::default().continuity.silent_after_s, 120.0);
+        let cfg = parse("[continuity]\nsilent_after_s = 2.5\n").unwrap();
+        assert_eq!(cfg.continuity.silent_after_s, 2.5);
+        assert_eq!(
+            cfg.continuity.state_config(true).silent_after_ns,
+            2_500_000_000
+        );
+        let cfg = parse("[continuity]\nsilent_after_s = 600\n").unwrap();
+        assert_eq!(
+            cfg.continuity.silent_after_s, 600.0,
+            "an integer is seconds too"
+        );
+        for bad in ["0", "-5.0", "nan", "inf", "1e12"] {
+            let e = parse(&format!("[continuity]\nsilent_after_s = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("test.toml") && e.contains("continuity") && e.contains("silent_after_s"),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("between 0.001 and 31536000"), "{bad}: {e}");
+        }
+        let e = parse("[continuity]\nsilent_after_s = \"2m\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("silent_after_s") && e.contains("line 2"), "{e}");
+        let e = parse("[continuity]\nsilent_after = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("silent_after"), "unknown key named: {e}");
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct ContinuitySettings {
     pub rotation_overlap_ms: u64,
     /// At start-up, backfill each market's downtime (from its last closed stored second).
     pub restart_backfill: bool,
+    /// A subscribed market with no trade for this long while its connection is otherwise
+    /// alive is reported silent; a market that has learnt its usual gap between trades waits
+    /// [`crate::silence::SILENT_FACTOR`] × that gap if longer (see [`crate::silence`]), s.
+    pub silent_after_s: f64,
 }
 
 impl Default for ContinuitySettings {
@@ -74,6 +78,7 @@ impl Default for ContinuitySettings {
             window_wait_s: 10.0,
             rotation_overlap_ms: 2000,
             restart_backfill: true,
+            silent_after_s: 120.0,
         }
     }
 }
@@ -98,6 +103,15 @@ impl ContinuitySettings {
                 self.window_wait_s
             ));
         }
+        // At least a millisecond (the sweep runs every 100 ms), at most a year.
+        if !(self.silent_after_s.is_finite()
+            && (0.001..=31_536_000.0).contains(&self.silent_after_s))
+        {
+            return Err(format!(
+                "silent_after_s ({}) must be a number of seconds between 0.001 and 31536000",
+                self.silent_after_s
+            ));
+        }
         Ok(())
     }
 
@@ -115,6 +129,7 @@ impl ContinuitySettings {
             hole_grace_ns: self.hole_grace_ms.saturating_mul(1_000_000),
             window_wait_ns: (self.window_wait_s * 1e9) as u64,
             backfill,
+            silent_after_ns: (self.silent_after_s * 1e9) as u64,
         }
     }
 }
@@ -214,6 +229,36 @@ pub enum Record {
         remaining: u64,
         outcome: Outcome,
     },
+    /// A subscribed market received no trade for `quiet_ms` (its limit: `limit_ms`) while its
+    /// connection kept receiving other frames ([`crate::silence`]); `traded`: whether it had
+    /// traded since start (else it has been silent since it was subscribed). `episode` counts
+    /// the market's silent episodes since start.
+    Silent {
+        market: MarketIdx,
+        quiet_ms: u64,
+        limit_ms: u64,
+        traded: bool,
+        episode: u64,
+    },
+    /// Trades of a silent market arrive again, `silent_ms` after its last trade (or after it
+    /// was subscribed).
+    Flowing {
+        market: MarketIdx,
+        silent_ms: u64,
+        episode: u64,
+    },
+}
+
+impl Record {
+    /// The market the record is about.
+    pub fn market(&self) -> MarketIdx {
+        match *self {
+            Record::Opened { market, .. }
+            | Record::Closed { market, .. }
+            | Record::Silent { market, .. }
+            | Record::Flowing { market, .. } => market,
+        }
+    }
 }
 
 /// Work for the feed thread: what it must send where.
@@ -243,6 +288,9 @@ pub struct ContinuityConfig {
     pub window_wait_ns: u64,
     /// Whether backfill jobs are sent (else gaps close at once as unrecovered).
     pub backfill: bool,
+    /// A market with no trade for this long (at least) while its connection is alive is
+    /// reported silent ([`crate::silence`]).
+    pub silent_after_ns: u64,
 }
 
 impl Default for ContinuityConfig {
@@ -251,6 +299,7 @@ impl Default for ContinuityConfig {
             hole_grace_ns: 1_000_000_000,
             window_wait_ns: 10_000_000_000,
             backfill: true,
+            silent_after_ns: 120_000_000_000,
         }
     }
 }
@@ -491,6 +540,11 @@ impl Continuity {
 
     pub fn counters(&self) -> ContinuityCounters {
         self.counters
+    }
+
+    /// `silent_after_s` in ns (the floor of the silent-market detector, [`crate::silence`]).
+    pub fn silent_after_ns(&self) -> u64 {
+        self.cfg.silent_after_ns
     }
 
     /// Actions produced since the last call (the feed thread sends them, then clears).

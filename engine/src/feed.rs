@@ -14,7 +14,10 @@
 //!   and the old one is closed;
 //! - every tick passes the continuity check (duplicates dropped, gaps detected); gaps go to
 //!   the backfill worker as jobs, recovered trades come back and take the normal path, and the
-//!   shard flags bars of gaps that stay unrecovered.
+//!   shard flags bars of gaps that stay unrecovered;
+//! - a subscribed market that gets no trade for its limit while its connection lives on (the
+//!   venue re-routed, renamed or retired the stream) is reported silent until its trades return
+//!   ([`crate::silence`]).
 
 use crate::backfill::{BackfillJob, BackfillOut, DoneWhy};
 use crate::continuity::{
@@ -25,11 +28,12 @@ use crate::ring::{Consumer, Producer};
 use crate::route::Router;
 use crate::runtime::{IdlePolicy, StopFlag, Waker};
 use crate::shard::{ShardCore, ShardReport};
+use crate::silence::Silence;
 use crate::stats::{latency_histogram, FeedStats};
 use feeds::clock::{mono_ns, wall_us};
 use feeds::plan::{write_pong, ConnPlan, Ping};
 use feeds::ws::{ConnId, WsClient, WsConfig, WsError, WsEvent};
-use feeds::{Frame, Venue};
+use feeds::{EventKind, Frame, Venue};
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -419,6 +423,26 @@ impl Feed {
             records: None,
         });
         let mut client = WsClient::new(ws)?;
+        // Which of this thread's subscriptions carry each market (a subscription without a
+        // symbol list carries every market of its venue), for the silent-market detector.
+        let carriers: Vec<Vec<usize>> = table
+            .iter()
+            .map(|(_, m)| {
+                subs.iter()
+                    .enumerate()
+                    .filter(|(_, s)| {
+                        s.venue == m.venue
+                            && (s.symbols.is_empty()
+                                || s.symbols.iter().any(|p| {
+                                    crate::pipeline::frame_symbol(m.venue, p) == Some(m.symbol)
+                                }))
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect();
+        let mut silence = Silence::new(cont.silent_after_ns(), &carriers, subs.len());
+        drop(carriers);
         let mut slots: Vec<ConnSlot> = (0..subs.len())
             .map(|sub| ConnSlot {
                 sub,
@@ -578,6 +602,7 @@ impl Feed {
                 let opened = &mut opened;
                 let slots = &mut slots;
                 let cont = &mut cont;
+                let silence = &mut silence;
                 let capture = &mut capture;
                 client.poll(timeout, &mut |conn, ev| {
                     let Some(&(sub, role)) = by_conn.get(&conn) else {
@@ -591,7 +616,9 @@ impl Feed {
                             Role::Retired => None,
                         };
                         if let Some(c) = c.filter(|c| c.id == conn) {
-                            c.saw_frame(mono_ns());
+                            let t = mono_ns();
+                            c.saw_frame(t);
+                            silence.frame(sub, t);
                         }
                     }
                     let binary = matches!(ev, WsEvent::Binary { .. });
@@ -623,6 +650,10 @@ impl Feed {
                                 recv_ns,
                                 &mut |v, s| table.lookup(v, s),
                                 &mut |tick| {
+                                    if matches!(tick.kind, EventKind::Trade | EventKind::NonMarket)
+                                    {
+                                        silence.trade(tick.market, recv_ns);
+                                    }
                                     if !cont.admit(&tick, src, recv_ns) {
                                         return;
                                     }
@@ -734,6 +765,10 @@ impl Feed {
             if now.saturating_sub(last_timer) >= TIMER_NS {
                 last_timer = now;
                 cont.poll(now);
+                if closing_deadline.is_none() {
+                    // Markets silent while their connection lives on, and those flowing again.
+                    silence.poll(now, &mut |r| send_record(&table, &mut records, &stats, r));
+                }
                 // Watchdog: a connection silent for far longer than usual is dead.
                 if closing_deadline.is_none() {
                     for slot in slots.iter() {
@@ -772,14 +807,7 @@ impl Feed {
                         &stats,
                         Tick::gap_mark(market, from_sec, to_sec, set),
                     ),
-                    Action::Record(r) => {
-                        log_record(&table, &r);
-                        if let Some(p) = records.as_mut() {
-                            if p.try_push(r).is_err() {
-                                stats.records_dropped.inc();
-                            }
-                        }
-                    }
+                    Action::Record(r) => send_record(&table, &mut records, &stats, r),
                 }
             }
             if let Some((jobs, _)) = backfill.as_mut() {
@@ -815,6 +843,7 @@ impl Feed {
                 }
                 if role == Role::Current {
                     cont.connection_open(sub, now, wall_now);
+                    silence.connection_open(sub, now);
                     slot.rotate_at_ns = rotate_at(now, subs[sub].rotate_after, &mut jitter);
                 }
             }
@@ -953,6 +982,7 @@ impl Feed {
                     slot.cur = Some(next);
                     cont.handover_abort_old(sub, wall_now);
                     cont.connection_open(sub, now, wall_now);
+                    silence.connection_open(sub, now);
                     slot.rotate_now = false;
                     slot.rotate_at_ns = rotate_at(now, subs[sub].rotate_after, &mut jitter);
                     log::warn!(
@@ -964,6 +994,7 @@ impl Feed {
                     continue;
                 }
                 cont.connection_lost(sub);
+                silence.connection_lost(sub);
                 slot.rotate_now = false;
                 slot.rotate_at_ns = 0;
                 slot.failures = if clean { 1 } else { slot.failures + 1 };
@@ -1076,9 +1107,50 @@ fn rotate_at(now: u64, after: Option<Duration>, state: &mut u64) -> u64 {
     now + (after.as_nanos() as u64).saturating_sub(early).max(1)
 }
 
-/// One gap event in the log (the IO thread also writes it to the gap journal).
+/// Logs `r` and sends it to the IO thread (gap journal, monitor); a full ring is counted.
+fn send_record(
+    table: &MarketTable,
+    records: &mut Option<Producer<Record>>,
+    stats: &FeedStats,
+    r: Record,
+) {
+    log_record(table, &r);
+    if let Some(p) = records.as_mut() {
+        if p.try_push(r).is_err() {
+            stats.records_dropped.inc();
+        }
+    }
+}
+
+/// One gap or silence event in the log (the IO thread also writes it to the gap journal).
 fn log_record(table: &MarketTable, r: &Record) {
     match *r {
+        Record::Silent {
+            market,
+            quiet_ms,
+            limit_ms,
+            traded,
+            episode,
+        } => log::warn!(
+            "{} is silent: no trade for {:.1} s {} while its connection is alive (limit {:.1} s; silent episode {episode}); the venue may have re-routed, renamed or retired the stream",
+            table.get(market).id,
+            quiet_ms as f64 / 1e3,
+            if traded {
+                "since its last one"
+            } else {
+                "since it was subscribed"
+            },
+            limit_ms as f64 / 1e3
+        ),
+        Record::Flowing {
+            market,
+            silent_ms,
+            episode,
+        } => log::info!(
+            "{} flows again: trades arrive after {:.1} s silent (episode {episode})",
+            table.get(market).id,
+            silent_ms as f64 / 1e3
+        ),
         Record::Opened {
             gap,
             market,

@@ -8,6 +8,16 @@
 //! `missing`/`remaining` are exact for `kind` `ids` (contiguous trade ids) and 0 = unknown for
 //! `window` (a reconnect) and `downtime` (the engine was not running). Bars of a gap that closes
 //! `unrecovered` or `abandoned` keep the `GAP` flag in the bar store.
+//!
+//! Silent markets ([`crate::silence`]) are journaled too: `silent` when a subscribed market has
+//! had no trade for its limit while its connection is alive (`since` is when its quiet began:
+//! its last trade, or its subscription when `traded` is false), `flowing` when its trades
+//! arrive again; `episode` numbers the market's silent episodes since start.
+//!
+//! ```text
+//! {"time":"2026-12-07T10:02:00.100000Z","event":"silent","market":"BINANCE_FUTURES:btcusdt","quiet_s":120.0,"limit_s":120.0,"since":"2026-12-07T10:00:00.100000Z","traded":false,"episode":1}
+//! {"time":"2026-12-07T10:05:00.200000Z","event":"flowing","market":"BINANCE_FUTURES:btcusdt","silent_s":300.1,"episode":1}
+//! ```
 
 use crate::continuity::{iso_time_us, Outcome, Record};
 use crate::market::MarketTable;
@@ -141,6 +151,88 @@ pub fn to_json(table: &MarketTable, r: &Record, now_us: i64) -> String {
             }
             v
         }
+        Record::Silent {
+            market: m,
+            quiet_ms,
+            limit_ms,
+            traded,
+            episode,
+        } => json!({
+            "time": iso_time_us(now_us),
+            "event": "silent",
+            "market": market(m),
+            "quiet_s": quiet_ms as f64 / 1e3,
+            "limit_s": limit_ms as f64 / 1e3,
+            "since": iso_time_us(now_us - quiet_ms as i64 * 1000),
+            "traded": traded,
+            "episode": episode,
+        }),
+        Record::Flowing {
+            market: m,
+            silent_ms,
+            episode,
+        } => json!({
+            "time": iso_time_us(now_us),
+            "event": "flowing",
+            "market": market(m),
+            "silent_s": silent_ms as f64 / 1e3,
+            "episode": episode,
+        }),
     };
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use feeds::{Symbol, Venue};
+    use serde_json::Value;
+
+    #[test]
+    fn silent_and_flowing_lines() {
+        let mut table = MarketTable::new(1);
+        table.add(Venue::BinanceUsdm, Symbol::new(b"BTCUSDT").unwrap());
+        let now = 1_796_000_000_000_000;
+        let line = to_json(
+            &table,
+            &Record::Silent {
+                market: 0,
+                quiet_ms: 121_500,
+                limit_ms: 120_000,
+                traded: false,
+                episode: 1,
+            },
+            now,
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "silent");
+        assert_eq!(v["market"], "BINANCE_FUTURES:btcusdt");
+        assert_eq!(
+            (v["quiet_s"].as_f64(), v["limit_s"].as_f64()),
+            (Some(121.5), Some(120.0))
+        );
+        assert_eq!(v["since"], iso_time_us(now - 121_500_000));
+        assert_eq!(
+            (v["traded"].as_bool(), v["episode"].as_u64()),
+            (Some(false), Some(1))
+        );
+        let line = to_json(
+            &table,
+            &Record::Flowing {
+                market: 0,
+                silent_ms: 300_100,
+                episode: 1,
+            },
+            now,
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            (
+                v["event"].as_str(),
+                v["silent_s"].as_f64(),
+                v["episode"].as_u64()
+            ),
+            (Some("flowing"), Some(300.1), Some(1))
+        );
+    }
 }

@@ -195,6 +195,7 @@ pub fn health_json(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds) -
         "connections_open": snap.map(|s| s.venues.iter().map(|v| v.open).sum::<u32>()),
         "markets": snap.map(|s| s.markets.len()),
         "gaps_open": snap.map(|s| s.markets.iter().map(|m| u64::from(m.gaps_open)).sum::<u64>()),
+        "markets_silent": snap.map(|s| s.markets.iter().filter(|m| m.silent_since_us > 0).count()),
     });
     (health, body.to_string())
 }
@@ -707,6 +708,52 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
             }
         }
     }
+    // Silent markets (crate::silence): the count always; per market only the markets that
+    // have been silent (a market that always flowed is never named).
+    f.one(
+        "squeezeflow_markets_silent",
+        "gauge",
+        "Subscribed markets silent now: no trade for their limit while their connection is alive.",
+        s.markets.iter().filter(|m| m.silent_since_us > 0).count() as f64,
+    );
+    type SilentCol = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&crate::monitor::snapshot::MarketStats) -> Option<f64>,
+    );
+    let silent_cols: [SilentCol; 3] = [
+        (
+            "squeezeflow_market_silent",
+            "gauge",
+            "1 while the market is silent, 0 once its trades flow again (markets that were silent only).",
+            |m| Some(if m.silent_since_us > 0 { 1.0 } else { 0.0 }),
+        ),
+        (
+            "squeezeflow_market_silent_episodes_total",
+            "counter",
+            "Silent episodes of the market since start (markets that were silent only).",
+            |m| Some(m.silent_episodes as f64),
+        ),
+        (
+            "squeezeflow_market_silent_since_timestamp_seconds",
+            "gauge",
+            "When the silent market's last trade (or its subscription) was (absent: not silent).",
+            |m| (m.silent_since_us > 0).then(|| m.silent_since_us as f64 / 1e6),
+        ),
+    ];
+    for (name, kind, help, get) in silent_cols {
+        f.head(name, kind, help);
+        for m in s
+            .markets
+            .iter()
+            .filter(|m| m.silent_episodes > 0 || m.silent_since_us > 0)
+        {
+            if let Some(v) = get(m) {
+                f.sample(name, &[("market", &m.id), ("venue", &m.venue)], v);
+            }
+        }
+    }
 
     type ThreadCol = (
         &'static str,
@@ -839,6 +886,46 @@ mod tests {
             ),
             "no open gap, no series"
         );
+        // Silent markets: the count, and series for markets that were silent only (the
+        // sample's first market had one episode and flows again; ETH never was silent).
+        assert!(
+            text.contains(
+                "# TYPE squeezeflow_markets_silent gauge\nsqueezeflow_markets_silent 0\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"squeezeflow_market_silent{market="KRAKEN:XBT/\"USD\"",venue="binance"} 0"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"squeezeflow_market_silent_episodes_total{market="KRAKEN:XBT/\"USD\"",venue="binance"} 1"#), "{text}");
+        assert!(
+            !text.contains(r#"silent{market="BINANCE:ethusdt""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"silent_episodes_total{market="BINANCE:ethusdt""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("squeezeflow_market_silent_since_timestamp_seconds{"),
+            "{text}"
+        );
+        let mut quiet = s.clone();
+        quiet.markets[1].silent_since_us = NOW - 130_000_000;
+        quiet.markets[1].silent_episodes = 1;
+        let text = render_metrics(Some(&quiet), NOW, &AlertThresholds::default());
+        for want in [
+            "squeezeflow_markets_silent 1\n",
+            r#"squeezeflow_market_silent{market="BINANCE:ethusdt",venue="binance"} 1"#,
+            r#"squeezeflow_market_silent_episodes_total{market="BINANCE:ethusdt",venue="binance"} 1"#,
+            r#"squeezeflow_market_silent_since_timestamp_seconds{market="BINANCE:ethusdt",venue="binance"} 1699999870"#,
+            r#"squeezeflow_alert_active{alert="market_silent",severity="warning"} 1"#,
+        ] {
+            assert!(text.contains(want), "lacks {want:?}:\n{text}");
+        }
         let mut no_worker = s.clone();
         no_worker.totals.backfill = None;
         let text = render_metrics(Some(&no_worker), NOW, &AlertThresholds::default());

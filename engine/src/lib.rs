@@ -37,6 +37,7 @@ pub mod ring;
 pub mod route;
 pub mod runtime;
 pub mod shard;
+pub mod silence;
 pub mod sink;
 pub mod stats;
 pub mod store;

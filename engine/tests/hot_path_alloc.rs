@@ -464,3 +464,65 @@ fn continuity_allocates_nothing_after_warm_up() {
         "{k:?}"
     );
 }
+
+/// The silent-market detector's per-tick, per-frame and timer work allocates nothing: trades
+/// stamped, frames seen, connections lost and reopened, markets going silent and flowing
+/// again, their records emitted as the feed thread does.
+#[test]
+fn silence_allocates_nothing_after_warm_up() {
+    use engine::continuity::Record;
+    use engine::silence::Silence;
+    const S: u64 = 1_000_000_000;
+    // Markets 0 and 1 on subscription 0, market 2 on both, market 3 another thread's.
+    let carriers = vec![vec![0], vec![0], vec![0, 1], vec![]];
+    let mut s = Silence::new(2 * S, &carriers, 2);
+    let (mut silent, mut flowing) = (0u64, 0u64);
+    let mut run = |s: &mut Silence, from: u64, n: u64, count: bool| {
+        count_this_thread(count);
+        for i in from..from + n {
+            let now = i * (S / 100); // 10 ms steps
+            if i % 20_000 == 0 {
+                s.connection_open(0, now);
+                s.connection_open(1, now);
+            }
+            // Market 0 trades every 20 ms, market 2 every 50 ms; market 1 only for 100 ms in
+            // the middle of each connection's life (silent before and after).
+            if i % 2 == 0 {
+                s.trade(0, now);
+            }
+            if (5_000..5_010).contains(&(i % 20_000)) {
+                s.trade(1, now + 1);
+            }
+            if i % 5 == 0 {
+                s.trade(2, now);
+            }
+            s.frame(0, now);
+            s.frame(1, now);
+            if i % 10 == 0 {
+                s.poll(now, &mut |r| match r {
+                    Record::Silent { .. } => silent += 1,
+                    Record::Flowing { .. } => flowing += 1,
+                    _ => {}
+                });
+            }
+            if i % 20_000 == 19_999 {
+                s.connection_lost(0);
+                s.connection_lost(1);
+            }
+        }
+        count_this_thread(false);
+    };
+    run(&mut s, 0, 20_000, false);
+    let before = allocations();
+    run(&mut s, 20_000, 200_000, true);
+    assert_eq!(
+        allocations() - before,
+        0,
+        "the silent-market detector allocated on the hot path"
+    );
+    assert!(
+        silent >= 10 && flowing >= 10,
+        "{silent} silent, {flowing} flowing"
+    );
+    assert!(!s.is_silent(0) && !s.is_silent(2));
+}

@@ -197,8 +197,23 @@ impl VenueName {
 
 /// Every accepted spelling, for error messages: ours, then aggr-server's ids.
 pub fn accepted_spellings() -> String {
-    let ours: Vec<&str> = Venue::ALL.iter().map(|v| v.name()).collect();
-    let aggr: Vec<&str> = AGGR_SERVER_IDS.iter().map(|(id, _)| *id).collect();
+    spellings(true)
+}
+
+/// [`accepted_spellings`] for configs: venues that closed ([`Venue::closed`]) are left out,
+/// since a feed cannot follow them.
+pub fn open_spellings() -> String {
+    spellings(false)
+}
+
+fn spellings(with_closed: bool) -> String {
+    let open = |v: &Venue| with_closed || v.closed().is_none();
+    let ours: Vec<&str> = Venue::ALL.iter().filter(|v| open(v)).map(|v| v.name()).collect();
+    let aggr: Vec<&str> = AGGR_SERVER_IDS
+        .iter()
+        .filter(|(_, venues)| venues.iter().any(open))
+        .map(|(id, _)| *id)
+        .collect();
     format!(
         "{}; or aggr-server's ids, any case: {}",
         ours.join(", "),

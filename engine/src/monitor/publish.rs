@@ -98,6 +98,9 @@ struct GapTrack {
     trades_recovered: u64,
     last_event_us: i64,
     last_unrecovered_us: i64,
+    /// Silent now: since when its quiet began, µs (0: not silent); silent episodes.
+    silent_since_us: i64,
+    silent_episodes: u64,
 }
 
 #[derive(Debug)]
@@ -312,13 +315,29 @@ impl Publisher {
     /// the gap recovered or unrecovered (abandoned included) and ends it. A `Closed` whose
     /// `Opened` was lost (a full ring) is still counted. Records of unknown markets are
     /// ignored.
+    ///
+    /// `Silent` marks the market silent (since its quiet began) and counts the episode;
+    /// `Flowing` clears it.
     pub fn on_gap_at(&mut self, r: &Record, now_us: i64) {
-        let market = match r {
-            Record::Opened { market, .. } | Record::Closed { market, .. } => *market,
-        };
-        let Some(g) = self.markets.get_mut(market as usize).map(|m| &mut m.gaps) else {
+        let Some(g) = self
+            .markets
+            .get_mut(r.market() as usize)
+            .map(|m| &mut m.gaps)
+        else {
             return;
         };
+        match *r {
+            Record::Silent { quiet_ms, .. } => {
+                g.silent_since_us = (now_us - quiet_ms as i64 * 1000).max(1);
+                g.silent_episodes += 1;
+                return;
+            }
+            Record::Flowing { .. } => {
+                g.silent_since_us = 0;
+                return;
+            }
+            _ => {}
+        }
         g.last_event_us = now_us;
         match *r {
             Record::Opened { gap, missing, .. } => {
@@ -345,6 +364,7 @@ impl Publisher {
                 }
                 g.open.retain(|(id, _)| *id != gap);
             }
+            Record::Silent { .. } | Record::Flowing { .. } => {}
         }
     }
 
@@ -506,6 +526,8 @@ impl Publisher {
                     last_gap_us: m.gaps.last_event_us,
                     open_gap_since_us: m.gaps.open.first().map_or(0, |(_, t)| *t),
                     last_unrecovered_us: m.gaps.last_unrecovered_us,
+                    silent_since_us: m.gaps.silent_since_us,
+                    silent_episodes: m.gaps.silent_episodes,
                 }
             })
             .collect();

@@ -4,7 +4,7 @@
 //! | offset | field      | type      | value |
 //! |-------:|------------|-----------|-------|
 //! | 0      | `magic`    | `[u8; 8]` | `b"SQZFSTAT"` |
-//! | 8      | `version`  | `u32`     | 2 (the payload encoding, see [`super::snapshot`]) |
+//! | 8      | `version`  | `u32`     | 3 (the payload encoding, see [`super::snapshot`]) |
 //! | 12     | `header`   | `u32`     | 64 |
 //! | 16     | `capacity` | `u32`     | payload bytes the file holds (a multiple of 4) |
 //! | 20     | `seq`      | `u32`     | 0 never published; odd: a publish is in progress; even: committed |
@@ -30,7 +30,7 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
 /// First bytes of a stats file.
 pub const MAGIC: [u8; 8] = *b"SQZFSTAT";
 /// Version of the header and payload encoding.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Bytes before the payload.
 pub const HEADER_SIZE: usize = 64;
 const W_SEQ: usize = 5;
@@ -277,7 +277,7 @@ mod tests {
         std::fs::write(dir.path().join("v1"), &bytes).unwrap();
         let e = StatsReader::open(&dir.path().join("v1")).unwrap_err();
         assert!(e.to_string().contains("version 1"), "{e}");
-        assert!(e.to_string().contains("reads version 2"), "{e}");
+        assert!(e.to_string().contains("reads version 3"), "{e}");
     }
 
     #[test]

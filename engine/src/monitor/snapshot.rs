@@ -1,5 +1,6 @@
 //! What the engine publishes in its stats file, and the payload encoding (version 2: version 1
-//! plus continuity — gaps, duplicates, reconnects, rotations, backfill).
+//! plus continuity — gaps, duplicates, reconnects, rotations, backfill; version 3: version 2
+//! plus each market's silent state and silent episodes).
 //!
 //! The payload is a sequence of little-endian fields in the order of the structs below:
 //! integers as `u32`/`u64`/`i64`, fractions and rates as `f64`, strings as a `u16` byte length
@@ -259,6 +260,11 @@ pub struct MarketStats {
     pub open_gap_since_us: i64,
     /// Wall time a gap last closed unrecovered, µs (0: never).
     pub last_unrecovered_us: i64,
+    /// Silent now ([`crate::silence`]: subscribed, connection alive, no trade for its limit):
+    /// wall time its quiet began, µs (0: not silent).
+    pub silent_since_us: i64,
+    /// Silent episodes of the market since start.
+    pub silent_episodes: u64,
 }
 
 /// One engine thread.
@@ -313,7 +319,7 @@ impl Snapshot {
             + 8 * 12
             + 4
             + 8 * 14
-            + markets * (2 * STR + 8 * 6 + 4 * 2 + 8 + 4 + 8 * 8)
+            + markets * (2 * STR + 8 * 6 + 4 * 2 + 8 + 4 + 8 * 8 + 8 * 2)
             + threads * (STR + 4 + 8 * 6)
             + stages * (2 * STR + 8 * 5)
             + 4 * 4
@@ -401,6 +407,8 @@ impl Snapshot {
             e.i64(m.last_gap_us);
             e.i64(m.open_gap_since_us);
             e.i64(m.last_unrecovered_us);
+            e.i64(m.silent_since_us);
+            e.u64(m.silent_episodes);
         }
         e.u32(self.threads.len() as u32);
         for th in &self.threads {
@@ -498,6 +506,8 @@ impl Snapshot {
                 last_gap_us: d.i64()?,
                 open_gap_since_us: d.i64()?,
                 last_unrecovered_us: d.i64()?,
+                silent_since_us: d.i64()?,
+                silent_episodes: d.u64()?,
             });
         }
         let n = d.count(8 * 5)?;
@@ -719,6 +729,9 @@ pub(crate) mod tests {
                     last_gap_us: now_us - 5_000_000,
                     open_gap_since_us: now_us - 5_000_000,
                     last_unrecovered_us: 0,
+                    // Silent once, flowing again.
+                    silent_since_us: 0,
+                    silent_episodes: 1,
                 },
                 MarketStats {
                     id: "BINANCE:ethusdt".into(),
@@ -741,6 +754,8 @@ pub(crate) mod tests {
                     last_gap_us: now_us - 3_600_000_000,
                     open_gap_since_us: 0,
                     last_unrecovered_us: now_us - 3_600_000_000,
+                    silent_since_us: 0,
+                    silent_episodes: 0,
                 },
             ],
             threads: vec![ThreadStats {
@@ -767,7 +782,10 @@ pub(crate) mod tests {
 
     #[test]
     fn encode_decode_round_trip_within_capacity() {
-        let s = sample(1_700_000_000_000_000);
+        let mut s = sample(1_700_000_000_000_000);
+        // ETH silent for 130 s, its second episode.
+        s.markets[1].silent_since_us = s.updated_us - 130_000_000;
+        s.markets[1].silent_episodes = 2;
         let mut buf = Vec::new();
         s.encode(&mut buf);
         assert!(buf.len() <= Snapshot::capacity_for(1, 2, 1, 1));

@@ -64,8 +64,40 @@ pub(crate) struct Report {
     pub(crate) gaps: Gaps,
     pub(crate) storage: Storage,
     pub(crate) coverage: Vec<Coverage>,
+    /// Markets silent now (subscribed, connection alive, no trade for their limit), longest
+    /// silent first; empty when the engine is not running.
+    pub(crate) silent: Vec<SilentMarket>,
     /// What the engine published (absent when it is not running).
     pub(crate) live: Option<Snapshot>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SilentMarket {
+    pub(crate) market: String,
+    /// Since its last trade (or its subscription), s.
+    pub(crate) silent_for_s: f64,
+    /// Silent episodes since the engine started.
+    pub(crate) episodes: u64,
+}
+
+/// The markets of `live` that are silent at `now_us`, longest silent first.
+fn silent_markets(live: &Snapshot, now_us: i64) -> Vec<SilentMarket> {
+    let mut out: Vec<SilentMarket> = live
+        .markets
+        .iter()
+        .filter(|m| m.silent_since_us > 0)
+        .map(|m| SilentMarket {
+            market: m.id.clone(),
+            silent_for_s: (now_us - m.silent_since_us).max(0) as f64 / 1e6,
+            episodes: m.silent_episodes,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.silent_for_s
+            .total_cmp(&a.silent_for_s)
+            .then(a.market.cmp(&b.market))
+    });
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -294,6 +326,10 @@ pub(crate) fn build_report(
             bytes_per_day: bars_hour as u64 * slot * 24,
         },
         coverage,
+        silent: live
+            .as_ref()
+            .map(|l| silent_markets(l, now_ms * 1000))
+            .unwrap_or_default(),
         live,
     })
 }
@@ -461,6 +497,21 @@ fn continuity_sections(live: &Snapshot) -> (Vec<String>, Vec<[String; 5]>) {
             "{} gap events dropped (per-market figures incomplete)",
             c.records_dropped
         ));
+    }
+    // Silent markets only (a market that flows is never named here); first when there are
+    // any, so the terminal UI's short panel shows them.
+    let silent = silent_markets(live, live.updated_us);
+    if silent.is_empty() {
+        lines.push("silent markets: 0".to_string());
+    } else {
+        let mut head = vec![format!("silent markets: {}", silent.len())];
+        for m in &silent {
+            head.push(format!(
+                "  {} silent for {:.0} s (episode {})",
+                m.market, m.silent_for_s, m.episodes
+            ));
+        }
+        lines.splice(0..0, head);
     }
     let mut gapped: Vec<_> = live.markets.iter().filter(|m| m.gaps > 0).collect();
     gapped.sort_by(|a, b| {
@@ -1006,6 +1057,8 @@ mod tests {
                 last_gap_us: now_us - 10_000_000,
                 open_gap_since_us: now_us - 10_000_000,
                 last_unrecovered_us: now_us - 3_000_000_000,
+                silent_since_us: 0,
+                silent_episodes: 0,
             }],
             threads: vec![ThreadStats {
                 name: "feed-0".into(),
@@ -1138,6 +1191,51 @@ mod tests {
         let r = build_report(dir.path(), Some(quiet), NOW_MS, &th).unwrap();
         assert!(render_text(&r).contains("  backfill: not running\n"));
         assert!(screen(&r).contains("(no gaps)"));
+    }
+
+    #[test]
+    fn silent_markets_are_reported_and_only_they() {
+        let dir = tempfile::tempdir().unwrap();
+        store_fixture(dir.path());
+        let th = AlertThresholds::default();
+        // BTC flows: no silent line names it.
+        let r = build_report(dir.path(), Some(snapshot()), NOW_MS, &th).unwrap();
+        assert!(r.silent.is_empty());
+        let plain = render_text(&r);
+        assert!(plain.contains("  silent markets: 0\n"), "{plain}");
+        assert!(!plain.contains("silent for"), "{plain}");
+        // A second market, silent for 200 s (its second episode).
+        let mut snap = snapshot();
+        let mut eth = snap.markets[0].clone();
+        eth.id = "BINANCE_FUTURES:ethusdt".into();
+        eth.silent_since_us = NOW_MS * 1000 - 200_000_000;
+        eth.silent_episodes = 2;
+        snap.markets.push(eth);
+        let r = build_report(dir.path(), Some(snap), NOW_MS, &th).unwrap();
+        assert_eq!(r.silent.len(), 1);
+        assert_eq!(r.silent[0].market, "BINANCE_FUTURES:ethusdt");
+        assert_eq!((r.silent[0].silent_for_s, r.silent[0].episodes), (200.0, 2));
+        let plain = render_text(&r);
+        assert!(plain.contains("  silent markets: 1\n"), "{plain}");
+        assert!(
+            plain.contains("    BINANCE_FUTURES:ethusdt silent for 200 s (episode 2)\n"),
+            "{plain}"
+        );
+        let silent_lines: Vec<&str> = plain.lines().filter(|l| l.contains("silent")).collect();
+        assert!(
+            silent_lines.iter().all(|l| !l.contains("btcusdt")),
+            "{silent_lines:?}"
+        );
+        assert!(
+            plain.contains("warning market_silent: silent: BINANCE_FUTURES:ethusdt (200 s)"),
+            "{plain}"
+        );
+        assert!(screen(&r).contains("BINANCE_FUTURES:ethusdt silent for 200 s"));
+        // --export carries the list.
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["silent"][0]["market"], "BINANCE_FUTURES:ethusdt");
+        assert_eq!(json["silent"][0]["episodes"], 2);
+        assert_eq!(json["live"]["markets"][1]["silent_episodes"], 2);
     }
 
     #[test]
