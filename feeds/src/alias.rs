@@ -208,7 +208,11 @@ pub fn open_spellings() -> String {
 
 fn spellings(with_closed: bool) -> String {
     let open = |v: &Venue| with_closed || v.closed().is_none();
-    let ours: Vec<&str> = Venue::ALL.iter().filter(|v| open(v)).map(|v| v.name()).collect();
+    let ours: Vec<&str> = Venue::ALL
+        .iter()
+        .filter(|v| open(v))
+        .map(|v| v.name())
+        .collect();
     let aggr: Vec<&str> = AGGR_SERVER_IDS
         .iter()
         .filter(|(_, venues)| venues.iter().any(open))
