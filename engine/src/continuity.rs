@@ -1354,7 +1354,10 @@ mod tests {
             ..trade(id, ts)
         };
         assert!(c.admit(&agg(100, 4, SEC), LIVE, 0));
-        assert!(c.admit(&agg(101, 7, SEC), LIVE, 0), "next aggregate id: no hole");
+        assert!(
+            c.admit(&agg(101, 7, SEC), LIVE, 0),
+            "next aggregate id: no hole"
+        );
         assert!(c.admit(&agg(105, 2, 2 * SEC), LIVE, 0));
         c.poll(10_000_000_000);
         let acts = drain(&mut c);

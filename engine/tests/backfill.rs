@@ -627,10 +627,19 @@ fn usdm_gap_is_fetched_by_aggregate_id() {
                     a % 2 == 0
                 )
             };
-            let body = [rec(42, 900, 902), rec(43, 903, 903), rec(44, 905, 908), rec(45, 909, 909)];
+            let body = [
+                rec(42, 900, 902),
+                rec(43, 903, 903),
+                rec(44, 905, 908),
+                rec(45, 909, 909),
+            ];
             return (200, Vec::new(), format!("[{}]", body.join(",")));
         }
-        (404, Vec::new(), r#"{"code":-1,"msg":"unexpected"}"#.to_string())
+        (
+            404,
+            Vec::new(),
+            r#"{"code":-1,"msg":"unexpected"}"#.to_string(),
+        )
     });
     let stats = Arc::new(BackfillStats::default());
     let stop = StopFlag::new();

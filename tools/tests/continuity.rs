@@ -77,7 +77,15 @@ fn bars_from_tape(tape: &str) -> (Bars, u64) {
                 }
                 trades += 1;
                 let sell = data["m"].as_bool().unwrap();
-                fold_trade(&mut bars, market, p, q, sell, data["T"].as_i64().unwrap(), 1);
+                fold_trade(
+                    &mut bars,
+                    market,
+                    p,
+                    q,
+                    sell,
+                    data["T"].as_i64().unwrap(),
+                    1,
+                );
             }
             // USDⓈ-M reads aggregates: one per `a`, standing for fills `f..=l`.
             Some("aggTrade") => {

@@ -289,11 +289,21 @@ fn run_end_to_end(cores: Option<CoreMap>) {
     ] {
         let generated = history.trades(feeds::Venue::BinanceUsdm, symbol).len() as u64;
         assert!(generated > 100, "{symbol}: {generated}");
-        assert_eq!(fills_stored(market), generated, "{market}: every trade once");
+        assert_eq!(
+            fills_stored(market),
+            generated,
+            "{market}: every trade once"
+        );
     }
     let usdm = sim_stats.futures;
-    assert!(usdm.agg_trades_sent > 0 && usdm.liquidations_sent > 0, "{usdm:?}");
-    assert_eq!(usdm.trades_sent, 0, "the engine reads aggregates, not @trade");
+    assert!(
+        usdm.agg_trades_sent > 0 && usdm.liquidations_sent > 0,
+        "{usdm:?}"
+    );
+    assert_eq!(
+        usdm.trades_sent, 0,
+        "the engine reads aggregates, not @trade"
+    );
     assert_eq!(usdm.liquidations_sent, usdm.liquidations_generated);
     assert_eq!(usdm.misrouted_subscriptions, 0, "every stream on its route");
     let aggregates_with_fills = tape_text
@@ -306,7 +316,10 @@ fn run_end_to_end(cores: Option<CoreMap>) {
         })
         .filter(|&extra| extra > 0)
         .count();
-    assert!(aggregates_with_fills > 0, "some aggregates of several fills");
+    assert!(
+        aggregates_with_fills > 0,
+        "some aggregates of several fills"
+    );
 }
 
 /// The plan the engine had before the 2026 route split was honoured: `@trade` with
@@ -329,9 +342,13 @@ fn the_pre_split_usdm_plan_gets_liquidations_and_no_trade() {
         "{}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder",
         sim.futures_url()
     );
-    let socket = std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap()).unwrap();
+    let socket =
+        std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap())
+            .unwrap();
     // A broken simulator fails the test instead of hanging it.
-    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let (mut ws, _) = tungstenite::client(url.as_str(), socket)
         .unwrap_or_else(|e| panic!("the route accepts the connection: {e}"));
     let mut decoder = feeds::binance::Decoder::new(feeds::Venue::BinanceUsdm);

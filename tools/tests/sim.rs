@@ -245,11 +245,20 @@ fn unknown_paths_answer_404_and_every_binance_shape_opens() {
             "/stream",
             "/stream?streams=btcusdt@trade/btcusdt@forceOrder",
         ] {
-            assert_eq!(status(format!("{futures}{route}{shape}")), 101, "{route}{shape}");
+            assert_eq!(
+                status(format!("{futures}{route}{shape}")),
+                101,
+                "{route}{shape}"
+            );
             opened += 1;
         }
     }
-    for shape in ["/ws", "/ws/3", "/ws/btcusdt@trade", "/stream?streams=btcusdt@aggTrade"] {
+    for shape in [
+        "/ws",
+        "/ws/3",
+        "/ws/btcusdt@trade",
+        "/stream?streams=btcusdt@aggTrade",
+    ] {
         assert_eq!(status(format!("{spot}{shape}")), 101, "spot {shape}");
     }
     let mut refused = 0;
@@ -257,8 +266,16 @@ fn unknown_paths_answer_404_and_every_binance_shape_opens() {
         assert_eq!(status(format!("{futures}{missing}")), 404, "{missing}");
         refused += 1;
     }
-    assert_eq!(status(format!("{spot}/market/ws")), 404, "spot is not routed");
-    assert_eq!(status(format!("{spot}/public/ws/0")), 404, "spot is not routed");
+    assert_eq!(
+        status(format!("{spot}/market/ws")),
+        404,
+        "spot is not routed"
+    );
+    assert_eq!(
+        status(format!("{spot}/public/ws/0")),
+        404,
+        "spot is not routed"
+    );
     assert_eq!(status(format!("{spot}/ws/btcusdt@nope")), 400);
     assert_eq!(status(format!("{futures}/public/ws/btcusdt@nope")), 400);
     refused += 1;
@@ -273,7 +290,10 @@ fn unknown_paths_answer_404_and_every_binance_shape_opens() {
 }
 
 /// Reads data frames until `done` holds for their event types (`e`) counted.
-fn kinds_until(ws: &mut Ws, done: impl Fn(&HashMap<String, usize>) -> bool) -> HashMap<String, usize> {
+fn kinds_until(
+    ws: &mut Ws,
+    done: impl Fn(&HashMap<String, usize>) -> bool,
+) -> HashMap<String, usize> {
     let mut kinds = HashMap::new();
     while !done(&kinds) {
         let frame = json(&next_text(ws));
@@ -303,7 +323,10 @@ fn usdm_streams_flow_only_on_their_route() {
     let futures = sim.futures_url();
     let all = r#"["btcusdt@trade","btcusdt@aggTrade","btcusdt@forceOrder"]"#;
     let subscribe = |ws: &mut Ws, id: u32| {
-        send(ws, &format!(r#"{{"method":"SUBSCRIBE","params":{all},"id":{id}}}"#));
+        send(
+            ws,
+            &format!(r#"{{"method":"SUBSCRIBE","params":{all},"id":{id}}}"#),
+        );
         assert_eq!(next_text(ws), format!(r#"{{"result":null,"id":{id}}}"#));
     };
     // `/market` (ccxt's `/market/ws/<n>` shape): aggregates and liquidations, no trade.
@@ -325,7 +348,11 @@ fn usdm_streams_flow_only_on_their_route() {
         let mut ws = open(&format!("{futures}{path}"));
         subscribe(&mut ws, 3);
         let kinds = kinds_of(&mut ws, 200);
-        assert_eq!(kinds.keys().collect::<Vec<_>>(), ["trade"], "{path}: {kinds:?}");
+        assert_eq!(
+            kinds.keys().collect::<Vec<_>>(),
+            ["trade"],
+            "{path}: {kinds:?}"
+        );
         assert_eq!(sim.stats().futures.misrouted_subscriptions, n + 1, "{path}");
     }
     // Streams in the URL are routed the same way: the pre-split plan (`@trade` with
@@ -337,7 +364,11 @@ fn usdm_streams_flow_only_on_their_route() {
         "{futures}/public/stream?streams=btcusdt@trade/btcusdt@aggTrade"
     ));
     let kinds = kinds_of(&mut old, 3);
-    assert_eq!(kinds.keys().collect::<Vec<_>>(), ["forceOrder"], "{kinds:?}");
+    assert_eq!(
+        kinds.keys().collect::<Vec<_>>(),
+        ["forceOrder"],
+        "{kinds:?}"
+    );
     let kinds = kinds_of(&mut public, 100);
     assert_eq!(kinds.keys().collect::<Vec<_>>(), ["trade"], "{kinds:?}");
     assert_eq!(sim.stats().futures.misrouted_subscriptions, 9);
@@ -359,7 +390,9 @@ fn usdm_streams_flow_only_on_their_route() {
         "{}/stream?streams=btcusdt@trade/btcusdt@aggTrade",
         sim.spot_url()
     ));
-    kinds_until(&mut spot, |k| k.contains_key("trade") && k.contains_key("aggTrade"));
+    kinds_until(&mut spot, |k| {
+        k.contains_key("trade") && k.contains_key("aggTrade")
+    });
     assert_eq!(sim.stats().spot.misrouted_subscriptions, 0);
     sim.stop();
 }

@@ -259,7 +259,11 @@ fn binance_agg_trades_match_the_stream() {
         let mut last_a = None::<u64>;
         let mut several = 0;
         // The id the stream carries: spot `@trade` `t` (= `f` = `l` here), USDⓈ-M `a`.
-        let id_key = if venue == Venue::BinanceSpot { "f" } else { "a" };
+        let id_key = if venue == Venue::BinanceSpot {
+            "f"
+        } else {
+            "a"
+        };
         loop {
             let page = ok(&base, &target);
             let page = page.as_array().unwrap();

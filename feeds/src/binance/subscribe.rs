@@ -253,12 +253,30 @@ mod tests {
         let names = stream_names(Venue::BinanceUsdm, "btcusdt");
         assert!(names.iter().all(|n| usdm_route(n) == UsdmRoute::Market));
         let url = &combined_urls(Venue::BinanceUsdm, USDM_BASE, &["btcusdt"])[0];
-        assert!(url.starts_with("wss://fstream.binance.com/market/stream?"), "{url}");
+        assert!(
+            url.starts_with("wss://fstream.binance.com/market/stream?"),
+            "{url}"
+        );
         // The routing table itself.
-        for public in ["btcusdt@trade", "btcusdt@bookTicker", "btcusdt@depth", "btcusdt@depth20@100ms", "btcusdt@rpiDepth@500ms", "!bookTicker"] {
+        for public in [
+            "btcusdt@trade",
+            "btcusdt@bookTicker",
+            "btcusdt@depth",
+            "btcusdt@depth20@100ms",
+            "btcusdt@rpiDepth@500ms",
+            "!bookTicker",
+        ] {
             assert_eq!(usdm_route(public), UsdmRoute::Public, "{public}");
         }
-        for market in ["btcusdt@aggTrade", "btcusdt@forceOrder", "!forceOrder@arr", "btcusdt@markPrice@1s", "btcusdt@kline_1m", "btcusdt@ticker", "!contractInfo"] {
+        for market in [
+            "btcusdt@aggTrade",
+            "btcusdt@forceOrder",
+            "!forceOrder@arr",
+            "btcusdt@markPrice@1s",
+            "btcusdt@kline_1m",
+            "btcusdt@ticker",
+            "!contractInfo",
+        ] {
             assert_eq!(usdm_route(market), UsdmRoute::Market, "{market}");
         }
     }

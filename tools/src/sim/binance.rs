@@ -331,10 +331,7 @@ mod tests {
     }
 
     /// [`routed`] with the connection's tier.
-    fn routed_on(
-        venue: SimVenue,
-        uri: &str,
-    ) -> Result<(bool, String, Option<Tier>), RouteError> {
+    fn routed_on(venue: SimVenue, uri: &str) -> Result<(bool, String, Option<Tier>), RouteError> {
         let c = catalog();
         let r = route(&c, venue, uri)?;
         let names: Vec<&str> = r.streams.iter().map(|&id| c.name(id)).collect();
@@ -373,7 +370,11 @@ mod tests {
         assert_eq!(routed(Spot, "/stream"), Ok((true, "".into())));
         // Spot is not routed.
         for missing in ["/market/ws", "/public/ws/0", "/public/stream", "/", "/wsx"] {
-            assert_eq!(routed(Spot, missing), Err(RouteError::NotFound), "{missing}");
+            assert_eq!(
+                routed(Spot, missing),
+                Err(RouteError::NotFound),
+                "{missing}"
+            );
         }
         assert!(matches!(
             routed(Spot, "/ws/btcusdt@forceOrder"),
@@ -418,7 +419,10 @@ mod tests {
                 Ok((true, "btcusdt@trade,btcusdt@forceOrder".into(), tier)),
                 "{prefix}"
             );
-            assert!(matches!(at("/ws/dogeusdt@trade"), Err(RouteError::BadRequest(_))));
+            assert!(matches!(
+                at("/ws/dogeusdt@trade"),
+                Err(RouteError::BadRequest(_))
+            ));
         }
         for missing in [
             "/market",
@@ -429,7 +433,11 @@ mod tests {
             "/market/stream/x",
             "/",
         ] {
-            assert_eq!(routed(Futures, missing), Err(RouteError::NotFound), "{missing}");
+            assert_eq!(
+                routed(Futures, missing),
+                Err(RouteError::NotFound),
+                "{missing}"
+            );
         }
     }
 

@@ -434,7 +434,11 @@ impl Generator {
         };
         // Insurance-fund and ADL prints are single fills and are not aggregated (Binance docs).
         let fills = if perp && !non_market && self.rng.gen::<f64>() < MULTI_FILL_PROB {
-            self.rng.gen_range(2..=MAX_FILLS).min(budget).min(steps).max(1)
+            self.rng
+                .gen_range(2..=MAX_FILLS)
+                .min(budget)
+                .min(steps)
+                .max(1)
         } else {
             1
         };
@@ -797,7 +801,8 @@ mod tests {
                     }
                 }
             }
-            let units = |q: &Value| -> u64 { q.as_str().unwrap().replace('.', "").parse().unwrap() };
+            let units =
+                |q: &Value| -> u64 { q.as_str().unwrap().replace('.', "").parse().unwrap() };
             let mut covered = 0;
             let mut prev_a = None;
             for (v, k, text) in &frames {
@@ -818,7 +823,11 @@ mod tests {
                 assert_eq!(sum, units(&g["q"]), "{text}");
                 covered += l - f + 1;
             }
-            assert_eq!(covered, trades.len() as u64, "{symbol}: every market fill aggregated");
+            assert_eq!(
+                covered,
+                trades.len() as u64,
+                "{symbol}: every market fill aggregated"
+            );
         }
     }
 

@@ -146,7 +146,11 @@ impl Protocol for Coinm {
             // A segment that is no stream name (ccxt connects to `/ws/<n>`, `n` its own
             // connection counter, then sends `SUBSCRIBE`) names nothing, as on Binance.
             self.combined = false;
-            names.extend(rest.split('/').filter(|n| n.contains('@')).map(str::to_owned));
+            names.extend(
+                rest.split('/')
+                    .filter(|n| n.contains('@'))
+                    .map(str::to_owned),
+            );
         } else {
             return Err((404, "Not Found".to_owned()));
         }
