@@ -151,9 +151,11 @@ pub enum IdModel {
 /// How `venue`'s trade ids behave (reference/exchanges.md, "id usable for gap detection").
 pub fn id_model(venue: Venue) -> IdModel {
     match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            IdModel::Contiguous { per_fill: false }
-        }
+        // Spot follows `@trade` ids `t`: a live trade is one id, a REST aggregate (`trade_id`
+        // = `l`, `fills` = `l − f + 1`) the ids `f..=l`. USDⓈ-M and COIN-M follow `@aggTrade`
+        // ids `a`, one per event live and over REST, whatever its fill count.
+        Venue::BinanceSpot => IdModel::Contiguous { per_fill: true },
+        Venue::BinanceUsdm | Venue::BinanceCoinm => IdModel::Contiguous { per_fill: false },
         Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
             IdModel::Contiguous { per_fill: true }
         }
@@ -423,7 +425,6 @@ enum Resume {
 
 #[derive(Debug, Clone)]
 struct MarketState {
-    venue: Venue,
     model: IdModel,
     /// Windows open (skips the per-tick window update when zero).
     open_windows: u8,
@@ -444,7 +445,6 @@ struct MarketState {
 impl MarketState {
     fn new(venue: Venue, resume: Resume) -> MarketState {
         MarketState {
-            venue,
             model: id_model(venue),
             open_windows: 0,
             hi: 0,
@@ -458,7 +458,8 @@ impl MarketState {
         }
     }
 
-    /// Ids one tick covers: its fills where the venue's ids count fills (OKX), else one.
+    /// Ids one tick covers: its fills where the venue's ids count fills (OKX; Binance spot,
+    /// whose REST aggregates cover `f..=l`), else one.
     fn id_span(&self, tick: &Tick) -> u64 {
         match self.model {
             IdModel::Contiguous { per_fill: true } => u64::from(tick.fills.max(1)),
@@ -729,12 +730,14 @@ impl Continuity {
         let Some(Some(m)) = self.markets.get_mut(idx) else {
             return;
         };
-        // USDⓈ-M `aggTrades` lists every market trade of the window; the ids it leaves out
-        // were other prints (insurance fund, ADL), which make no bar.
-        let all_listed = complete && m.venue == Venue::BinanceUsdm;
+        // No venue special case: USDⓈ-M holes are in `@aggTrade` ids `a` (since the 2026 route
+        // split), which `aggTrades` lists one for one, so a complete walk leaves none missing;
+        // insurance-fund/ADL prints have no `a` and never open a hole. (When the feed read
+        // `@trade` ids, the ids REST left out were those prints and a complete walk counted
+        // as recovered whatever stayed missing.)
         if let Some(slot) = m.holes.iter_mut().find(|h| h.is_some_and(|h| h.gap == gap)) {
             let Some(h) = slot.take() else { return };
-            let outcome = if h.missing == 0 || all_listed {
+            let outcome = if h.missing == 0 {
                 Outcome::Recovered
             } else {
                 Outcome::Unrecovered(if complete { DoneWhy::Ok } else { why })
@@ -1392,6 +1395,86 @@ mod tests {
             })
         )));
         assert_eq!(c.counters().gaps_unrecovered, 1);
+    }
+
+    /// USDⓈ-M follows aggregate ids: a live aggregate of 4 fills is one id, a complete
+    /// backfill that leaves an aggregate id missing says so (the old `@trade`-id special case
+    /// called any complete walk recovered).
+    #[test]
+    fn usdm_aggregate_ids_are_one_per_event_and_a_complete_walk_counts_what_is_missing() {
+        let mut c = cont(Venue::BinanceUsdm, ContinuityConfig::default(), None);
+        let agg = |id: u64, fills: u32, ts: i64| Tick {
+            fills,
+            ..trade(id, ts)
+        };
+        assert!(c.admit(&agg(100, 4, SEC), LIVE, 0));
+        assert!(
+            c.admit(&agg(101, 7, SEC), LIVE, 0),
+            "next aggregate id: no hole"
+        );
+        assert!(c.admit(&agg(105, 2, 2 * SEC), LIVE, 0));
+        c.poll(10_000_000_000);
+        let acts = drain(&mut c);
+        let gap = acts
+            .iter()
+            .find_map(|a| match a {
+                Action::Record(Record::Opened {
+                    gap, missing: 3, ..
+                }) => Some(*gap),
+                _ => None,
+            })
+            .expect("ids 102..=104 missing");
+        // Multi-fill aggregates each fill one id.
+        assert!(c.admit_backfill(&agg(102, 3, SEC)));
+        assert!(c.admit_backfill(&agg(103, 5, 2 * SEC)));
+        c.backfill_done(gap, 0, true, DoneWhy::Ok);
+        assert!(drain(&mut c).iter().any(|a| matches!(
+            a,
+            Action::Record(Record::Closed {
+                recovered: 2,
+                remaining: 1,
+                outcome: Outcome::Unrecovered(DoneWhy::Ok),
+                ..
+            })
+        )));
+    }
+
+    /// Spot follows `@trade` ids: a REST aggregate (`trade_id` = `l`, `fills` = `l − f + 1`)
+    /// fills every id it covers, and one overlapping an id seen live is refused.
+    #[test]
+    fn spot_aggregates_fill_the_trade_ids_they_cover() {
+        let mut c = cont(Venue::BinanceSpot, ContinuityConfig::default(), None);
+        for id in [10, 11, 17] {
+            assert!(c.admit(&trade(id, id as i64 * SEC), LIVE, 0));
+        }
+        c.poll(10_000_000_000);
+        let gap = drain(&mut c)
+            .iter()
+            .find_map(|a| match a {
+                Action::Record(Record::Opened {
+                    gap, missing: 5, ..
+                }) => Some(*gap),
+                _ => None,
+            })
+            .expect("ids 12..=16 missing");
+        let agg = |l: u64, fills: u32| Tick {
+            fills,
+            ..trade(l, 12 * SEC)
+        };
+        assert!(!c.admit_backfill(&agg(12, 2)), "covers 11, seen live");
+        assert!(c.admit_backfill(&agg(14, 3)), "12..=14");
+        assert!(c.admit_backfill(&agg(16, 2)), "15..=16");
+        let acts = drain(&mut c);
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::Record(Record::Closed {
+                recovered: 2,
+                remaining: 0,
+                outcome: Outcome::Recovered,
+                ..
+            })
+        )));
+        c.backfill_done(gap, 0, true, DoneWhy::Ok);
     }
 
     #[test]

@@ -610,3 +610,82 @@ fn stop_interrupts_a_rate_limit_wait() {
     ));
     assert_eq!(log.lock().unwrap().len(), 1, "no request after the stop");
 }
+
+/// USDⓈ-M follows `@aggTrade` ids: a gap between aggregates 41 and 45 is fetched from
+/// `fromId=42`, and the ticks carry `a` with `l − f + 1` fills; the aggregate after the gap
+/// ends the walk, complete. (With `@trade` ids the request went by time and the ticks carried
+/// `l`, which no aggregate-id hole could take.)
+#[test]
+fn usdm_gap_is_fetched_by_aggregate_id() {
+    let t0 = t0_ms();
+    let (base, log) = serve(move |target, _| {
+        if target == "/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=42&limit=1000" {
+            let rec = |a: i64, f: i64, l: i64| {
+                format!(
+                    r#"{{"a":{a},"p":"65000.10","q":"0.{a:03}","f":{f},"l":{l},"T":{},"m":{}}}"#,
+                    t0 + a,
+                    a % 2 == 0
+                )
+            };
+            let body = [
+                rec(42, 900, 902),
+                rec(43, 903, 903),
+                rec(44, 905, 908),
+                rec(45, 909, 909),
+            ];
+            return (200, Vec::new(), format!("[{}]", body.join(",")));
+        }
+        (
+            404,
+            Vec::new(),
+            r#"{"code":-1,"msg":"unexpected"}"#.to_string(),
+        )
+    });
+    let stats = Arc::new(BackfillStats::default());
+    let stop = StopFlag::new();
+    let (mut feeds_side, worker_side) = backfill::links(1, 64);
+    let handle = backfill::spawn(
+        BackfillConfig {
+            base_url: base,
+            ..BackfillConfig::default()
+        },
+        table(),
+        feeds::Instruments::bundled(),
+        engine::instruments::default_tls(),
+        worker_side,
+        stats.clone(),
+        stop.clone(),
+    )
+    .unwrap();
+    feeds_side[0]
+        .jobs
+        .try_push(job(1, USDM, t0, t0 + 100, 41, 45))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ticks = Vec::new();
+    let done = loop {
+        match feeds_side[0].results.try_pop() {
+            Some(BackfillOut::Tick(t)) => ticks.push(t),
+            Some(BackfillOut::Done {
+                trades,
+                complete,
+                why,
+                ..
+            }) => break (trades, complete, why),
+            None => {
+                assert!(Instant::now() < deadline, "no Done");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    };
+    stop.stop();
+    handle.join().expect("the worker never panics");
+    assert_eq!(done, (3, true, DoneWhy::Ok));
+    let got: Vec<(u64, u32)> = ticks.iter().map(|t| (t.trade_id, t.fills)).collect();
+    assert_eq!(got, [(42, 3), (43, 1), (44, 4)]);
+    assert!(ticks.iter().all(|t| t.market == USDM && t.price == 65000.1));
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=42&limit=1000"]
+    );
+}

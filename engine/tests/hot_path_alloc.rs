@@ -87,7 +87,16 @@ fn decode_route_aggregate_allocates_nothing_after_warm_up() {
                 ),
                 3 => (
                     Venue::BinanceUsdm,
-                    usdm_trade("BTCUSDT", i, &price, &qty, ts, i % 2 == 0),
+                    usdm_agg_trade(
+                        "BTCUSDT",
+                        i,
+                        3 * i,
+                        3 * i + i % 3,
+                        &price,
+                        &qty,
+                        ts,
+                        i % 2 == 0,
+                    ),
                 ),
                 _ => (
                     Venue::BinanceUsdm,

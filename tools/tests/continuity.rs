@@ -15,8 +15,9 @@ use tools::sim::{SimConfig, Simulator};
 
 type Bars = BTreeMap<(String, i64), Bar>;
 
-/// Fold one trade (price, qty, taker sells?, ms) into reference bars, with no engine code.
-fn fold_trade(bars: &mut Bars, market: String, p: f64, q: f64, sell: bool, t_ms: i64) {
+/// Fold one trade (price, qty, taker sells?, ms, fills) into reference bars, with no engine
+/// code. An aggTrade counts its `l − f + 1` fills.
+fn fold_trade(bars: &mut Bars, market: String, p: f64, q: f64, sell: bool, t_ms: i64, n: u32) {
     let bar = bars
         .entry((market, t_ms.div_euclid(1000)))
         .or_insert(Bar::EMPTY);
@@ -36,10 +37,10 @@ fn fold_trade(bars: &mut Bars, market: String, p: f64, q: f64, sell: bool, t_ms:
     }
     if sell {
         bar.vsell += p * q;
-        bar.csell += 1;
+        bar.csell += n;
     } else {
         bar.vbuy += p * q;
-        bar.cbuy += 1;
+        bar.cbuy += n;
     }
 }
 
@@ -76,7 +77,31 @@ fn bars_from_tape(tape: &str) -> (Bars, u64) {
                 }
                 trades += 1;
                 let sell = data["m"].as_bool().unwrap();
-                fold_trade(&mut bars, market, p, q, sell, data["T"].as_i64().unwrap());
+                fold_trade(
+                    &mut bars,
+                    market,
+                    p,
+                    q,
+                    sell,
+                    data["T"].as_i64().unwrap(),
+                    1,
+                );
+            }
+            // USDⓈ-M reads aggregates: one per `a`, standing for fills `f..=l`.
+            Some("aggTrade") => {
+                let market = format!("{exchange}:{}", data["s"].as_str().unwrap().to_lowercase());
+                if !seen.insert((market.clone(), format!("a{}", data["a"]))) {
+                    continue;
+                }
+                let (p, q) = (num(&data["p"]), num(&data["q"]));
+                if q == 0.0 {
+                    continue;
+                }
+                let fills = data["l"].as_u64().unwrap() - data["f"].as_u64().unwrap() + 1;
+                trades += fills;
+                let sell = data["m"].as_bool().unwrap();
+                let t_ms = data["T"].as_i64().unwrap();
+                fold_trade(&mut bars, market, p, q, sell, t_ms, fills as u32);
             }
             Some("forceOrder") => {
                 if !seen.insert(("liq".into(), data.to_string())) {
@@ -328,7 +353,7 @@ fn bars_from_history(h: &tools::sim::TradeHistory, symbols: &[&str]) -> (Bars, u
             for t in h.trades(venue, s) {
                 n += 1;
                 let market = format!("{exchange}:{}", s.to_lowercase());
-                fold_trade(&mut bars, market, t.price, t.qty, !t.buy, t.ts_us / 1000);
+                fold_trade(&mut bars, market, t.price, t.qty, !t.buy, t.ts_us / 1000, 1);
             }
         }
     }
@@ -827,7 +852,7 @@ pairs = ["btcusdt", "ethusdt"]
         ),
         keeper(
             format!(
-                "{}/market/stream?streams=btcusdt@trade/ethusdt@trade",
+                "{}/market/stream?streams=btcusdt@aggTrade/ethusdt@aggTrade",
                 v.sim.futures_url()
             ),
             stop.clone(),

@@ -26,13 +26,21 @@ fn expected_bars(tape: &str) -> BTreeMap<(String, i64), Bar> {
         let frame: Value = serde_json::from_str(rec["frame"].as_str().unwrap()).unwrap();
         let data = frame.get("data").cloned().unwrap_or(frame);
         let num = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
-        match data.get("e").and_then(Value::as_str) {
-            Some("trade") => {
+        let event = data.get("e").and_then(Value::as_str);
+        match event {
+            // A trade is one fill; an aggTrade (USDⓈ-M) stands for its fills `f..=l`.
+            Some("trade" | "aggTrade") => {
                 if let Some(x) = data.get("X").and_then(Value::as_str) {
                     if x != "MARKET" && x != "RPI" {
                         continue;
                     }
                 }
+                let fills = match event {
+                    Some("aggTrade") => {
+                        (data["l"].as_u64().unwrap() - data["f"].as_u64().unwrap() + 1) as u32
+                    }
+                    _ => 1,
+                };
                 let (p, q) = (num(&data["p"]), num(&data["q"]));
                 if q == 0.0 {
                     continue;
@@ -58,10 +66,10 @@ fn expected_bars(tape: &str) -> BTreeMap<(String, i64), Bar> {
                 }
                 if data["m"].as_bool().unwrap() {
                     bar.vsell += p * q;
-                    bar.csell += 1;
+                    bar.csell += fills;
                 } else {
                     bar.vbuy += p * q;
-                    bar.cbuy += 1;
+                    bar.cbuy += fills;
                 }
             }
             Some("forceOrder") => {
@@ -192,6 +200,8 @@ fn run_end_to_end(cores: Option<CoreMap>) {
     }
     let feed_stats = running.feed_stats.clone();
     running.shutdown(&mut |_, _| {});
+    let history = sim.history();
+    let sim_stats = sim.stats();
     sim.stop();
     let tape_text = std::fs::read_to_string(&tape).unwrap();
     let received: u64 = feed_stats
@@ -261,4 +271,105 @@ fn run_end_to_end(cores: Option<CoreMap>) {
         }
     }
     assert_eq!(stored, expected.len(), "every expected bar is stored");
+
+    // USDⓈ-M, against what the simulator generated (not only what it sent): every market
+    // trade (fill) of every pair is stored once, and every liquidation. Binance routes the
+    // streams by tier; a stream on the wrong route would leave these at zero.
+    let fills_stored = |market: &str| -> u64 {
+        store
+            .range(market, 0, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|sb| u64::from(sb.bar.cbuy + sb.bar.csell))
+            .sum()
+    };
+    for (symbol, market) in [
+        ("BTCUSDT", "BINANCE_FUTURES:btcusdt"),
+        ("ETHUSDT", "BINANCE_FUTURES:ethusdt"),
+    ] {
+        let generated = history.trades(feeds::Venue::BinanceUsdm, symbol).len() as u64;
+        assert!(generated > 100, "{symbol}: {generated}");
+        assert_eq!(
+            fills_stored(market),
+            generated,
+            "{market}: every trade once"
+        );
+    }
+    let usdm = sim_stats.futures;
+    assert!(
+        usdm.agg_trades_sent > 0 && usdm.liquidations_sent > 0,
+        "{usdm:?}"
+    );
+    assert_eq!(
+        usdm.trades_sent, 0,
+        "the engine reads aggregates, not @trade"
+    );
+    assert_eq!(usdm.liquidations_sent, usdm.liquidations_generated);
+    assert_eq!(usdm.misrouted_subscriptions, 0, "every stream on its route");
+    let aggregates_with_fills = tape_text
+        .lines()
+        .filter(|l| l.contains(r#"\"e\":\"aggTrade\""#))
+        .map(|l| {
+            let rec: Value = serde_json::from_str(l).unwrap();
+            let frame: Value = serde_json::from_str(rec["frame"].as_str().unwrap()).unwrap();
+            frame["data"]["l"].as_u64().unwrap() - frame["data"]["f"].as_u64().unwrap()
+        })
+        .filter(|&extra| extra > 0)
+        .count();
+    assert!(
+        aggregates_with_fills > 0,
+        "some aggregates of several fills"
+    );
+}
+
+/// The plan the engine had before the 2026 route split was honoured: `@trade` with
+/// `@forceOrder` on one `/market` connection. Against the routed simulator it gets
+/// liquidations and never a trade (Binance acknowledges the misrouted `@trade` and keeps it
+/// silent) — the simulator is as unforgiving as the venue.
+#[test]
+fn the_pre_split_usdm_plan_gets_liquidations_and_no_trade() {
+    let sim = Simulator::start(SimConfig {
+        symbols: vec!["BTCUSDT".into()],
+        trades_per_sec: 200.0,
+        burst_prob: 0.5,
+        non_market_prob: 0.0,
+        seed: 11,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    // What `feeds::binance::combined_urls` built for USDⓈ-M before this change.
+    let url = format!(
+        "{}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder",
+        sim.futures_url()
+    );
+    let socket =
+        std::net::TcpStream::connect(url.trim_start_matches("ws://").split('/').next().unwrap())
+            .unwrap();
+    // A broken simulator fails the test instead of hanging it.
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(url.as_str(), socket)
+        .unwrap_or_else(|e| panic!("the route accepts the connection: {e}"));
+    let mut decoder = feeds::binance::Decoder::new(feeds::Venue::BinanceUsdm);
+    let (mut trades, mut liquidations) = (0, 0);
+    while liquidations < 5 {
+        let tungstenite::Message::Text(text) = ws.read().unwrap() else {
+            continue;
+        };
+        let mut bytes = text.as_bytes().to_vec();
+        use feeds::Decode as _;
+        decoder
+            .decode(&mut bytes, &mut |e| match e.kind {
+                feeds::EventKind::Liquidation => liquidations += 1,
+                _ => trades += 1,
+            })
+            .unwrap();
+    }
+    let s = sim.stats().futures;
+    sim.stop();
+    assert_eq!(trades, 0, "no trade frame on the wrong route");
+    assert!(s.trades_generated > 100, "the market traded: {s:?}");
+    assert_eq!((s.trades_sent, s.agg_trades_sent), (0, 0));
+    assert_eq!(s.misrouted_subscriptions, 1, "@trade acknowledged, silent");
 }

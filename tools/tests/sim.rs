@@ -224,7 +224,7 @@ fn bad_requests_get_binance_errors() {
 }
 
 #[test]
-fn retired_and_unknown_paths_answer_404() {
+fn unknown_paths_answer_404_and_every_binance_shape_opens() {
     let sim = Simulator::start(config()).unwrap();
     let status = |url: String| match try_open(&url).map_err(|e| *e) {
         Err(Error::Http(response)) => response.status().as_u16(),
@@ -232,63 +232,200 @@ fn retired_and_unknown_paths_answer_404() {
         Ok(_) => 101,
     };
     let futures = sim.futures_url();
-    assert_eq!(status(format!("{futures}/ws/btcusdt@trade")), 404);
+    let spot = sim.spot_url();
+    // Every shape Binance serves on USDⓈ-M: both routes, and unrouted (served as `/public`);
+    // ccxt's `/ws/<n>` and `/<route>/ws/<n>` (then SUBSCRIBE) among them.
+    let mut opened = 0;
+    for route in ["/public", "/market", ""] {
+        for shape in [
+            "/ws",
+            "/ws/0",
+            "/ws/btcusdt@trade",
+            "/ws/btcusdt@aggTrade/ethusdt@forceOrder",
+            "/stream",
+            "/stream?streams=btcusdt@trade/btcusdt@forceOrder",
+        ] {
+            assert_eq!(
+                status(format!("{futures}{route}{shape}")),
+                101,
+                "{route}{shape}"
+            );
+            opened += 1;
+        }
+    }
+    for shape in [
+        "/ws",
+        "/ws/3",
+        "/ws/btcusdt@trade",
+        "/stream?streams=btcusdt@aggTrade",
+    ] {
+        assert_eq!(status(format!("{spot}{shape}")), 101, "spot {shape}");
+    }
+    let mut refused = 0;
+    for missing in ["/private/ws", "/market", "/public", "/api/v3/ping", "/"] {
+        assert_eq!(status(format!("{futures}{missing}")), 404, "{missing}");
+        refused += 1;
+    }
     assert_eq!(
-        status(format!("{futures}/stream?streams=btcusdt@trade")),
-        404
+        status(format!("{spot}/market/ws")),
+        404,
+        "spot is not routed"
     );
-    assert_eq!(status(format!("{futures}/ws")), 404);
     assert_eq!(
-        status(format!("{futures}/public/ws/btcusdt@bookTicker")),
-        404
+        status(format!("{spot}/public/ws/0")),
+        404,
+        "spot is not routed"
     );
-    assert_eq!(status(format!("{}/market/ws", sim.spot_url())), 404);
-    assert_eq!(status(format!("{}/ws/btcusdt@nope", sim.spot_url())), 400);
-    assert_eq!(
-        status(format!("{futures}/market/stream?streams=btcusdt@trade")),
-        101
-    );
+    assert_eq!(status(format!("{spot}/ws/btcusdt@nope")), 400);
+    assert_eq!(status(format!("{futures}/public/ws/btcusdt@nope")), 400);
+    refused += 1;
     let stats = wait_for_stats(&sim, "every handshake counted", |s| {
-        s.futures.handshakes_rejected + s.futures.connections_accepted == 5
-            && s.spot.handshakes_rejected == 2
+        s.futures.handshakes_rejected == refused
+            && s.futures.connections_accepted == opened
+            && s.spot.handshakes_rejected == 3
+            && s.spot.connections_accepted == 4
     });
-    assert_eq!(stats.futures.connections_accepted, 1);
+    assert_eq!(stats.futures.connections_accepted, opened);
+    sim.stop();
+}
+
+/// Reads data frames until `done` holds for their event types (`e`) counted.
+fn kinds_until(
+    ws: &mut Ws,
+    done: impl Fn(&HashMap<String, usize>) -> bool,
+) -> HashMap<String, usize> {
+    let mut kinds = HashMap::new();
+    while !done(&kinds) {
+        let frame = json(&next_text(ws));
+        let data = frame.get("data").unwrap_or(&frame);
+        if let Some(e) = data.get("e").and_then(Value::as_str) {
+            *kinds.entry(e.to_owned()).or_insert(0) += 1;
+        }
+    }
+    kinds
+}
+
+/// Reads until `n` data frames arrived; their event types counted.
+fn kinds_of(ws: &mut Ws, n: usize) -> HashMap<String, usize> {
+    kinds_until(ws, |k| k.values().sum::<usize>() >= n)
+}
+
+/// Binance's USDⓈ-M routing: each stream only on its tier's route (`@trade` on `/public`,
+/// `@aggTrade` and `@forceOrder` on `/market`), unrouted `/ws` and `/stream` act as `/public`,
+/// and a stream subscribed on the wrong route is acknowledged, listed, counted and silent.
+#[test]
+fn usdm_streams_flow_only_on_their_route() {
+    let sim = Simulator::start(SimConfig {
+        burst_prob: 0.5,
+        ..config()
+    })
+    .unwrap();
+    let futures = sim.futures_url();
+    let all = r#"["btcusdt@trade","btcusdt@aggTrade","btcusdt@forceOrder"]"#;
+    let subscribe = |ws: &mut Ws, id: u32| {
+        send(
+            ws,
+            &format!(r#"{{"method":"SUBSCRIBE","params":{all},"id":{id}}}"#),
+        );
+        assert_eq!(next_text(ws), format!(r#"{{"result":null,"id":{id}}}"#));
+    };
+    // `/market` (ccxt's `/market/ws/<n>` shape): aggregates and liquidations, no trade.
+    let mut market = open(&format!("{futures}/market/ws/1"));
+    subscribe(&mut market, 1);
+    let kinds = kinds_until(&mut market, |k| {
+        k.get("aggTrade") >= Some(&300) && k.contains_key("forceOrder")
+    });
+    assert!(!kinds.contains_key("trade"), "{kinds:?}");
+    send(&mut market, r#"{"method":"LIST_SUBSCRIPTIONS","id":2}"#);
+    assert_eq!(
+        next_reply(&mut market),
+        format!(r#"{{"result":{all},"id":2}}"#),
+        "the misrouted stream is listed"
+    );
+    assert_eq!(sim.stats().futures.misrouted_subscriptions, 1);
+    // `/public` and the unrouted paths: trades only.
+    for (n, path) in [(2, "/public/ws/0"), (4, "/ws"), (6, "/ws/0")] {
+        let mut ws = open(&format!("{futures}{path}"));
+        subscribe(&mut ws, 3);
+        let kinds = kinds_of(&mut ws, 200);
+        assert_eq!(
+            kinds.keys().collect::<Vec<_>>(),
+            ["trade"],
+            "{path}: {kinds:?}"
+        );
+        assert_eq!(sim.stats().futures.misrouted_subscriptions, n + 1, "{path}");
+    }
+    // Streams in the URL are routed the same way: the pre-split plan (`@trade` with
+    // `@forceOrder` on `/market`) gets liquidations only; `/public` combined gets trades.
+    let mut old = open(&format!(
+        "{futures}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder"
+    ));
+    let mut public = open(&format!(
+        "{futures}/public/stream?streams=btcusdt@trade/btcusdt@aggTrade"
+    ));
+    let kinds = kinds_of(&mut old, 3);
+    assert_eq!(
+        kinds.keys().collect::<Vec<_>>(),
+        ["forceOrder"],
+        "{kinds:?}"
+    );
+    let kinds = kinds_of(&mut public, 100);
+    assert_eq!(kinds.keys().collect::<Vec<_>>(), ["trade"], "{kinds:?}");
+    assert_eq!(sim.stats().futures.misrouted_subscriptions, 9);
+    // Silence, not delay: after plenty of aggregates elsewhere, the next frame on a `/public`
+    // connection subscribed to `@aggTrade` only is the reply to a request.
+    let mut silent = open(&format!("{futures}/public/ws/btcusdt@aggTrade"));
+    let sent = sim.stats().futures.agg_trades_sent;
+    wait_for_stats(&sim, "aggregates sent on the /market connection", |s| {
+        s.futures.agg_trades_sent >= sent + 200
+    });
+    send(&mut silent, r#"{"method":"LIST_SUBSCRIPTIONS","id":9}"#);
+    assert_eq!(
+        next_text(&mut silent),
+        r#"{"result":["btcusdt@aggTrade"],"id":9}"#
+    );
+    assert_eq!(sim.stats().futures.misrouted_subscriptions, 10);
+    // Spot is not routed: one connection carries both trade streams.
+    let mut spot = open(&format!(
+        "{}/stream?streams=btcusdt@trade/btcusdt@aggTrade",
+        sim.spot_url()
+    ));
+    kinds_until(&mut spot, |k| {
+        k.contains_key("trade") && k.contains_key("aggTrade")
+    });
+    assert_eq!(sim.stats().spot.misrouted_subscriptions, 0);
     sim.stop();
 }
 
 #[test]
-fn futures_frames_include_non_market_trades_and_liquidations() {
+fn futures_frames_include_non_market_trades_aggregates_and_liquidations() {
     let cfg = SimConfig {
         burst_prob: 0.5,
         non_market_prob: 0.1,
         ..config()
     };
     let sim = Simulator::start(cfg).unwrap();
-    let url = format!(
-        "{}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder",
+    // Each stream on its route: `@trade` on `/public`, `@aggTrade` and `@forceOrder` on
+    // `/market`.
+    let mut public = open(&format!(
+        "{}/public/stream?streams=btcusdt@trade",
         sim.futures_url()
-    );
-    let mut ws = open(&url);
-    let mut last = HashMap::new();
-    let (mut trades, mut non_market, mut liquidations) = (0, 0, 0);
-    while trades < 300 || non_market == 0 || liquidations == 0 {
-        let text = next_text(&mut ws);
+    ));
+    let mut market = open(&format!(
+        "{}/market/stream?streams=btcusdt@aggTrade/btcusdt@forceOrder",
+        sim.futures_url()
+    ));
+    let mut aggregates = Vec::new();
+    let mut liquidations = 0;
+    while liquidations == 0 || aggregates.len() < 300 {
+        let text = next_text(&mut market);
         let frame = json(&text);
         let data = &frame["data"];
         match frame["stream"].as_str().unwrap() {
-            "btcusdt@trade" => {
-                assert_eq!(data["e"], "trade");
-                let p = data["p"].as_str().unwrap();
-                let q = data["q"].as_str().unwrap();
-                assert_eq!(p.split('.').nth(1).unwrap().len(), 2, "{text}");
-                assert_eq!(q.split('.').nth(1).unwrap().len(), 3, "{text}");
-                match data["X"].as_str().unwrap() {
-                    "MARKET" => {}
-                    "INSURANCE_FUND" | "ADL" => non_market += 1,
-                    other => panic!("X = {other}"),
-                }
-                check_contiguous(&mut last, "BTCUSDT", data["t"].as_u64().unwrap());
-                trades += 1;
+            "btcusdt@aggTrade" => {
+                assert_eq!(data["e"], "aggTrade");
+                assert!(data["nq"].is_string() && data["st"].is_number(), "{text}");
+                aggregates.push(data.clone());
             }
             "btcusdt@forceOrder" => {
                 assert_eq!(data["e"], "forceOrder");
@@ -306,6 +443,54 @@ fn futures_frames_include_non_market_trades_and_liquidations() {
             other => panic!("unrequested stream {other}"),
         }
     }
+    let last_l = aggregates.last().unwrap()["l"].as_u64().unwrap();
+    let mut first_t = None;
+    let mut last = HashMap::new();
+    let mut fills = HashMap::new();
+    let mut non_market = 0;
+    while last.get("BTCUSDT").is_none_or(|&t| t < last_l) || non_market == 0 {
+        let text = next_text(&mut public);
+        let frame = json(&text);
+        assert_eq!(frame["stream"], "btcusdt@trade");
+        let data = &frame["data"];
+        assert_eq!(data["e"], "trade");
+        let p = data["p"].as_str().unwrap();
+        let q = data["q"].as_str().unwrap();
+        assert_eq!(p.split('.').nth(1).unwrap().len(), 2, "{text}");
+        assert_eq!(q.split('.').nth(1).unwrap().len(), 3, "{text}");
+        let t = data["t"].as_u64().unwrap();
+        first_t.get_or_insert(t);
+        match data["X"].as_str().unwrap() {
+            "MARKET" => {
+                fills.insert(t, data.clone());
+            }
+            "INSURANCE_FUND" | "ADL" => non_market += 1,
+            other => panic!("X = {other}"),
+        }
+        check_contiguous(&mut last, "BTCUSDT", t);
+    }
+    // Every aggregate stands for market fills `f..=l` of one taker order: same price, time
+    // and side, `q` their sum; `a` is contiguous.
+    let units = |v: &Value| -> u64 { v.as_str().unwrap().replace('.', "").parse().unwrap() };
+    let mut several = 0;
+    for (i, g) in aggregates.iter().enumerate() {
+        if i > 0 {
+            assert_eq!(g["a"], aggregates[i - 1]["a"].as_u64().unwrap() + 1);
+        }
+        let (f, l) = (g["f"].as_u64().unwrap(), g["l"].as_u64().unwrap());
+        if first_t.is_some_and(|t| f < t) {
+            continue; // generated before the `@trade` connection had subscribed
+        }
+        several += usize::from(l > f);
+        let mut sum = 0;
+        for id in f..=l {
+            let t = fills.get(&id).unwrap_or_else(|| panic!("fill {id} of {g}"));
+            assert_eq!((&t["p"], &t["T"], &t["m"]), (&g["p"], &g["T"], &g["m"]));
+            sum += units(&t["q"]);
+        }
+        assert_eq!(sum, units(&g["q"]), "{g}");
+    }
+    assert!(several > 0, "some taker orders sweep several fills");
     sim.stop();
 }
 
@@ -394,7 +579,7 @@ fn too_many_messages_close_with_1008() {
 #[test]
 fn client_close_is_honoured_and_stop_says_going_away() {
     let sim = Simulator::start(config()).unwrap();
-    let mut leaving = open(&format!("{}/market/ws/ethusdt@trade", sim.futures_url()));
+    let mut leaving = open(&format!("{}/market/ws/ethusdt@aggTrade", sim.futures_url()));
     let mut staying = open(&format!("{}/ws/solusdt@trade", sim.spot_url()));
     wait_for_stats(&sim, "both connections", |s| {
         s.futures.connections_open == 1 && s.spot.connections_open == 1
@@ -433,10 +618,10 @@ fn tape_holds_exactly_the_frames_the_client_received() {
         ..config()
     };
     let sim = Simulator::start(cfg).unwrap();
-    let mut ws = open(&format!("{}/market/ws", sim.futures_url()));
+    let mut ws = open(&format!("{}/public/ws", sim.futures_url()));
     send(
         &mut ws,
-        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@trade","btcusdt@forceOrder"],"id":1}"#,
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@trade"],"id":1}"#,
     );
     let mut received = vec![next_text(&mut ws)];
     assert_eq!(received[0], r#"{"result":null,"id":1}"#);
@@ -459,7 +644,7 @@ fn tape_holds_exactly_the_frames_the_client_received() {
         s.futures.trades_generated == 300 && s.futures.trades_sent == 300
     });
     assert_eq!(stats.spot.trades_generated, 0, "nobody subscribed on spot");
-    // A liquidation may follow the last trade: stop, and read everything up to the close.
+    // Stop, and read everything up to the close.
     let stopper = std::thread::spawn(move || sim.stop());
     loop {
         match ws.read().expect("read until the close") {

@@ -214,7 +214,8 @@ fn binance_agg_trades_match_the_stream() {
     .unwrap();
     let base = rest.base_url();
     let mut spot_ws = connect(&format!("{}/ws/btcusdt@trade", sim.spot_url()));
-    let mut fut_ws = connect(&format!("{}/market/ws/btcusdt@trade", sim.futures_url()));
+    // USDⓈ-M as the engine reads it: `@aggTrade` on its route, `/market`.
+    let mut fut_ws = connect(&format!("{}/market/ws/btcusdt@aggTrade", sim.futures_url()));
     let generated = || {
         let s = sim.stats();
         s.spot.trades_generated + s.futures.trades_generated == max
@@ -236,10 +237,11 @@ fn binance_agg_trades_match_the_stream() {
     );
     let st = sim.stats();
     assert_eq!(spot.len() as u64, st.spot.trades_generated);
-    // The decoder drops insurance-fund/ADL prints; REST does not aggregate them either.
+    // Aggregates: fewer than the fills generated (multi-fill orders; insurance-fund/ADL
+    // prints are not aggregated, on the stream or over REST).
     assert!(
         (fut.len() as u64) < st.futures.trades_generated,
-        "non-market prints exist"
+        "aggregates of several fills and non-market prints exist"
     );
 
     for (venue, path, streamed) in [
@@ -255,6 +257,13 @@ fn binance_agg_trades_match_the_stream() {
             format!("{path}?symbol=BTCUSDT&startTime={first}&endTime={last}&limit=400");
         let mut pages = 0;
         let mut last_a = None::<u64>;
+        let mut several = 0;
+        // The id the stream carries: spot `@trade` `t` (= `f` = `l` here), USDⓈ-M `a`.
+        let id_key = if venue == Venue::BinanceSpot {
+            "f"
+        } else {
+            "a"
+        };
         loop {
             let page = ok(&base, &target);
             let page = page.as_array().unwrap();
@@ -265,14 +274,19 @@ fn binance_agg_trades_match_the_stream() {
                     assert_eq!(a, prev + 1, "{venue}: aggregate ids contiguous");
                 }
                 last_a = Some(a);
-                assert_eq!(r["f"], r["l"]);
+                let (f, l) = (r["f"].as_u64().unwrap(), r["l"].as_u64().unwrap());
+                if venue == Venue::BinanceSpot {
+                    assert_eq!(f, l, "spot orders are single fills here");
+                }
+                assert!(f <= l);
+                several += usize::from(l > f);
                 assert_eq!(r.get("M").is_some(), venue == Venue::BinanceSpot);
                 let t = r["T"].as_i64().unwrap();
                 assert!(t >= first && t <= last);
                 rows.push((
                     Norm {
                         ts_us: t * 1000,
-                        id: r["f"].as_u64(),
+                        id: r[id_key].as_u64(),
                         price: dec(r["p"].as_str().unwrap()),
                         buy: !r["m"].as_bool().unwrap(),
                     },
@@ -288,6 +302,9 @@ fn binance_agg_trades_match_the_stream() {
             );
         }
         assert!(pages >= 2, "{venue}: more than one page");
+        if venue == Venue::BinanceUsdm {
+            assert!(several > 0, "aggregates of several fills");
+        }
         assert_same(venue, streamed, &rows);
 
         // A narrower window returns exactly the trades inside it.
@@ -307,7 +324,7 @@ fn binance_agg_trades_match_the_stream() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["f"].as_u64().unwrap())
+            .map(|r| r[id_key].as_u64().unwrap())
             .collect();
         let mut ids: Vec<u64> = streamed.iter().filter_map(|s| s.norm.id).collect();
         ids.sort_unstable();

@@ -540,8 +540,14 @@ fn binance_coinm_combined_and_raw() {
     let bad = feeds::binance::subscribe_message(2, &["nopeusd_perp@aggTrade"]);
     let seen = expect_reply(&mut ws, venue, &bad, |s| s.errors.len() == 1);
     assert_eq!(seen.errors, [2]);
+    // ccxt's shape: `/ws/<its connection counter>`, then SUBSCRIBE (was a 400).
+    let mut ccxt = connect(&format!("{base}/ws/0"));
+    let sub = feeds::binance::subscribe_message(7, &["ethusd_perp@aggTrade"]);
+    expect_reply(&mut ccxt, venue, &sub, |s| s.acks == 1);
+    // COIN-M is not routed by tier.
     refused_path(&sim, venue, "/market/stream?streams=btcusd_perp@aggTrade");
-    drop(ws);
+    refused_path(&sim, venue, "/public/ws/0");
+    drop((ws, ccxt));
     sim.stop();
 }
 

@@ -44,6 +44,26 @@ pub(crate) fn usdm_trade(
     )
 }
 
+/// A USDⓈ-M `@aggTrade` combined frame (the stream the engine reads): aggregate `a` of the
+/// fills `f..=l`, with the 2026 fields `nq` and `st`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn usdm_agg_trade(
+    sym: &str,
+    a: u64,
+    f: u64,
+    l: u64,
+    price: &str,
+    qty: &str,
+    ts_ms: i64,
+    buyer_maker: bool,
+) -> String {
+    format!(
+        r#"{{"stream":"{}@aggTrade","data":{{"e":"aggTrade","E":{},"a":{a},"s":"{sym}","p":"{price}","q":"{qty}","nq":"{qty}","f":{f},"l":{l},"T":{ts_ms},"m":{buyer_maker},"st":1}}}}"#,
+        sym.to_ascii_lowercase(),
+        ts_ms + 1
+    )
+}
+
 /// A USDⓈ-M `forceOrder` frame (order side `S`, filled `z` at average `ap`).
 pub(crate) fn force_order(sym: &str, side: &str, ap: &str, z: &str, ts_ms: i64) -> String {
     format!(

@@ -17,6 +17,6 @@ mod wire;
 pub use decode::Decoder;
 pub use subscribe::{
     combined_urls, max_msgs_per_sec, max_streams_per_conn, stream_names, subscribe_message,
-    COINM_BASE, MAX_MSGS_PER_SEC_SPOT, MAX_MSGS_PER_SEC_USDM, MAX_STREAMS_PER_CONN,
-    MAX_STREAMS_PER_CONN_COINM, SPOT_BASE, USDM_BASE,
+    usdm_route, UsdmRoute, COINM_BASE, MAX_MSGS_PER_SEC_SPOT, MAX_MSGS_PER_SEC_USDM,
+    MAX_STREAMS_PER_CONN, MAX_STREAMS_PER_CONN_COINM, SPOT_BASE, USDM_BASE,
 };

@@ -7,9 +7,11 @@
 //! any other `{"code","msg"}` a venue error.
 //!
 //! Events as the WebSocket decoder makes them: `m` true → taker sold; prices and sizes are
-//! strings; zero sizes are dropped. Ids: spot and USDⓈ-M feeds follow `@trade` ids, which an
-//! aggregate covers as `f..=l`, so `trade_id` = `l` and `fills` = `l − f + 1`; the COIN-M feed
-//! follows `@aggTrade` ids, so `trade_id` = `a` (and `fills` = `l − f + 1` all the same).
+//! strings; zero sizes are dropped. Ids: the spot feed follows `@trade` ids, which an
+//! aggregate covers as `f..=l`, so `trade_id` = `l` and `fills` = `l − f + 1`; the USDⓈ-M and
+//! COIN-M feeds follow `@aggTrade` ids (USDⓈ-M since the 2026 route split, see
+//! `binance::subscribe`), so `trade_id` = `a` (and `fills` = `l − f + 1` all the same), and a
+//! gap between two known aggregate ids is fetched by `fromId` directly.
 //! COIN-M `q` counts contracts, converted exactly as the COIN-M WS decoder converts them.
 
 use super::{push_encoded, Cursor, PageError, RestError, Step, Window};
@@ -35,9 +37,15 @@ fn prefix(venue: Venue) -> &'static str {
     }
 }
 
-/// COIN-M gaps are in aggregate ids, which `fromId` addresses directly; otherwise by time.
+/// Whether `venue`'s feed follows aggregate ids `a` (USDⓈ-M and COIN-M read `@aggTrade`)
+/// rather than `@trade` ids (spot).
+pub(super) fn follows_agg_ids(venue: Venue) -> bool {
+    matches!(venue, Venue::BinanceUsdm | Venue::BinanceCoinm)
+}
+
+/// Futures gaps are in aggregate ids, which `fromId` addresses directly; otherwise by time.
 pub(super) fn first(venue: Venue, w: &Window) -> Cursor {
-    if venue == Venue::BinanceCoinm && w.after_id != 0 {
+    if follows_agg_ids(venue) && w.after_id != 0 {
         return Cursor::Id(w.after_id.saturating_add(1));
     }
     let start_ms = w.from_us.div_euclid(1000);
@@ -112,11 +120,12 @@ pub(super) fn page(
         if !json::tradable(price, size, "p", "q")? {
             continue;
         }
-        let (qty, trade_id) = if venue == Venue::BinanceCoinm {
-            (coinm.base_qty(&symbol, size, price, "q")?, agg)
+        let qty = if venue == Venue::BinanceCoinm {
+            coinm.base_qty(&symbol, size, price, "q")?
         } else {
-            (size, lastid)
+            size
         };
+        let trade_id = if follows_agg_ids(venue) { agg } else { lastid };
         out.push(Event {
             kind: EventKind::Trade,
             side,
@@ -131,7 +140,7 @@ pub(super) fn page(
     let past_end = |ts_us: i64, first: u64, agg: u64| {
         ts_us > w.to_us
             || (w.before_id != 0
-                && if venue == Venue::BinanceCoinm {
+                && if follows_agg_ids(venue) {
                     agg >= w.before_id
                 } else {
                     first >= w.before_id
@@ -231,16 +240,28 @@ mod tests {
                 fills: 1,
             }]
         );
+        // Spot follows `@trade` ids: the aggregate stands for ids `f..=l`.
         let spread = r#"[{"a":7,"p":"2","q":"3","f":10,"l":14,"T":1,"m":false}]"#;
-        let mut p = pager(Venue::BinanceUsdm, "BTCUSDT", window(0, 10));
+        let mut p = pager(Venue::BinanceSpot, "BTCUSDT", window(0, 10));
         let got = feed(&mut p, spread).unwrap();
         assert_eq!(
             (got[0].trade_id, got[0].fills, got[0].side),
             (Some(14), 5, Side::Buy)
         );
         assert_eq!(
-            super::super::id_span(Venue::BinanceUsdm, &got[0]),
+            super::super::id_span(Venue::BinanceSpot, &got[0]),
             Some((10, 14))
+        );
+        // USDⓈ-M follows `@aggTrade` ids: the aggregate is id `a`, with 5 fills.
+        let mut p = pager(Venue::BinanceUsdm, "BTCUSDT", window(0, 10));
+        let got = feed(&mut p, spread).unwrap();
+        assert_eq!(
+            (got[0].trade_id, got[0].fills, got[0].side),
+            (Some(7), 5, Side::Buy)
+        );
+        assert_eq!(
+            super::super::id_span(Venue::BinanceUsdm, &got[0]),
+            Some((7, 7))
         );
     }
 
@@ -262,21 +283,46 @@ mod tests {
         assert_eq!(got, ws_events(Venue::BinanceCoinm, ws));
         assert_eq!((got[0].trade_id, got[0].fills), (Some(412_345_678), 3));
         assert_ne!(got[0].qty, Decimal::new(12, 0), "contracts were converted");
+        // USDⓈ-M: the `@aggTrade` frame the feed reads (a real 2026 frame, with `nq` and
+        // `st`) and its REST record decode alike, id `a`, fills `l − f + 1`.
+        let ws = r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1791391082024,"a":3478018549,"s":"BTCUSDT","p":"83434.40","q":"0.016","nq":"0.016","f":8154045700,"l":8154045704,"T":1791391081874,"m":true,"st":1}}"#;
+        let rest = r#"[{"a":3478018549,"p":"83434.40","q":"0.016","f":8154045700,"l":8154045704,"T":1791391081874,"m":true}]"#;
+        let mut p = pager(Venue::BinanceUsdm, "BTCUSDT", window(0, i64::MAX / 2));
+        let got = feed(&mut p, rest).unwrap();
+        assert_eq!(got, ws_events(Venue::BinanceUsdm, ws));
+        assert_eq!((got[0].trade_id, got[0].fills), (Some(3_478_018_549), 5));
     }
 
     #[test]
-    fn coinm_gap_starts_from_the_id_after_the_gap() {
+    fn futures_gaps_start_from_the_id_after_the_gap() {
         let mut w = window(0, i64::MAX / 2);
         w.after_id = 41;
         w.before_id = 45;
-        let mut p = pager(Venue::BinanceCoinm, "BTCUSD_PERP", w);
-        assert_eq!(
-            p.request().unwrap(),
-            "/dapi/v1/aggTrades?symbol=BTCUSD_PERP&fromId=42&limit=1000"
-        );
-        let rest = r#"[{"a":45,"p":"1","q":"1","f":1,"l":1,"T":1,"m":false}]"#;
-        feed(&mut p, rest).unwrap();
-        assert!(p.is_done(), "reached the id after the gap");
+        for (venue, sym, want) in [
+            (
+                Venue::BinanceCoinm,
+                "BTCUSD_PERP",
+                "/dapi/v1/aggTrades?symbol=BTCUSD_PERP&fromId=42&limit=1000",
+            ),
+            (
+                Venue::BinanceUsdm,
+                "BTCUSDT",
+                "/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=42&limit=1000",
+            ),
+        ] {
+            let mut p = pager(venue, sym, w);
+            assert_eq!(p.request().unwrap(), want);
+            // `f`/`l` (fill ids) far above the aggregate ids do not end the walk…
+            let rest = r#"[{"a":42,"p":"1","q":"1","f":900,"l":902,"T":1,"m":false},{"a":43,"p":"1","q":"1","f":903,"l":903,"T":1,"m":false}]"#;
+            let got = feed(&mut p, rest).unwrap();
+            let ids: Vec<_> = got.iter().map(|e| (e.trade_id, e.fills)).collect();
+            assert_eq!(ids, [(Some(42), 3), (Some(43), 1)], "{venue}");
+            // …the aggregate id after the gap does.
+            let mut p = pager(venue, sym, w);
+            let rest = r#"[{"a":45,"p":"1","q":"1","f":1,"l":1,"T":1,"m":false}]"#;
+            feed(&mut p, rest).unwrap();
+            assert!(p.is_done(), "{venue}: reached the id after the gap");
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //!
 //! Endpoints and formats (the venues' public docs; one file per family):
 //! - `binance`: `GET /api/v3|/fapi/v1|/dapi/v1/aggTrades` by `startTime`/`endTime` (≤ 1 h),
-//!   then `fromId`; ascending. Spot and USDⓈ-M: `trade_id` = `l`, `fills` = `l − f + 1` (the
-//!   `@trade` ids the WebSocket feed follows). COIN-M: `trade_id` = `a` (its WebSocket feed
-//!   follows `@aggTrade` ids), `fills` = `l − f + 1`; contracts → base as the WS decoder does.
+//!   then `fromId`; ascending. Spot: `trade_id` = `l`, `fills` = `l − f + 1` (the `@trade` ids
+//!   the WebSocket feed follows). USDⓈ-M and COIN-M: `trade_id` = `a` (their WebSocket feeds
+//!   follow `@aggTrade` ids), `fills` = `l − f + 1`, a gap between known ids fetched by
+//!   `fromId`; COIN-M contracts → base as the WS decoder does.
 //! - `bybit`: `GET /v5/market/recent-trade`: the most recent trades only (newest first), so a
 //!   window older than the venue's last page is not covered.
 //! - `okx`: `GET /api/v5/market/history-trades`, paged backwards by `tradeId` (`type=1`); the
@@ -144,11 +145,11 @@ pub fn ids_monotonic(venue: Venue) -> bool {
 }
 
 /// The venue trade ids `first..=last` a recovered event stands for, on venues with
-/// monotonic ids: `(trade_id − fills, trade_id]`, except COIN-M whose `trade_id` is the
-/// aggregate id `a` (one id per event, `fills` counting the underlying fills).
+/// monotonic ids: `(trade_id − fills, trade_id]`, except Binance USDⓈ-M and COIN-M whose
+/// `trade_id` is the aggregate id `a` (one id per event, `fills` counting the underlying fills).
 pub fn id_span(venue: Venue, event: &Event) -> Option<(u64, u64)> {
     let id = event.trade_id?;
-    if venue == Venue::BinanceCoinm {
+    if binance::follows_agg_ids(venue) {
         return Some((id, id));
     }
     let fills = u64::from(event.fills.max(1));

@@ -216,7 +216,7 @@ pub(crate) fn main(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         sim.spot_url()
     );
     eprintln!(
-        "  usdⓈ-m   {}/market/stream?streams=btcusdt@trade/btcusdt@forceOrder",
+        "  usdⓈ-m   {}/market/stream?streams=btcusdt@aggTrade/btcusdt@forceOrder   (@trade: /public/…)",
         sim.futures_url()
     );
     let venues = match venue_cfg {

@@ -46,6 +46,11 @@ impl Catalog {
         &self.names[id]
     }
 
+    /// The kind of stream `id` is.
+    pub(crate) fn kind(id: StreamId) -> StreamKind {
+        StreamKind::ALL[id % StreamKind::ALL.len()]
+    }
+
     /// The stream a name refers to on `venue`, if it is one we serve. Symbols are lower case in
     /// stream names, as Binance documents; anything else is an invalid stream.
     pub(crate) fn parse(&self, venue: SimVenue, name: &str) -> Option<StreamId> {
@@ -59,13 +64,47 @@ impl Catalog {
     }
 }
 
+/// The USDⓈ-M routes (tiers) since Binance split `fstream.binance.com` on 2026-03-06 (docs
+/// "Important WebSocket Change Notice"; the unrouted root was retired 2026-04-23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tier {
+    /// `/public`: high-frequency data (`@depth*`, `@bookTicker`, `@trade`). Also what an
+    /// unrouted `/ws` or `/stream` connection gets (maxt 0.2.1 docs, measured 2026-07-30).
+    Public,
+    /// `/market`: regular market data (`@aggTrade`, `@forceOrder`, `@markPrice`, klines,
+    /// tickers).
+    Market,
+}
+
+impl StreamKind {
+    /// The USDⓈ-M tier this stream is published on: `@trade` on `/public` (ccxt's routing
+    /// table, ccxt #28083 2026-08-01; rustrade-data 0.5; maxt measured it there 2026-07-30),
+    /// `@aggTrade` and `@forceOrder` on `/market` (Binance's own `/market` examples).
+    pub(crate) fn tier(self) -> Tier {
+        match self {
+            StreamKind::Trade => Tier::Public,
+            StreamKind::AggTrade | StreamKind::ForceOrder => Tier::Market,
+        }
+    }
+}
+
+/// Whether a connection on `tier` (`None`: spot, which is not routed) receives `kind`'s
+/// frames. A stream of the other tier is still acknowledged and listed, and then never sends
+/// a frame: Binance does not refuse it (maxt 0.2.1 docs: "Nothing rejects a mismatch").
+pub(crate) fn delivers(tier: Option<Tier>, kind: StreamKind) -> bool {
+    tier.is_none_or(|t| kind.tier() == t)
+}
+
 /// What a connection asked for in its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Route {
     /// `/stream` wraps payloads as `{"stream":…,"data":…}`; `/ws` sends them raw.
     pub(crate) combined: bool,
-    /// Streams subscribed from the URL, in order, without duplicates.
+    /// Streams subscribed from the URL, in order, without duplicates (misrouted ones too:
+    /// the connection decides what it delivers).
     pub(crate) streams: Vec<StreamId>,
+    /// The USDⓈ-M tier of the connection's path; `None` on spot.
+    pub(crate) tier: Option<Tier>,
 }
 
 /// Why the HTTP upgrade is refused.
@@ -79,14 +118,27 @@ pub(crate) enum RouteError {
 
 /// Routes an upgrade request's path and query (`/market/stream?streams=a/b`).
 ///
-/// USDⓈ-M market streams live under `/market/` since Binance split the futures root in 2026;
-/// the old `/ws` and `/stream` root paths answer 404 there, as do `/public` and `/private`,
-/// which the simulator does not serve.
+/// Shapes, as Binance serves them: `/ws` (raw, subscribe later), `/ws/<stream>[/<stream>…]`
+/// (raw), `/stream` and `/stream?streams=a/b` (combined). A `/ws/` segment that is not a stream
+/// name (ccxt connects to `/ws/<n>`, `n` its own connection counter, then sends `SUBSCRIBE`)
+/// names nothing and is accepted. On USDⓈ-M each shape exists under `/public` and `/market`,
+/// and unrouted it behaves as `/public`; `/private` (user data) is not served: 404.
 pub(crate) fn route(catalog: &Catalog, venue: SimVenue, uri: &str) -> Result<Route, RouteError> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let path = match venue {
-        SimVenue::Spot => path,
-        SimVenue::Futures => path.strip_prefix("/market").ok_or(RouteError::NotFound)?,
+    let (tier, path) = match venue {
+        SimVenue::Spot => (None, path),
+        SimVenue::Futures => {
+            let routed = [("/public", Tier::Public), ("/market", Tier::Market)]
+                .into_iter()
+                .find_map(|(prefix, tier)| {
+                    let rest = path.strip_prefix(prefix)?;
+                    rest.starts_with('/').then_some((tier, rest))
+                });
+            match routed {
+                Some((tier, rest)) => (Some(tier), rest),
+                None => (Some(Tier::Public), path),
+            }
+        }
     };
     let (combined, mut names): (bool, Vec<String>) = if path == "/stream" {
         (true, Vec::new())
@@ -95,8 +147,8 @@ pub(crate) fn route(catalog: &Catalog, venue: SimVenue, uri: &str) -> Result<Rou
     } else if let Some(rest) = path.strip_prefix("/ws/") {
         let names = rest
             .split('/')
-            .filter(|s| !s.is_empty())
             .map(percent_decode)
+            .filter(|s| s.contains('@'))
             .collect();
         (false, names)
     } else {
@@ -135,7 +187,11 @@ pub(crate) fn route(catalog: &Catalog, venue: SimVenue, uri: &str) -> Result<Rou
             "Invalid request: too many streams".into(),
         ));
     }
-    Ok(Route { combined, streams })
+    Ok(Route {
+        combined,
+        streams,
+        tier,
+    })
 }
 
 /// Decodes `%XX` escapes (clients may send `%40` for `@` and `%2F` for `/`); invalid escapes
@@ -271,16 +327,21 @@ mod tests {
 
     /// `(combined, "stream,stream")` for a URI.
     fn routed(venue: SimVenue, uri: &str) -> Result<(bool, String), RouteError> {
+        routed_on(venue, uri).map(|(combined, names, _)| (combined, names))
+    }
+
+    /// [`routed`] with the connection's tier.
+    fn routed_on(venue: SimVenue, uri: &str) -> Result<(bool, String, Option<Tier>), RouteError> {
         let c = catalog();
         let r = route(&c, venue, uri)?;
         let names: Vec<&str> = r.streams.iter().map(|&id| c.name(id)).collect();
-        Ok((r.combined, names.join(",")))
+        Ok((r.combined, names.join(","), r.tier))
     }
 
     #[test]
     fn spot_paths() {
         use SimVenue::Spot;
-        assert_eq!(routed(Spot, "/ws"), Ok((false, "".into())));
+        assert_eq!(routed_on(Spot, "/ws"), Ok((false, "".into(), None)));
         assert_eq!(
             routed(Spot, "/ws/btcusdt@trade"),
             Ok((false, "btcusdt@trade".into()))
@@ -289,6 +350,9 @@ mod tests {
             routed(Spot, "/ws/btcusdt@trade/ethusdt@aggTrade"),
             Ok((false, "btcusdt@trade,ethusdt@aggTrade".into()))
         );
+        // ccxt's shape: `/ws/<its connection counter>`, then SUBSCRIBE.
+        assert_eq!(routed(Spot, "/ws/0"), Ok((false, "".into())));
+        assert_eq!(routed(Spot, "/ws/"), Ok((false, "".into())));
         assert_eq!(
             routed(
                 Spot,
@@ -304,8 +368,14 @@ mod tests {
             Ok((true, "btcusdt@trade,ethusdt@trade".into()))
         );
         assert_eq!(routed(Spot, "/stream"), Ok((true, "".into())));
-        assert_eq!(routed(Spot, "/market/ws"), Err(RouteError::NotFound));
-        assert_eq!(routed(Spot, "/"), Err(RouteError::NotFound));
+        // Spot is not routed.
+        for missing in ["/market/ws", "/public/ws/0", "/public/stream", "/", "/wsx"] {
+            assert_eq!(
+                routed(Spot, missing),
+                Err(RouteError::NotFound),
+                "{missing}"
+            );
+        }
         assert!(matches!(
             routed(Spot, "/ws/btcusdt@forceOrder"),
             Err(RouteError::BadRequest(_))
@@ -324,32 +394,71 @@ mod tests {
         ));
     }
 
+    /// Every path shape Binance serves on USDⓈ-M, on each route and unrouted, with the tier
+    /// the connection gets.
     #[test]
-    fn futures_paths_live_under_market() {
+    fn futures_paths_on_every_route() {
         use SimVenue::Futures;
-        assert_eq!(routed(Futures, "/market/ws"), Ok((false, "".into())));
-        assert_eq!(
-            routed(Futures, "/market/ws/btcusdt@forceOrder"),
-            Ok((false, "btcusdt@forceOrder".into()))
-        );
-        assert_eq!(
-            routed(
-                Futures,
-                "/market/stream?streams=btcusdt@trade/btcusdt@forceOrder"
-            ),
-            Ok((true, "btcusdt@trade,btcusdt@forceOrder".into()))
-        );
-        for retired in [
-            "/ws",
-            "/ws/btcusdt@trade",
-            "/stream?streams=btcusdt@trade",
-            "/public/ws",
+        let public = Some(Tier::Public);
+        let market = Some(Tier::Market);
+        for (prefix, tier) in [("/public", public), ("/market", market), ("", public)] {
+            let at = |rest: &str| routed_on(Futures, &format!("{prefix}{rest}"));
+            assert_eq!(at("/ws"), Ok((false, "".into(), tier)), "{prefix}");
+            assert_eq!(at("/ws/0"), Ok((false, "".into(), tier)), "{prefix}");
+            assert_eq!(at("/ws/17/"), Ok((false, "".into(), tier)), "{prefix}");
+            assert_eq!(at("/stream"), Ok((true, "".into(), tier)), "{prefix}");
+            assert_eq!(
+                at("/ws/btcusdt@aggTrade/ethusdt@forceOrder"),
+                Ok((false, "btcusdt@aggTrade,ethusdt@forceOrder".into(), tier)),
+                "{prefix}"
+            );
+            // Streams of either tier are accepted in the URL on any route (the connection
+            // then delivers only its own tier's).
+            assert_eq!(
+                at("/stream?streams=btcusdt@trade/btcusdt@forceOrder"),
+                Ok((true, "btcusdt@trade,btcusdt@forceOrder".into(), tier)),
+                "{prefix}"
+            );
+            assert!(matches!(
+                at("/ws/dogeusdt@trade"),
+                Err(RouteError::BadRequest(_))
+            ));
+        }
+        for missing in [
             "/market",
+            "/public",
+            "/marketplace/ws",
+            "/private/ws",
+            "/private/ws?listenKey=x",
+            "/market/stream/x",
+            "/",
         ] {
             assert_eq!(
-                routed(Futures, retired),
+                routed(Futures, missing),
                 Err(RouteError::NotFound),
-                "{retired}"
+                "{missing}"
+            );
+        }
+    }
+
+    /// The routing table: each stream only on its tier's route; spot delivers everything.
+    #[test]
+    fn each_stream_is_delivered_on_its_tier_only() {
+        use StreamKind::*;
+        assert!(delivers(Some(Tier::Public), Trade));
+        assert!(!delivers(Some(Tier::Public), AggTrade));
+        assert!(!delivers(Some(Tier::Public), ForceOrder));
+        assert!(!delivers(Some(Tier::Market), Trade));
+        assert!(delivers(Some(Tier::Market), AggTrade));
+        assert!(delivers(Some(Tier::Market), ForceOrder));
+        assert!(StreamKind::ALL.into_iter().all(|k| delivers(None, k)));
+        for id in 0..catalog().len() {
+            let c = catalog();
+            assert_eq!(
+                Some(Catalog::kind(id).suffix()),
+                c.name(id).split('@').nth(1),
+                "{}",
+                c.name(id)
             );
         }
     }

@@ -35,14 +35,25 @@ impl Default for HistoryConfig {
     }
 }
 
-/// A Binance spot or USDⓈ-M `@trade` as generated: the text of its fields as the frame has them.
+/// The aggTrade a Binance fill belongs to: `a`, the fill ids `f..=l` it covers and its `q`
+/// (the sum of its fills), as the `aggTrade` frame has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AggRef {
+    pub(crate) a: u64,
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    pub(crate) qty: String,
+}
+
+/// A Binance spot or USDⓈ-M `@trade` (one fill) as generated: the text of its fields as the
+/// frame has them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BinanceTrade {
     /// `t`.
     pub(crate) id: u64,
-    /// `a` of the aggTrade it formed; `None` for USDⓈ-M insurance-fund/ADL prints, which
-    /// consume a `t` but are not aggregated.
-    pub(crate) agg: Option<u64>,
+    /// The aggTrade it is part of (the fills of one taker order at one price share one);
+    /// `None` for USDⓈ-M insurance-fund/ADL prints, which consume a `t` but are not aggregated.
+    pub(crate) agg: Option<AggRef>,
     /// `T` (ms).
     pub(crate) time_ms: u64,
     /// `p` and `q` exactly as in the frame.
@@ -277,7 +288,12 @@ mod tests {
     fn bt(id: u64, ms: u64) -> Rec {
         Rec::Binance(BinanceTrade {
             id,
-            agg: Some(id),
+            agg: Some(AggRef {
+                a: id,
+                first: id,
+                last: id,
+                qty: "2".into(),
+            }),
             time_ms: ms,
             price: "1.00".into(),
             qty: "2".into(),

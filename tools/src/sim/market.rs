@@ -9,7 +9,7 @@
 //! seconds at several times the rate with a directional drift, during which the perpetual
 //! prints liquidations of the side being squeezed.
 
-use super::history::BinanceTrade;
+use super::history::{AggRef, BinanceTrade};
 use super::SimVenue;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -31,6 +31,14 @@ const LIQUIDATION_PROB: f64 = 0.3;
 const LIQUIDATION_SLIPPAGE: f64 = 0.004;
 /// Share of trades that are ten times the usual size (the fat tail of trade sizes).
 const BLOCK_PROB: f64 = 0.05;
+/// Share of perpetual taker orders that sweep several resting orders at one price: several
+/// `@trade` fills (consecutive `t`), one `aggTrade` with `f..=l` covering them. Spot orders
+/// stay single fills here: the engine reads spot `@trade` and backfills from `aggTrades`, and
+/// an aggregate whose fills were only partly lost cannot be taken back without counting the
+/// delivered ones twice (a limit of that REST endpoint, not simulated).
+const MULTI_FILL_PROB: f64 = 0.3;
+/// Most fills one such taker order makes.
+const MAX_FILLS: u64 = 5;
 
 /// The kinds of stream the simulator serves, in stream-id order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +218,8 @@ impl Demand {
 /// What one call to [`Generator::advance`] produced, by venue.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Generated {
-    /// Trades generated (market and non-market), whether or not anyone wanted the frames.
+    /// Trades (fills, one `@trade` each; market and non-market) generated, whether or not
+    /// anyone wanted the frames.
     pub(crate) trades: [u64; 2],
     /// Liquidations generated on the perpetual.
     pub(crate) liquidations: u64,
@@ -280,8 +289,8 @@ impl Generator {
     }
 
     /// Runs the symbol `dt` seconds forward (if anyone wants it) and hands every payload a
-    /// subscriber asked for to `emit`, in exchange order. `budget` is the number of trades the
-    /// simulator may still generate; it is decremented and generation stops at zero.
+    /// subscriber asked for to `emit`, in exchange order. `budget` is the number of trades
+    /// (fills) the simulator may still generate; it is decremented and generation stops at zero.
     pub(crate) fn advance(
         &mut self,
         dt: f64,
@@ -315,9 +324,10 @@ impl Generator {
                 break;
             }
             self.step_to(at);
-            *budget -= 1;
-            made.trades[venue as usize] += 1;
-            if self.trade(venue, demand, now_ms, emit) {
+            let (fills, liquidated) = self.trade(venue, demand, now_ms, *budget, emit);
+            *budget -= fills;
+            made.trades[venue as usize] += fills;
+            if liquidated {
                 made.liquidations += 1;
             }
             let gap = self.gap();
@@ -383,14 +393,18 @@ impl Generator {
         self.momentum = 0.8 * self.momentum + 0.2 * (z + 2.0 * self.trend);
     }
 
-    /// One trade on `venue` at the current mid; returns whether it also set off a liquidation.
+    /// One taker order on `venue` at the current mid: one fill, or several (at most
+    /// `budget`) at the same price, each a `@trade` with the next `t`, together one `aggTrade`
+    /// with the next `a` and `f..=l` = their ids. Returns the fills made and whether it also
+    /// set off a liquidation.
     fn trade(
         &mut self,
         venue: SimVenue,
         demand: &Demand,
         now_ms: u64,
+        budget: u64,
         emit: &mut dyn FnMut(SimVenue, StreamKind, String),
-    ) -> bool {
+    ) -> (u64, bool) {
         let f = self.spec.filters(venue);
         let perp = venue == SimVenue::Futures;
         let price = if perp {
@@ -410,18 +424,43 @@ impl Generator {
         if self.trend != 0.0 {
             steps *= 2.0;
         }
-        let qty = steps as u64 * f.step;
+        let steps = steps as u64;
+        let qty = steps * f.step;
         let non_market = perp && self.rng.gen::<f64>() < self.params.non_market_prob;
         let kind = match (non_market, self.rng.gen::<bool>()) {
             (false, _) => "MARKET",
             (true, true) => "INSURANCE_FUND",
             (true, false) => "ADL",
         };
+        // Insurance-fund and ADL prints are single fills and are not aggregated (Binance docs).
+        let fills = if perp && !non_market && self.rng.gen::<f64>() < MULTI_FILL_PROB {
+            self.rng
+                .gen_range(2..=MAX_FILLS)
+                .min(budget)
+                .min(steps)
+                .max(1)
+        } else {
+            1
+        };
+        // Split the order's steps over its fills, each at least one step.
+        let mut parts = [0u64; MAX_FILLS as usize];
+        let mut left = steps - fills;
+        for part in parts.iter_mut().take(fills as usize - 1) {
+            let extra = self.rng.gen_range(0..=left);
+            *part = 1 + extra;
+            left -= extra;
+        }
+        parts[fills as usize - 1] = 1 + left;
 
         let state = &mut self.markets[venue as usize];
-        let id = state.trade_id;
-        state.trade_id += 1;
-        let trade = Print {
+        let first = state.trade_id;
+        state.trade_id += fills;
+        let agg = (!non_market).then(|| {
+            let a = state.agg_id;
+            state.agg_id += 1;
+            a
+        });
+        let print = |id: u64| Print {
             symbol: &self.spec.upper,
             filters: f,
             time_ms: now_ms,
@@ -430,37 +469,46 @@ impl Generator {
             qty,
             buyer_maker: !buy,
         };
-        if demand.wants(venue, StreamKind::Trade) {
-            emit(venue, StreamKind::Trade, trade.trade_payload(venue, kind));
-        }
-        // Insurance-fund and ADL trades are not aggregated (Binance docs).
-        let agg = if non_market {
-            None
-        } else {
-            let agg = state.agg_id;
-            state.agg_id += 1;
-            if demand.wants(venue, StreamKind::AggTrade) {
-                emit(venue, StreamKind::AggTrade, trade.agg_payload(venue, agg));
+        let order = print(first);
+        let agg_ref = agg.map(|a| AggRef {
+            a,
+            first,
+            last: first + fills - 1,
+            qty: order.qty(qty).to_string(),
+        });
+        for (i, &part) in parts.iter().take(fills as usize).enumerate() {
+            let fill = Print {
+                qty: part * f.step,
+                ..print(first + i as u64)
+            };
+            if demand.wants(venue, StreamKind::Trade) {
+                emit(venue, StreamKind::Trade, fill.trade_payload(venue, kind));
             }
-            Some(agg)
-        };
-        self.recorded.push((
-            venue,
-            BinanceTrade {
-                id,
-                agg,
-                time_ms: now_ms,
-                price: trade.price().to_string(),
-                qty: trade.qty(qty).to_string(),
-                buyer_maker: trade.buyer_maker,
-            },
-        ));
+            self.recorded.push((
+                venue,
+                BinanceTrade {
+                    id: fill.id,
+                    agg: agg_ref.clone(),
+                    time_ms: now_ms,
+                    price: fill.price().to_string(),
+                    qty: fill.qty(fill.qty).to_string(),
+                    buyer_maker: fill.buyer_maker,
+                },
+            ));
+        }
+        if let Some(agg) = &agg_ref {
+            if demand.wants(venue, StreamKind::AggTrade) {
+                emit(venue, StreamKind::AggTrade, order.agg_payload(venue, agg));
+            }
+        }
+        let trade = order;
+        let state = &mut self.markets[venue as usize];
 
         if !perp || self.trend == 0.0 || state.last_liquidation == Some(self.second) {
-            return false;
+            return (fills, false);
         }
         if self.rng.gen::<f64>() >= LIQUIDATION_PROB {
-            return false;
+            return (fills, false);
         }
         state.last_liquidation = Some(self.second);
         // The squeezed side is liquidated: a falling market forces longs out with SELL orders.
@@ -486,7 +534,7 @@ impl Generator {
                 trade.force_order_payload(&liq),
             );
         }
-        true
+        (fills, true)
     }
 }
 
@@ -543,24 +591,21 @@ impl Print<'_> {
         out
     }
 
-    fn agg_payload(&self, venue: SimVenue, agg: u64) -> String {
-        let (e, s, t, p, q, m) = (
-            self.time_ms,
-            self.symbol,
-            self.id,
-            self.price(),
-            self.qty(self.qty),
-            self.buyer_maker,
-        );
+    /// The `aggTrade` of this (whole) taker order.
+    fn agg_payload(&self, venue: SimVenue, agg: &AggRef) -> String {
+        let (e, s, p, m) = (self.time_ms, self.symbol, self.price(), self.buyer_maker);
+        let (a, f, l, q) = (agg.a, agg.first, agg.last, &agg.qty);
         let mut out = String::with_capacity(180);
         let _ = match venue {
             SimVenue::Spot => write!(
                 out,
-                r#"{{"e":"aggTrade","E":{e},"s":"{s}","a":{agg},"p":"{p}","q":"{q}","f":{t},"l":{t},"T":{e},"m":{m},"M":true}}"#
+                r#"{{"e":"aggTrade","E":{e},"s":"{s}","a":{a},"p":"{p}","q":"{q}","f":{f},"l":{l},"T":{e},"m":{m},"M":true}}"#
             ),
+            // Real 2026 frames carry `nq` (quantity without RPI fills; the simulator has none)
+            // and `st` (exchanges.md §2).
             SimVenue::Futures => write!(
                 out,
-                r#"{{"e":"aggTrade","E":{e},"a":{agg},"s":"{s}","p":"{p}","q":"{q}","nq":"{q}","f":{t},"l":{t},"T":{e},"m":{m}}}"#
+                r#"{{"e":"aggTrade","E":{e},"a":{a},"s":"{s}","p":"{p}","q":"{q}","nq":"{q}","f":{f},"l":{l},"T":{e},"m":{m},"st":1}}"#
             ),
         }; // Writing to a String cannot fail.
         out
@@ -673,7 +718,7 @@ mod tests {
         let frames = run("BTCUSDT", everything(), 20);
         let mut last_t = [None::<u64>; 2];
         let mut last_a = [None::<u64>; 2];
-        let (mut liquidations, mut non_market) = (0, 0);
+        let (mut liquidations, mut non_market, mut multi_fill) = (0, 0, 0);
         for (venue, kind, text) in &frames {
             let v: Value = serde_json::from_str(text).unwrap();
             let v = &v;
@@ -713,7 +758,9 @@ mod tests {
                         assert_eq!(a, prev + 1);
                     }
                     last_a[*venue as usize] = Some(a);
-                    assert_eq!(v["f"], v["l"]);
+                    let (f, l) = (v["f"].as_u64().unwrap(), v["l"].as_u64().unwrap());
+                    assert!(f <= l, "{text}");
+                    multi_fill += u32::from(l > f);
                 }
                 StreamKind::ForceOrder => {
                     assert_eq!(*venue, SimVenue::Futures);
@@ -735,6 +782,53 @@ mod tests {
             "bursts at 30% should liquidate someone in 20 s"
         );
         assert!(non_market > 0);
+        assert!(multi_fill > 0, "some taker orders sweep several fills");
+    }
+
+    /// Each aggTrade covers exactly the market `@trade` fills `f..=l` (same price, time and
+    /// side, `q` their sum), `a` is contiguous, and every market fill is in one aggregate.
+    #[test]
+    fn aggregates_cover_their_fills() {
+        for (symbol, venue) in [("BTCUSDT", SimVenue::Futures), ("ETHUSDT", SimVenue::Spot)] {
+            let frames = run(symbol, everything(), 20);
+            let parse = |t: &String| serde_json::from_str::<Value>(t).unwrap();
+            let mut trades = std::collections::BTreeMap::new();
+            for (v, k, text) in &frames {
+                if *v == venue && *k == StreamKind::Trade {
+                    let t = parse(text);
+                    if t["X"].is_null() || t["X"] == "MARKET" {
+                        trades.insert(t["t"].as_u64().unwrap(), t);
+                    }
+                }
+            }
+            let units =
+                |q: &Value| -> u64 { q.as_str().unwrap().replace('.', "").parse().unwrap() };
+            let mut covered = 0;
+            let mut prev_a = None;
+            for (v, k, text) in &frames {
+                if *v != venue || *k != StreamKind::AggTrade {
+                    continue;
+                }
+                let g = parse(text);
+                let a = g["a"].as_u64().unwrap();
+                assert!(prev_a.is_none_or(|p| a == p + 1), "{text}");
+                prev_a = Some(a);
+                let (f, l) = (g["f"].as_u64().unwrap(), g["l"].as_u64().unwrap());
+                let mut sum = 0;
+                for id in f..=l {
+                    let t = &trades[&id];
+                    assert_eq!((&t["p"], &t["T"], &t["m"]), (&g["p"], &g["T"], &g["m"]));
+                    sum += units(&t["q"]);
+                }
+                assert_eq!(sum, units(&g["q"]), "{text}");
+                covered += l - f + 1;
+            }
+            assert_eq!(
+                covered,
+                trades.len() as u64,
+                "{symbol}: every market fill aggregated"
+            );
+        }
     }
 
     #[test]

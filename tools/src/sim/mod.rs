@@ -2,9 +2,11 @@
 //! real protocol, so the real client and decoders can be exercised without the internet.
 //!
 //! Two plain `ws://127.0.0.1` listeners speak what `stream.binance.com` and
-//! `fstream.binance.com/market` speak: the same paths (`/ws/<stream>`, `/ws`,
-//! `/stream?streams=…`, under `/market/` on futures, where the retired root paths answer 404),
-//! the `SUBSCRIBE`/`UNSUBSCRIBE`/`LIST_SUBSCRIPTIONS` methods with Binance's replies and error
+//! `fstream.binance.com` speak: the same paths (`/ws`, `/ws/<stream>`, `/ws/<anything>`,
+//! `/stream?streams=…`), on futures under `/public/` and `/market/` and routed like Binance
+//! since 2026 (`@trade` only on `/public`, `@aggTrade` and `@forceOrder` only on `/market`; a
+//! stream on the other route is acknowledged and stays silent; unrouted paths act as
+//! `/public`), the `SUBSCRIBE`/`UNSUBSCRIBE`/`LIST_SUBSCRIPTIONS` methods with Binance's replies and error
 //! codes, server pings with a pong deadline, the incoming message rate limit (close 1008), and
 //! `trade`, `aggTrade` and `forceOrder` payloads byte for byte in the exchange's layout,
 //! including the futures insurance-fund/ADL prints a correct client must not count.
@@ -286,8 +288,8 @@ impl Simulator {
         format!("ws://{}", self.spot_addr)
     }
 
-    /// `ws://127.0.0.1:PORT` of the USDⓈ-M listener (append `/market/ws/…` or
-    /// `/market/stream?streams=…`).
+    /// `ws://127.0.0.1:PORT` of the USDⓈ-M listener (append `/market/ws/…`,
+    /// `/market/stream?streams=…`, or the same under `/public` for `@trade`).
     pub fn futures_url(&self) -> String {
         format!("ws://{}", self.futures_addr)
     }
@@ -367,6 +369,9 @@ pub struct VenueStats {
     pub rate_limited: u64,
     /// Connections closed for not reading fast enough.
     pub slow_consumers: u64,
+    /// Streams subscribed (in the URL or by `SUBSCRIBE`) on a USDⓈ-M route that does not
+    /// carry them: acknowledged, then silent, as on Binance.
+    pub misrouted_subscriptions: u64,
 }
 
 /// [`VenueStats`] of both listeners.
@@ -436,6 +441,7 @@ pub(crate) struct Counters {
     pub(crate) pong_timeouts: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) slow_consumers: AtomicU64,
+    pub(crate) misrouted_subscriptions: AtomicU64,
 }
 
 impl Counters {
@@ -455,6 +461,7 @@ impl Counters {
             pong_timeouts: get(&self.pong_timeouts),
             rate_limited: get(&self.rate_limited),
             slow_consumers: get(&self.slow_consumers),
+            misrouted_subscriptions: get(&self.misrouted_subscriptions),
         }
     }
 }

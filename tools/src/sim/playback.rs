@@ -3,7 +3,7 @@
 //! A recording is one or more capture files (`.sfcap`, [`engine::capture`]; a directory means
 //! every capture file under it) or JSONL tapes ([`engine::tape`]). Each venue in it gets a
 //! loopback listener at the venue's real WebSocket path (Binance spot `/ws…` and `/stream…`,
-//! USDⓈ-M under `/market/`, the others at [`ws_path`]). The k-th connection accepted for a
+//! USDⓈ-M the same under `/public/`, `/market/` or unrouted, the others at [`ws_path`]). The k-th connection accepted for a
 //! venue receives the frames of the k-th connection recorded for it, in order, text as text and
 //! binary as binary, at the recorded pace scaled by `speed` (or as fast as the socket takes
 //! them). After the last frame the connection stays open (idle) until the client closes it.
@@ -252,7 +252,15 @@ fn path_ok(venue: Venue, target: &str) -> bool {
     let path = target.split('?').next().unwrap_or("");
     match venue {
         Venue::BinanceSpot => path.starts_with("/ws") || path.starts_with("/stream"),
-        Venue::BinanceUsdm => path.starts_with("/market/ws") || path.starts_with("/market/stream"),
+        // USDⓈ-M: every route Binance serves (`/public`, `/market`, and unrouted, which acts
+        // as `/public`); the recording holds whatever the recorded route delivered.
+        Venue::BinanceUsdm => {
+            let path = ["/public", "/market"]
+                .iter()
+                .find_map(|p| path.strip_prefix(p).filter(|rest| rest.starts_with('/')))
+                .unwrap_or(path);
+            path.starts_with("/ws") || path.starts_with("/stream")
+        }
         other => match ws_path(other) {
             Some(p) => path == p || (p == "/" && path.is_empty()),
             None => true,
@@ -624,7 +632,10 @@ mod tests {
         assert!(path_ok(Venue::BinanceSpot, "/ws/btcusdt@trade"));
         assert!(!path_ok(Venue::BinanceSpot, "/market/ws"));
         assert!(path_ok(Venue::BinanceUsdm, "/market/stream?streams=x"));
-        assert!(!path_ok(Venue::BinanceUsdm, "/stream?streams=x"));
+        assert!(path_ok(Venue::BinanceUsdm, "/public/ws/0"));
+        assert!(path_ok(Venue::BinanceUsdm, "/stream?streams=x"));
+        assert!(!path_ok(Venue::BinanceUsdm, "/private/ws"));
+        assert!(!path_ok(Venue::BinanceUsdm, "/market"));
         assert!(path_ok(Venue::Huobi, "/ws"));
         assert!(!path_ok(Venue::Huobi, "/linear-swap-ws"));
         assert!(path_ok(Venue::Coinbase, "/"));

@@ -432,24 +432,28 @@ struct Agg {
     m: bool,
 }
 
+/// The aggTrade a recorded fill belongs to (each fill of a multi-fill aggregate names the
+/// whole aggregate; the listing keeps one per `a`).
 fn agg_of(rec: &Rec, m: Option<&SimMarket>) -> Option<Agg> {
     match rec {
         Rec::Binance(BinanceTrade {
-            id,
             agg,
             time_ms,
             price,
-            qty,
             buyer_maker,
-        }) => Some(Agg {
-            a: (*agg)?,
-            p: price.clone(),
-            q: qty.clone(),
-            f: *id,
-            l: *id,
-            t: *time_ms as i64,
-            m: *buyer_maker,
-        }),
+            ..
+        }) => {
+            let agg = agg.as_ref()?;
+            Some(Agg {
+                a: agg.a,
+                p: price.clone(),
+                q: agg.qty.clone(),
+                f: agg.first,
+                l: agg.last,
+                t: *time_ms as i64,
+                m: *buyer_maker,
+            })
+        }
         // The simulated COIN-M market prints one fill per aggTrade, `a` = `f` = `l` = its id.
         Rec::Print(p) => {
             let m = m?;
@@ -511,11 +515,17 @@ fn binance_agg(venue: Venue, q: &Query, hs: &[TradeHistory]) -> Reply {
     };
     let aggs = h
         .with(venue, &symbol, |m, trades| {
-            let all = trades.iter().filter_map(|r| agg_of(r, m)).filter(|a| {
-                from_id.is_none_or(|f| a.a >= f)
-                    && start.is_none_or(|s| a.t >= s)
-                    && end.is_none_or(|e| a.t <= e)
-            });
+            let mut prev = None;
+            let all = trades
+                .iter()
+                .filter_map(|r| agg_of(r, m))
+                // The fills of one aggregate are recorded one after the other.
+                .filter(move |a| prev.replace(a.a) != Some(a.a))
+                .filter(|a| {
+                    from_id.is_none_or(|f| a.a >= f)
+                        && start.is_none_or(|s| a.t >= s)
+                        && end.is_none_or(|e| a.t <= e)
+                });
             if from_id.is_none() && start.is_none() {
                 // The most recent ones (up to endTime).
                 let v: Vec<Agg> = all.collect();

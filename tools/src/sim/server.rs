@@ -8,7 +8,7 @@
 //! when no pong arrives in time, close 1008 "Too many requests" above the incoming message
 //! rate, and an optional maximum connection lifetime.
 
-use super::binance::{self, Method, Route, RouteError, StreamId, MAX_STREAMS};
+use super::binance::{self, Catalog, Method, Route, RouteError, StreamId, Tier, MAX_STREAMS};
 use super::faults::{Action, ConnFaults};
 use super::hub::{Mailbox, Outgoing};
 use super::market::StreamKind;
@@ -105,6 +105,7 @@ fn serve(shared: &Arc<Shared>, venue: SimVenue, conn: u64, stream: TcpStream) {
     let (ws, route) = ws;
     let mut c = Connection::new(Arc::clone(shared), venue, conn, ws);
     c.combined = route.combined;
+    c.tier = route.tier;
     c.subscribe(&route.streams);
     let end = c.run();
     c.leave();
@@ -210,6 +211,7 @@ fn handshake(
         None => Route {
             combined: false,
             streams: Vec::new(),
+            tier: None,
         },
     };
     let ws = accepted?;
@@ -266,6 +268,9 @@ struct Connection {
     conn: u64,
     ws: WebSocket<TcpStream>,
     combined: bool,
+    /// The USDⓈ-M route the connection was opened on (`None` on spot): only streams of this
+    /// tier are delivered; others are acknowledged and stay silent, as on Binance.
+    tier: Option<Tier>,
     /// Subscribed streams in subscription order (for LIST_SUBSCRIPTIONS) and as a mask by id
     /// (to drop frames still in the mailbox after an UNSUBSCRIBE).
     subscribed: Vec<StreamId>,
@@ -290,6 +295,7 @@ impl std::fmt::Debug for Connection {
             .field("venue", &self.venue)
             .field("conn", &self.conn)
             .field("combined", &self.combined)
+            .field("tier", &self.tier)
             .field("subscribed", &self.subscribed)
             .finish_non_exhaustive()
     }
@@ -319,6 +325,7 @@ impl Connection {
             conn,
             ws,
             combined: false,
+            tier: None,
             subscribed: Vec::new(),
             wanted: vec![false; shared.catalog.len()],
             mailbox: Mailbox {
@@ -502,14 +509,33 @@ impl Connection {
         binance::result_reply(&Value::Null, id)
     }
 
+    /// Subscribes `streams` (from the URL or a `SUBSCRIBE`). A stream of another tier than
+    /// the connection's route is taken (listed, acknowledged) but never joins the hub, so it
+    /// stays silent; each such subscription is counted in `misrouted_subscriptions`.
     fn subscribe(&mut self, streams: &[StreamId]) {
         let mut hub = lock(&self.shared.hubs[self.venue as usize]);
+        let mut misrouted = 0;
         for &s in streams {
-            hub.subscribe(s, &self.mailbox);
+            let routed = binance::delivers(self.tier, Catalog::kind(s));
+            if routed {
+                hub.subscribe(s, &self.mailbox);
+            }
             if !self.wanted[s] {
+                misrouted += u64::from(!routed);
                 self.wanted[s] = true;
                 self.subscribed.push(s);
             }
+        }
+        drop(hub);
+        if misrouted > 0 {
+            self.counters()
+                .misrouted_subscriptions
+                .fetch_add(misrouted, Ordering::Relaxed);
+            log::debug!(
+                "sim {}: connection {} subscribed {misrouted} stream(s) of another route: silent",
+                self.venue.feed_venue(),
+                self.conn
+            );
         }
     }
 

@@ -1,5 +1,7 @@
-//! Binance COIN-M futures (`dstream.binance.com`): raw streams on `/ws/<stream>` and `/ws`,
-//! combined streams on `/stream?streams=a/b` (payloads wrapped as `{"stream","data"}`),
+//! Binance COIN-M futures (`dstream.binance.com`): raw streams on `/ws/<stream>`, `/ws` and
+//! `/ws/<anything>` (subscribe later), combined streams on `/stream?streams=a/b` (payloads
+//! wrapped as `{"stream","data"}`); not routed by tier (the 2026 `/public`/`/market` split is
+//! USDⓈ-M only: ccxt PR #28091, 2026-03-07), so `/market/…` is 404 here,
 //! `SUBSCRIBE`/`UNSUBSCRIBE`/`LIST_SUBSCRIPTIONS` with Binance's replies and error codes,
 //! `<pair>@aggTrade`, `<pair>@trade` and `<pair>@forceOrder` payloads with quantities in
 //! contracts, and server pings every 3 minutes that must be answered within 10 minutes.
@@ -141,7 +143,14 @@ impl Protocol for Coinm {
         } else if path == "/ws" {
             self.combined = false;
         } else if let Some(rest) = path.strip_prefix("/ws/") {
-            names.extend(rest.split('/').filter(|n| !n.is_empty()).map(str::to_owned));
+            // A segment that is no stream name (ccxt connects to `/ws/<n>`, `n` its own
+            // connection counter, then sends `SUBSCRIBE`) names nothing, as on Binance.
+            self.combined = false;
+            names.extend(
+                rest.split('/')
+                    .filter(|n| n.contains('@'))
+                    .map(str::to_owned),
+            );
         } else {
             return Err((404, "Not Found".to_owned()));
         }
