@@ -155,7 +155,8 @@ fn last_price(hs: &[TradeHistory], m: &SimMarket) -> f64 {
 fn trades_of(hs: &[TradeHistory], venue: Venue, symbol: &str) -> Option<(SimMarket, Vec<Print>)> {
     let h = find(hs, venue, symbol)?;
     h.with(venue, symbol, |m, t| {
-        m.cloned().map(|m| (m, prints(t).copied().collect::<Vec<_>>()))
+        m.cloned()
+            .map(|m| (m, prints(t).copied().collect::<Vec<_>>()))
     })
     .flatten()
 }
@@ -194,8 +195,7 @@ pub(crate) fn answer(path: &str, q: &Query, hs: &[TradeHistory]) -> Option<Reply
                 .and_then(|r| r.strip_suffix("/ticker"))
             {
                 advanced_ticker(hs, id, q)
-            } else if let Some(id) = path.strip_prefix("/products/").filter(|r| !r.contains('/'))
-            {
+            } else if let Some(id) = path.strip_prefix("/products/").filter(|r| !r.contains('/')) {
                 coinbase_product(hs, id)
             } else if let Some(keys) = path.strip_prefix("/v2/conf/") {
                 bitfinex_conf(hs, &super::rest_trades::pct_decode(keys))
@@ -218,7 +218,9 @@ pub(crate) fn answer_post(path: &str, body: &[u8], hs: &[TradeHistory]) -> Optio
 
 /// `BTCUSDT` → (`BTC`, `USDT`).
 fn binance_split(symbol: &str) -> (String, String) {
-    for q in ["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR"] {
+    for q in [
+        "USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR",
+    ] {
         if let Some(b) = symbol.strip_suffix(q).filter(|b| !b.is_empty()) {
             return (b.to_owned(), q.to_owned());
         }
@@ -314,7 +316,8 @@ fn binance_info(hs: &[TradeHistory], futures: bool, q: &Query) -> Reply {
     });
     if futures {
         body["futuresType"] = json!("U_MARGINED");
-        body["assets"] = json!([{"asset": "USDT", "marginAvailable": true, "autoAssetExchange": "-10000"}]);
+        body["assets"] =
+            json!([{"asset": "USDT", "marginAvailable": true, "autoAssetExchange": "-10000"}]);
     }
     Reply::ok(body.to_string())
 }
@@ -351,8 +354,9 @@ fn bitget_contracts(hs: &[TradeHistory], q: &Query) -> Reply {
         return bitget_error("40019", "Parameter productType cannot be empty or invalid");
     };
     // The simulated Bitget futures are USDT-margined perpetuals.
-    let list: Vec<Value> = if pt == "USDT-FUTURES" {
-        markets(hs, Venue::Bitget)
+    let list: Vec<Value> =
+        if pt == "USDT-FUTURES" {
+            markets(hs, Venue::Bitget)
             .iter()
             .filter(|m| q.get("symbol").is_none_or(|s| s.eq_ignore_ascii_case(&m.symbol)))
             .map(|m| {
@@ -377,16 +381,19 @@ fn bitget_contracts(hs: &[TradeHistory], q: &Query) -> Reply {
                 })
             })
             .collect()
-    } else {
-        Vec::new()
-    };
+        } else {
+            Vec::new()
+        };
     bitget_ok(Value::Array(list))
 }
 
 fn bitget_spot_symbols(hs: &[TradeHistory], q: &Query) -> Reply {
     let list: Vec<Value> = markets(hs, Venue::BitgetSpot)
         .iter()
-        .filter(|m| q.get("symbol").is_none_or(|s| s.eq_ignore_ascii_case(&m.symbol)))
+        .filter(|m| {
+            q.get("symbol")
+                .is_none_or(|s| s.eq_ignore_ascii_case(&m.symbol))
+        })
         .map(|m| {
             json!({
                 "symbol": m.symbol, "baseCoin": m.base, "quoteCoin": quote_of(m),
@@ -446,7 +453,11 @@ fn bitget_fills(hs: &[TradeHistory], q: &Query, mix: bool) -> Reply {
         return bitget_error("400172", "Parameter verification failed");
     };
     let limit = limit.unwrap_or(500).clamp(1, 1000);
-    let venue = if mix { Venue::Bitget } else { Venue::BitgetSpot };
+    let venue = if mix {
+        Venue::Bitget
+    } else {
+        Venue::BitgetSpot
+    };
     let symbol = symbol.to_ascii_uppercase();
     let Some((m, trades)) = trades_of(hs, venue, &symbol) else {
         return bitget_error("40034", "Parameter does not exist");
@@ -476,10 +487,7 @@ fn bitget_fills(hs: &[TradeHistory], q: &Query, mix: bool) -> Reply {
 // ---- Gate ----
 
 fn gate_error(status: u16, label: &str, msg: &str) -> Reply {
-    Reply::status(
-        status,
-        json!({"label": label, "message": msg}).to_string(),
-    )
+    Reply::status(status, json!({"label": label, "message": msg}).to_string())
 }
 
 /// `GET /futures/usdt/trades?contract=…`: newest first; `limit` default 100, at most 1000;
@@ -487,7 +495,11 @@ fn gate_error(status: u16, label: &str, msg: &str) -> Reply {
 /// for a taker sell, as in `futures.trades`.
 fn gate_trades(hs: &[TradeHistory], q: &Query) -> Reply {
     let Some(contract) = q.get("contract").filter(|s| !s.is_empty()) else {
-        return gate_error(400, "MISSING_REQUIRED_PARAM", "Missing required parameter: contract");
+        return gate_error(
+            400,
+            "MISSING_REQUIRED_PARAM",
+            "Missing required parameter: contract",
+        );
     };
     let (Ok(limit), Ok(last_id), Ok(from), Ok(to)) = (
         num::<usize>(q, "limit"),
@@ -499,7 +511,11 @@ fn gate_trades(hs: &[TradeHistory], q: &Query) -> Reply {
     };
     let limit = limit.unwrap_or(100).clamp(1, 1000);
     let Some((m, trades)) = trades_of(hs, Venue::GateFutures, contract) else {
-        return gate_error(400, "CONTRACT_NOT_FOUND", &format!("contract {contract} not found"));
+        return gate_error(
+            400,
+            "CONTRACT_NOT_FOUND",
+            &format!("contract {contract} not found"),
+        );
     };
     let rows: Vec<String> = trades
         .iter()
@@ -622,7 +638,11 @@ fn kraken_pairs(hs: &[TradeHistory], q: &Query) -> Reply {
         }
         let quote = quote_of(&m);
         let (b, qa) = kraken_assets(&m.base, &quote);
-        let ws_base = if m.base == "BTC" { "XBT" } else { m.base.as_str() };
+        let ws_base = if m.base == "BTC" {
+            "XBT"
+        } else {
+            m.base.as_str()
+        };
         result.insert(
             canon,
             json!({
@@ -691,13 +711,19 @@ fn kraken_futures_executions(hs: &[TradeHistory], symbol: &str, q: &Query) -> Re
         num::<i64>(q, "since"),
         num::<i64>(q, "before"),
     ) else {
-        return Reply::status(400, r#"{"result":"error","error":"invalidArgument"}"#.to_owned());
+        return Reply::status(
+            400,
+            r#"{"result":"error","error":"invalidArgument"}"#.to_owned(),
+        );
     };
     let asc = match q.get("sort").map(String::as_str) {
         None | Some("") | Some("desc") => false,
         Some("asc") => true,
         Some(_) => {
-            return Reply::status(400, r#"{"result":"error","error":"invalidArgument"}"#.to_owned())
+            return Reply::status(
+                400,
+                r#"{"result":"error","error":"invalidArgument"}"#.to_owned(),
+            )
         }
     };
     let count = count.unwrap_or(1000).clamp(1, 1000);
@@ -724,7 +750,11 @@ fn kraken_futures_executions(hs: &[TradeHistory], symbol: &str, q: &Query) -> Re
                        "quantity": qty, "timestamp": ms, "limitPrice": price,
                        "orderType": kind, "reduceOnly": false, "lastUpdateTimestamp": ms})
             };
-            let (taker, maker) = if p.buy { ("Buy", "Sell") } else { ("Sell", "Buy") };
+            let (taker, maker) = if p.buy {
+                ("Buy", "Sell")
+            } else {
+                ("Sell", "Buy")
+            };
             json!({
                 "uid": guid(p.id, 9 + p.market as u64),
                 "timestamp": p.ts_us.div_euclid(1000),
@@ -885,8 +915,10 @@ fn deribit_stamps(mut v: Value) -> String {
 fn deribit_invalid(param: &str, reason: &str) -> Reply {
     Reply::status(
         400,
-        deribit_stamps(json!({"jsonrpc": "2.0", "error": {"message": "Invalid params",
-            "data": {"reason": reason, "param": param}, "code": -32602}})),
+        deribit_stamps(
+            json!({"jsonrpc": "2.0", "error": {"message": "Invalid params",
+            "data": {"reason": reason, "param": param}, "code": -32602}}),
+        ),
     )
 }
 
@@ -896,7 +928,10 @@ fn deribit_instruments(hs: &[TradeHistory], q: &Query) -> Reply {
     let currency = q.get("currency").map(|c| c.to_ascii_uppercase());
     let kind = q.get("kind").map(String::as_str);
     if kind.is_some_and(|k| {
-        !matches!(k, "future" | "option" | "spot" | "future_combo" | "option_combo" | "")
+        !matches!(
+            k,
+            "future" | "option" | "spot" | "future_combo" | "option_combo" | ""
+        )
     }) {
         return deribit_invalid("kind", "wrong format");
     }
@@ -996,8 +1031,10 @@ fn bitfinex_conf(hs: &[TradeHistory], keys: &str) -> Reply {
                 pairs
                     .iter()
                     .map(|p| {
-                        json!([p, [null, null, null, "0.0001", "2000.0", null, null, null,
-                                   0.2, 0.1]])
+                        json!([
+                            p,
+                            [null, null, null, "0.0001", "2000.0", null, null, null, 0.2, 0.1]
+                        ])
                     })
                     .collect(),
             ),
@@ -1181,4 +1218,748 @@ fn htx_swap_trades(hs: &[TradeHistory], q: &Query) -> Reply {
         now_ms(),
         data.join(",")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::history::HistoryConfig;
+    use super::super::venues::proto::Protocol;
+    use super::super::venues::wirefmt::testkit::{events, trade, Fixture, T0};
+    use super::super::venues::{bitget, coinbase, gate, gen};
+    use super::*;
+    use feeds::{EventKind, Instruments, Side};
+    use std::collections::BTreeMap;
+    use std::io::Write as _;
+
+    /// A venue's simulated markets with five trades each, recorded in a history.
+    struct Setup {
+        venue: Venue,
+        h: TradeHistory,
+        markets: Vec<SimMarket>,
+        prints: Vec<Print>,
+    }
+
+    fn setup(venue: Venue, symbols: &[&str]) -> Setup {
+        let h = TradeHistory::new(HistoryConfig::default());
+        let inst = Instruments::bundled();
+        let markets: Vec<SimMarket> = symbols
+            .iter()
+            .map(|s| gen::market(venue, s, &inst))
+            .collect();
+        let base = markets
+            .iter()
+            .map(|m| h.register(venue, &m.symbol, Some(m.clone())))
+            .min()
+            .unwrap();
+        let mut prints = Vec::new();
+        for (i, m) in markets.iter().enumerate() {
+            let start = if m.base == "BTC" { 65_000.0 } else { 3_200.0 };
+            for k in 0..5u64 {
+                let price = (start / m.tick).round() * m.tick + k as f64 * m.tick;
+                let qty = m.lot * (k + 1) as f64;
+                let ts = T0 + (k as i64 * 1_500 + i as i64 * 10) * 1_000;
+                // Ids 1000.. on the first market, 1100.. on the second.
+                prints.push(trade(
+                    i,
+                    1_000 + 100 * i as u64 + k,
+                    k % 2 == 0,
+                    price,
+                    qty,
+                    ts,
+                ));
+            }
+        }
+        h.record_prints(base, &prints);
+        Setup {
+            venue,
+            h,
+            markets,
+            prints,
+        }
+    }
+
+    impl Setup {
+        fn hs(&self) -> Vec<TradeHistory> {
+            vec![self.h.clone()]
+        }
+
+        fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
+            let q: Query = query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let r = answer(path, &q, &self.hs()).unwrap_or_else(|| panic!("{path} not served"));
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", r.body))
+        }
+
+        /// The trades the venue's stream sends for these prints, decoded by `feeds`:
+        /// trade id → (price, taker buys, ms).
+        fn stream(
+            &self,
+            proto: &mut dyn Protocol,
+            subscribe: &[String],
+        ) -> BTreeMap<u64, (f64, bool, i64)> {
+            let mut f = Fixture::new(self.markets.clone());
+            let mut out = Vec::new();
+            proto.on_open(&mut f.session(), &mut out);
+            for m in subscribe {
+                proto.on_message(m.as_bytes(), false, &mut f.session(), &mut out);
+            }
+            out.clear();
+            proto.on_prints(&self.prints, &mut f.session(), &mut out);
+            let mut dec = self.venue.decoder();
+            events(dec.as_mut(), &out)
+                .into_iter()
+                .filter(|e| e.kind == EventKind::Trade)
+                .map(|e| {
+                    (
+                        e.trade_id.expect("trade id"),
+                        (
+                            e.price.to_f64(),
+                            e.side == Side::Buy,
+                            e.ts_us.div_euclid(1000),
+                        ),
+                    )
+                })
+                .collect()
+        }
+
+        /// The recorded trades: id → (price, buy, ms, base qty) per symbol.
+        fn expected(&self, symbol: &str) -> Vec<(u64, f64, bool, i64, f64)> {
+            self.h
+                .trades(self.venue, symbol)
+                .into_iter()
+                .map(|t| (t.id, t.price, t.buy, t.ts_us.div_euclid(1000), t.qty))
+                .collect()
+        }
+    }
+
+    fn f(v: &Value) -> f64 {
+        match v {
+            Value::String(s) => s.parse().unwrap_or(f64::NAN),
+            other => other.as_f64().unwrap_or(f64::NAN),
+        }
+    }
+
+    fn s(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Each REST row `(id, price, buy, ms)` equals the stream's trade of that id, and every
+    /// recorded trade is among the rows once.
+    fn assert_same(
+        rows: &[(u64, f64, bool, i64)],
+        stream: &BTreeMap<u64, (f64, bool, i64)>,
+        n: usize,
+    ) {
+        assert_eq!(rows.len(), n, "{rows:?}");
+        for (id, px, buy, ms) in rows {
+            let (spx, sbuy, sms) = stream
+                .get(id)
+                .unwrap_or_else(|| panic!("id {id} not streamed"));
+            assert!(close(*px, *spx), "id {id}: price {px} vs stream {spx}");
+            assert_eq!((buy, ms), (sbuy, sms), "id {id}");
+        }
+    }
+
+    #[test]
+    fn bitget_lists_and_fills_match_the_stream() {
+        let st = setup(Venue::Bitget, &["BTCUSDT", "ETHUSDT"]);
+        let v = st.get(
+            "/api/v2/mix/market/contracts",
+            &[("productType", "USDT-FUTURES")],
+        );
+        let syms: Vec<String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| s(&c["symbol"]))
+            .collect();
+        assert_eq!(syms, ["BTCUSDT", "ETHUSDT"]);
+        assert_eq!(v["code"], "00000");
+        let btc = &v["data"][0];
+        assert_eq!(
+            (
+                s(&btc["symbolType"]),
+                s(&btc["pricePlace"]),
+                s(&btc["priceEndStep"])
+            ),
+            ("perpetual".into(), "1".into(), "1".into())
+        );
+        assert_eq!(btc["supportMarginCoins"], json!(["USDT"]));
+        let coin = st.get(
+            "/api/v2/mix/market/contracts",
+            &[("productType", "COIN-FUTURES")],
+        );
+        assert_eq!(coin["data"], json!([]));
+        let q: Query = [("productType".to_owned(), "NOPE".to_owned())].into();
+        assert_eq!(
+            answer("/api/v2/mix/market/contracts", &q, &st.hs())
+                .unwrap()
+                .status,
+            400
+        );
+
+        let stream = st.stream(
+            &mut bitget::new(Venue::Bitget),
+            &feeds::bitget::subscribe_messages(Venue::Bitget, &["BTCUSDT", "ETHUSDT"]),
+        );
+        for (i, sym) in ["BTCUSDT", "ETHUSDT"].into_iter().enumerate() {
+            let v = st.get(
+                "/api/v2/mix/market/fills-history",
+                &[
+                    ("symbol", sym),
+                    ("productType", "USDT-FUTURES"),
+                    ("limit", "100"),
+                ],
+            );
+            let rows: Vec<(u64, f64, bool, i64)> = v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        s(&t["tradeId"]).parse().unwrap(),
+                        f(&t["price"]),
+                        s(&t["side"]) == "Buy",
+                        f(&t["ts"]) as i64,
+                    )
+                })
+                .collect();
+            assert!(rows.windows(2).all(|w| w[0].3 >= w[1].3), "newest first");
+            let stream_sym: BTreeMap<u64, _> = stream
+                .iter()
+                .filter(|(id, _)| rows.iter().any(|r| r.0 == **id))
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            assert_same(&rows, &stream_sym, 5);
+            for (t, e) in v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .zip(st.expected(sym))
+            {
+                assert!(close(f(&t["size"]), e.4), "size {t} vs {e:?}");
+            }
+            // Paging back by id.
+            let older = st.get(
+                "/api/v2/mix/market/fills-history",
+                &[
+                    ("symbol", sym),
+                    ("productType", "USDT-FUTURES"),
+                    ("idLessThan", &(1003 + 100 * i).to_string()),
+                ],
+            );
+            assert_eq!(older["data"].as_array().unwrap().len(), 3);
+        }
+        let unknown: Query = [
+            ("symbol".to_owned(), "XYZUSDT".to_owned()),
+            ("productType".to_owned(), "USDT-FUTURES".to_owned()),
+        ]
+        .into();
+        assert_eq!(
+            answer("/api/v2/mix/market/fills-history", &unknown, &st.hs())
+                .unwrap()
+                .status,
+            400
+        );
+
+        let spot = setup(Venue::BitgetSpot, &["BTCUSDT"]);
+        let v = spot.get("/api/v2/spot/public/symbols", &[]);
+        assert_eq!(
+            (
+                s(&v["data"][0]["symbol"]),
+                s(&v["data"][0]["quoteCoin"]),
+                s(&v["data"][0]["status"])
+            ),
+            ("BTCUSDT".into(), "USDT".into(), "online".into())
+        );
+        let v = spot.get(
+            "/api/v2/spot/market/fills-history",
+            &[("symbol", "BTCUSDT"), ("limit", "2")],
+        );
+        let ids: Vec<String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| s(&t["tradeId"]))
+            .collect();
+        assert_eq!(ids, ["1004", "1003"]);
+    }
+
+    #[test]
+    fn gate_trades_match_the_stream_in_contracts() {
+        let st = setup(Venue::GateFutures, &["BTC_USDT", "ETH_USDT"]);
+        assert_eq!(st.get("/api/v4/futures/btc/contracts", &[]), json!([]));
+        let stream = st.stream(
+            &mut gate::new(Venue::GateFutures),
+            &feeds::gate::subscribe_messages(&["BTC_USDT", "ETH_USDT"], (T0 / 1_000_000) as u64),
+        );
+        for (i, sym) in ["BTC_USDT", "ETH_USDT"].into_iter().enumerate() {
+            let v = st.get(
+                "/api/v4/futures/usdt/trades",
+                &[("contract", sym), ("limit", "100")],
+            );
+            let list = v.as_array().unwrap();
+            let rows: Vec<(u64, f64, bool, i64)> = list
+                .iter()
+                .map(|t| {
+                    let ms = (f(&t["create_time_ms"]) * 1000.0).round() as i64;
+                    (
+                        t["id"].as_u64().unwrap(),
+                        f(&t["price"]),
+                        t["size"].as_i64().unwrap() > 0,
+                        ms,
+                    )
+                })
+                .collect();
+            let mine: BTreeMap<u64, _> = stream
+                .iter()
+                .filter(|(id, _)| rows.iter().any(|r| r.0 == **id))
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            assert_same(&rows, &mine, 5);
+            let m = &st.markets[i];
+            for (t, e) in list.iter().rev().zip(st.expected(sym)) {
+                let contracts = t["size"].as_i64().unwrap().unsigned_abs();
+                assert_eq!(contracts, m.contracts(e.4, e.1), "{t}");
+            }
+            let last_id = (1002 + 100 * i).to_string();
+            let paged = st.get(
+                "/api/v4/futures/usdt/trades",
+                &[("contract", sym), ("last_id", &last_id)],
+            );
+            assert_eq!(paged.as_array().unwrap().len(), 2);
+        }
+        let q: Query = [("contract".to_owned(), "NOPE_USDT".to_owned())].into();
+        let r = answer("/api/v4/futures/usdt/trades", &q, &st.hs()).unwrap();
+        assert_eq!(r.status, 400);
+        assert!(r.body.contains("CONTRACT_NOT_FOUND"));
+    }
+
+    #[test]
+    fn coinbase_advanced_products_and_ticker_match_the_stream() {
+        let st = setup(Venue::CoinbaseAdvanced, &["BTC-USD", "ETH-USD"]);
+        let v = st.get("/api/v3/brokerage/market/products", &[]);
+        assert_eq!(v["num_products"], 2);
+        assert_eq!(s(&v["products"][0]["product_id"]), "BTC-USD");
+        assert_eq!(s(&v["products"][0]["base_currency_id"]), "BTC");
+        assert_eq!(s(&v["products"][0]["quote_currency_id"]), "USD");
+        let fut = st.get(
+            "/api/v3/brokerage/market/products",
+            &[("product_type", "FUTURE")],
+        );
+        assert_eq!(fut["products"], json!([]));
+        // The stream's `side` is the maker's (exchanges.md §5): the same field on REST.
+        let mut proto = coinbase::new(Venue::CoinbaseAdvanced);
+        let subs =
+            feeds::coinbase::subscribe_messages(Venue::CoinbaseAdvanced, &["BTC-USD", "ETH-USD"]);
+        let mut fx = Fixture::new(st.markets.clone());
+        let mut out = Vec::new();
+        proto.on_open(&mut fx.session(), &mut out);
+        for m in &subs {
+            proto.on_message(m.as_bytes(), false, &mut fx.session(), &mut out);
+        }
+        out.clear();
+        proto.on_prints(&st.prints, &mut fx.session(), &mut out);
+        let mut sent: BTreeMap<String, Value> = BTreeMap::new();
+        for o in &out {
+            if let super::super::venues::proto::Out::Text(t) = o {
+                let v: Value = serde_json::from_str(t).unwrap();
+                for ev in v["events"].as_array().into_iter().flatten() {
+                    for t in ev["trades"].as_array().into_iter().flatten() {
+                        sent.insert(s(&t["trade_id"]) + &s(&t["product_id"]), t.clone());
+                    }
+                }
+            }
+        }
+        assert_eq!(sent.len(), 10);
+        for sym in ["BTC-USD", "ETH-USD"] {
+            let v = st.get(
+                &format!("/api/v3/brokerage/market/products/{sym}/ticker"),
+                &[("limit", "100")],
+            );
+            let trades = v["trades"].as_array().unwrap();
+            assert_eq!(trades.len(), 5);
+            for t in trades {
+                let w = &sent[&(s(&t["trade_id"]) + sym)];
+                for k in ["trade_id", "product_id", "price", "size", "time", "side"] {
+                    assert_eq!(t[k], w[k], "{k}: {t} vs {w}");
+                }
+            }
+        }
+        let q = Query::new();
+        let r = answer(
+            "/api/v3/brokerage/market/products/NOPE-USD/ticker",
+            &q,
+            &st.hs(),
+        )
+        .unwrap();
+        assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn kraken_futures_instruments_and_executions_carry_the_feed_uid() {
+        let st = setup(Venue::KrakenFutures, &["PF_XBTUSD", "PF_ETHUSD"]);
+        let v = st.get("/derivatives/api/v3/instruments", &[]);
+        assert_eq!(v["result"], "success");
+        let ins = v["instruments"].as_array().unwrap();
+        assert_eq!(ins.len(), 2);
+        assert_eq!(s(&ins[0]["symbol"]), "PF_XBTUSD");
+        assert_eq!(s(&ins[0]["type"]), "flexible_futures");
+        assert_eq!(ins[0]["tradeable"], true);
+        let mut proto = super::super::venues::kraken::new(Venue::KrakenFutures);
+        let mut fx = Fixture::new(st.markets.clone());
+        let mut out = Vec::new();
+        proto.on_open(&mut fx.session(), &mut out);
+        for m in
+            feeds::kraken::subscribe_messages(Venue::KrakenFutures, &["PF_XBTUSD", "PF_ETHUSD"])
+        {
+            proto.on_message(m.as_bytes(), false, &mut fx.session(), &mut out);
+        }
+        out.clear();
+        proto.on_prints(&st.prints, &mut fx.session(), &mut out);
+        let mut sent: BTreeMap<String, Value> = BTreeMap::new();
+        for o in &out {
+            if let super::super::venues::proto::Out::Text(t) = o {
+                let v: Value = serde_json::from_str(t).unwrap();
+                if v["feed"] == "trade" {
+                    sent.insert(s(&v["uid"]), v);
+                }
+            }
+        }
+        assert_eq!(sent.len(), 10);
+        for sym in ["PF_XBTUSD", "PF_ETHUSD"] {
+            let v = st.get(
+                &format!("/api/history/v3/market/{sym}/executions"),
+                &[("count", "100")],
+            );
+            let els = v["elements"].as_array().unwrap();
+            assert_eq!((els.len(), v["len"].as_u64()), (5, Some(5)));
+            for e in els {
+                let x = &e["event"]["Execution"]["execution"];
+                let w = &sent[&s(&x["uid"])];
+                assert_eq!(w["product_id"], sym);
+                assert!(close(f(&x["price"]), f(&w["price"])));
+                assert!(close(f(&x["quantity"]), f(&w["qty"])));
+                assert_eq!(f(&x["timestamp"]) as i64, w["time"].as_i64().unwrap());
+                assert_eq!(
+                    s(&x["takerOrder"]["direction"]).to_lowercase(),
+                    s(&w["side"])
+                );
+            }
+            let asc = st.get(
+                &format!("/api/history/v3/market/{sym}/executions"),
+                &[("sort", "asc"), ("count", "2")],
+            );
+            let ts: Vec<i64> = asc["elements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["timestamp"].as_i64().unwrap())
+                .collect();
+            assert!(ts.len() == 2 && ts[0] < ts[1]);
+        }
+    }
+
+    #[test]
+    fn deribit_instruments_and_last_trades_match_history() {
+        let st = setup(Venue::Deribit, &["BTC-PERPETUAL", "ETH-PERPETUAL"]);
+        let v = st.get("/api/v2/public/get_instruments", &[]);
+        let names: Vec<String> = v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| s(&i["instrument_name"]))
+            .collect();
+        assert_eq!(names, ["BTC-PERPETUAL", "ETH-PERPETUAL"]);
+        assert_eq!(s(&v["result"][0]["settlement_period"]), "perpetual");
+        assert_eq!(s(&v["result"][0]["settlement_currency"]), "BTC");
+        let eth = st.get(
+            "/api/v2/public/get_instruments",
+            &[("currency", "ETH"), ("kind", "future")],
+        );
+        assert_eq!(eth["result"].as_array().unwrap().len(), 1);
+        let opt = st.get(
+            "/api/v2/public/get_instruments",
+            &[("currency", "BTC"), ("kind", "option")],
+        );
+        assert_eq!(opt["result"], json!([]));
+        let v = st.get(
+            "/api/v2/public/get_last_trades_by_instrument",
+            &[("instrument_name", "BTC-PERPETUAL"), ("count", "3")],
+        );
+        let trades = v["result"]["trades"].as_array().unwrap();
+        assert_eq!(v["result"]["has_more"], true);
+        let ids: Vec<String> = trades.iter().map(|t| s(&t["trade_id"])).collect();
+        assert_eq!(ids, ["1004", "1003", "1002"]);
+        let want = st.expected("BTC-PERPETUAL");
+        for t in trades {
+            let e = want
+                .iter()
+                .find(|e| e.0.to_string() == s(&t["trade_id"]))
+                .unwrap();
+            assert!(close(f(&t["price"]), e.1));
+            assert_eq!(s(&t["direction"]) == "buy", e.2);
+            assert_eq!(t["timestamp"].as_i64(), Some(e.3));
+        }
+        let q: Query = [("instrument_name".to_owned(), "NOPE".to_owned())].into();
+        assert_eq!(
+            answer("/api/v2/public/get_last_trades_by_instrument", &q, &st.hs())
+                .unwrap()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn htx_lists_and_history_trades() {
+        let st = setup(Venue::Huobi, &["btcusdt"]);
+        let v = st.get("/v1/common/symbols", &[]);
+        assert_eq!(
+            (
+                s(&v["data"][0]["base-currency"]),
+                s(&v["data"][0]["quote-currency"]),
+                s(&v["data"][0]["state"])
+            ),
+            ("btc".into(), "usdt".into(), "online".into())
+        );
+        let v = st.get(
+            "/market/history/trade",
+            &[("symbol", "btcusdt"), ("size", "100")],
+        );
+        assert_eq!(v["status"], "ok");
+        let rows: Vec<&Value> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["data"].as_array().unwrap())
+            .collect();
+        let want = st.expected("btcusdt");
+        assert_eq!(rows.len(), want.len());
+        for (t, e) in rows.iter().rev().zip(&want) {
+            assert_eq!(t["trade-id"].as_u64(), Some(e.0));
+            assert!(close(f(&t["price"]), e.1) && close(f(&t["amount"]), e.4));
+            assert_eq!(
+                (s(&t["direction"]) == "buy", t["ts"].as_i64()),
+                (e.2, Some(e.3))
+            );
+        }
+        // The 28-digit `id`: the group's ms and the trade id in 15 digits.
+        let q: Query = [
+            ("symbol".to_owned(), "btcusdt".to_owned()),
+            ("size".to_owned(), "1".to_owned()),
+        ]
+        .into();
+        let raw = answer("/market/history/trade", &q, &st.hs()).unwrap().body;
+        let newest = want.last().unwrap();
+        assert!(
+            raw.contains(&format!(r#""id":{}{:015},"#, newest.3, newest.0)),
+            "{raw}"
+        );
+        let one = st.get("/market/history/trade", &[("symbol", "btcusdt")]);
+        assert_eq!(
+            one["data"].as_array().unwrap().len(),
+            1,
+            "size defaults to 1"
+        );
+
+        let sw = setup(Venue::HuobiSwap, &["BTC-USDT"]);
+        let v = sw.get(
+            "/linear-swap-api/v1/swap_contract_info",
+            &[("business_type", "all")],
+        );
+        assert_eq!(
+            (
+                s(&v["data"][0]["contract_code"]),
+                s(&v["data"][0]["business_type"])
+            ),
+            ("BTC-USDT".into(), "swap".into())
+        );
+        assert!(close(f(&v["data"][0]["contract_size"]), 0.001));
+        let v = sw.get(
+            "/linear-swap-ex/market/history/trade",
+            &[("contract_code", "BTC-USDT"), ("size", "100")],
+        );
+        let rows: Vec<&Value> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["data"].as_array().unwrap())
+            .collect();
+        for (t, e) in rows.iter().rev().zip(sw.expected("BTC-USDT")) {
+            assert_eq!(t["id"].as_u64(), Some(e.0));
+            assert!(close(f(&t["quantity"]), e.4), "{t} vs {e:?}");
+            assert!(close(f(&t["amount"]) * 0.001, e.4));
+        }
+    }
+
+    #[test]
+    fn market_lists_name_the_simulated_markets() {
+        let h = TradeHistory::new(HistoryConfig::default());
+        for s in ["BTCUSDT", "ETHUSDT"] {
+            h.register(Venue::BinanceSpot, s, None);
+            h.register(Venue::BinanceUsdm, s, None);
+        }
+        let hs = vec![h];
+        let q = Query::new();
+        let spot: Value =
+            serde_json::from_str(&answer("/api/v3/exchangeInfo", &q, &hs).unwrap().body).unwrap();
+        let usdm: Value =
+            serde_json::from_str(&answer("/fapi/v1/exchangeInfo", &q, &hs).unwrap().body).unwrap();
+        for (v, tick) in [(&spot, "0.01000000"), (&usdm, "0.10")] {
+            let syms: Vec<String> = v["symbols"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| s(&x["symbol"]))
+                .collect();
+            assert_eq!(syms, ["BTCUSDT", "ETHUSDT"]);
+            assert_eq!(v["symbols"][0]["filters"][0]["tickSize"], tick);
+            assert_eq!(
+                (
+                    s(&v["symbols"][0]["baseAsset"]),
+                    s(&v["symbols"][0]["quoteAsset"])
+                ),
+                ("BTC".into(), "USDT".into())
+            );
+        }
+        assert_eq!(usdm["symbols"][0]["contractType"], "PERPETUAL");
+        assert_eq!(usdm["symbols"][0]["marginAsset"], "USDT");
+        assert!(spot["symbols"][0].get("contractType").is_none());
+        let bad: Query = [("symbol".to_owned(), "NOPE".to_owned())].into();
+        assert_eq!(
+            answer("/api/v3/exchangeInfo", &bad, &hs).unwrap().status,
+            400
+        );
+
+        let kr = setup(Venue::KrakenSpot, &["BTC/USD", "ETH/USD"]);
+        let v = kr.get("/0/public/AssetPairs", &[]);
+        assert_eq!(v["result"]["XXBTZUSD"]["altname"], "XBTUSD");
+        assert_eq!(v["result"]["XXBTZUSD"]["base"], "XXBT");
+        assert_eq!(v["result"]["XETHZUSD"]["quote"], "ZUSD");
+        let one = kr.get("/0/public/AssetPairs", &[("pair", "XBTUSD")]);
+        assert_eq!(one["result"].as_object().unwrap().len(), 1);
+        let none = kr.get("/0/public/AssetPairs", &[("pair", "NOPE")]);
+        assert_eq!(none["error"], json!(["EQuery:Unknown asset pair"]));
+
+        let cb = setup(Venue::Coinbase, &["BTC-USD"]);
+        let v = cb.get("/products", &[]);
+        assert_eq!(
+            (
+                s(&v[0]["id"]),
+                s(&v[0]["status"]),
+                s(&v[0]["quote_currency"])
+            ),
+            ("BTC-USD".into(), "online".into(), "USD".into())
+        );
+        assert_eq!(s(&cb.get("/products/BTC-USD", &[])["id"]), "BTC-USD");
+        let r = answer("/products/NOPE-USD", &Query::new(), &cb.hs()).unwrap();
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (404, r#"{"message":"NotFound"}"#)
+        );
+
+        let bf = setup(Venue::Bitfinex, &["tBTCUSD", "tETHUSD"]);
+        let v = bf.get("/v2/conf/pub:info:pair,pub:info:pair:futures,pub:list:pair:securities,pub:list:pair:margin", &[]);
+        assert_eq!(v[0][0][0], "BTCUSD");
+        assert_eq!(v[0][1][0], "ETHUSD");
+        assert_eq!((v[1].clone(), v[2].clone()), (json!([]), json!([])));
+        assert_eq!(v[3], json!(["BTCUSD", "ETHUSD"]));
+        let r = answer("/v2/conf/pub:nope", &Query::new(), &bf.hs()).unwrap();
+        assert_eq!(r.status, 500);
+
+        let hl = setup(Venue::Hyperliquid, &["BTC", "ETH"]);
+        let r = answer_post("/info", br#"{"type":"metaAndAssetCtxs"}"#, &hl.hs()).unwrap();
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v[0]["universe"][0]["name"], "BTC");
+        assert_eq!(v[0]["universe"][1]["name"], "ETH");
+        assert_eq!(v[0]["universe"][0]["szDecimals"], 3);
+        // markPx is the last trade's price.
+        let last = hl.h.trades(Venue::Hyperliquid, "BTC").last().unwrap().price;
+        assert!(close(f(&v[1][0]["markPx"]), last));
+        let r = answer_post("/info", br#"{"type":"spotMetaAndAssetCtxs"}"#, &hl.hs()).unwrap();
+        assert_eq!(r.body, r#"[{"tokens":[],"universe":[]},[]]"#);
+        assert_eq!(
+            answer_post("/info", br#"{"type":"nope"}"#, &hl.hs())
+                .unwrap()
+                .status,
+            422
+        );
+        assert_eq!(
+            answer_post("/info", b"not json", &hl.hs()).unwrap().status,
+            422
+        );
+    }
+
+    /// One raw HTTP exchange with the server: (status, body).
+    fn http(base: &str, request: &str) -> (u16, String) {
+        let addr = base.trim_start_matches("http://");
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    #[test]
+    fn the_server_answers_posts_with_a_body_and_refuses_other_methods() {
+        let hl = setup(Venue::Hyperliquid, &["BTC"]);
+        let server = super::super::RestServer::start_with(super::super::RestConfig {
+            histories: hl.hs(),
+            ..Default::default()
+        })
+        .unwrap();
+        let base = server.base_url();
+        let body = r#"{"type":"meta"}"#;
+        let (st, b) = http(
+            &base,
+            &format!("POST /info HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
+        );
+        assert_eq!(st, 200, "{b}");
+        let v: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["universe"][0]["name"], "BTC");
+        let (st, _) = http(&base, "GET /info HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(st, 404);
+        let (st, _) = http(
+            &base,
+            "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        );
+        assert_eq!(st, 404);
+        let (st, _) = http(
+            &base,
+            "PUT /info HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        );
+        assert_eq!(st, 405);
+        let (st, _) = http(
+            &base,
+            "POST /info HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        );
+        assert_eq!(st, 400);
+        let (st, b) = http(&base, "GET /products HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!((st, b.as_str()), (200, "[]"));
+        let (st, b) = http(
+            &base,
+            "GET /products/NOPE-USD/candles HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert_eq!((st, b.as_str()), (404, r#"{"message":"NotFound"}"#));
+    }
 }

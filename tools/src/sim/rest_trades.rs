@@ -376,7 +376,11 @@ pub(crate) fn pct_decode(s: &str) -> String {
 pub(crate) type Query = BTreeMap<String, String>;
 
 /// Where the trades of `venue`/`symbol` are.
-pub(crate) fn find<'h>(hs: &'h [TradeHistory], venue: Venue, symbol: &str) -> Option<&'h TradeHistory> {
+pub(crate) fn find<'h>(
+    hs: &'h [TradeHistory],
+    venue: Venue,
+    symbol: &str,
+) -> Option<&'h TradeHistory> {
     hs.iter().find(|h| h.has(venue, symbol))
 }
 
