@@ -164,7 +164,7 @@ fn serve(
             _ => return respond(&mut conn, 400, "{\"error\":\"bad request\"}"),
         }
     };
-    let body = match rest_markets::read_body(&mut conn, &mut buf, head_len, body_len) {
+    let body = match rest_markets::read_body(&mut conn, &buf, head_len, body_len) {
         Some(b) => b,
         None => return respond(&mut conn, 400, "{\"error\":\"bad request\"}"),
     };

@@ -64,7 +64,7 @@ pub(crate) fn content_length(headers: &[httparse::Header<'_>]) -> Option<usize> 
 /// `len` bytes from `conn`; `None` for a bad or too large length.
 pub(crate) fn read_body(
     conn: &mut TcpStream,
-    buf: &mut Vec<u8>,
+    buf: &[u8],
     head_len: usize,
     len: Option<usize>,
 ) -> Option<Vec<u8>> {
