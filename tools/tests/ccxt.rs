@@ -40,54 +40,6 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     ("bybit-spot", "markets", "not among the 0 markets"), // instruments-info: empty list
     ("bybit-linear", "markets", "not among the 0 markets"), // instruments-info: empty list
     ("okx-spot", "markets", "51000"),    // instruments?instType=SPOT: error 51000
-    // Found by this suite, not fixed yet: REST endpoints ccxt's fetch_markets / fetch_trades
-    // use that the simulator's REST server does not serve (404, or 405 for a POST).
-    ("binance", "markets", "/api/v3/exchangeInfo"),
-    ("binance-usdm", "markets", "/fapi/v1/exchangeInfo"),
-    ("bitget", "markets", "/api/v2/mix/market/contracts"),
-    ("bitget", "trades", "/api/v2/mix/market/fills-history"),
-    ("bitget-spot", "markets", "/api/v2/spot/public/symbols"),
-    ("bitget-spot", "trades", "/api/v2/spot/market/fills-history"),
-    ("gate-futures", "markets", "/api/v4/futures/btc/contracts"),
-    ("gate-futures", "trades", "/api/v4/futures/usdt/trades"),
-    ("hyperliquid", "markets", "POST /info"),
-    ("kraken", "markets", "/0/public/AssetPairs"),
-    (
-        "kraken-futures",
-        "markets",
-        "/derivatives/api/v3/instruments",
-    ),
-    ("kraken-futures", "trades", "/api/history/v3/market/"),
-    ("coinbase", "markets", "GET /products"),
-    (
-        "coinbase-advanced",
-        "markets",
-        "/api/v3/brokerage/market/products",
-    ),
-    (
-        "coinbase-advanced",
-        "trades",
-        "/api/v3/brokerage/market/products/",
-    ),
-    ("deribit", "markets", "/api/v2/public/get_instruments"),
-    (
-        "deribit",
-        "trades",
-        "/api/v2/public/get_last_trades_by_instrument",
-    ),
-    ("bitfinex", "markets", "/v2/conf/pub:info:pair"),
-    ("huobi", "markets", "/v1/common/symbols"),
-    ("huobi", "trades", "/market/history/trade"),
-    (
-        "huobi-swap",
-        "markets",
-        "/linear-swap-api/v1/swap_contract_info",
-    ),
-    (
-        "huobi-swap",
-        "trades",
-        "/linear-swap-ex/market/history/trade",
-    ),
 ];
 
 /// Every venue API the harness must report on (BitMEX closed on 2026-09-23: not a venue).

@@ -177,6 +177,21 @@ impl SymbolSpec {
         }
     }
 
+    /// `(tickSize, stepSize)` of the spot or USDⓈ-M market as exchangeInfo writes them
+    /// (spot with 8 decimals, USDⓈ-M with the market's own), for the REST `exchangeInfo`.
+    pub(crate) fn exchange_filters(&self, futures: bool) -> (String, String) {
+        let f = if futures { self.perp } else { self.spot };
+        let text = |units: u64, dec: u32| {
+            let div = 10u64.pow(dec);
+            if dec == 0 {
+                units.to_string()
+            } else {
+                format!("{}.{:0w$}", units / div, units % div, w = dec as usize)
+            }
+        };
+        (text(f.tick, f.price_dec), text(f.step, f.qty_dec))
+    }
+
     fn filters(&self, venue: SimVenue) -> Filters {
         match venue {
             SimVenue::Spot => self.spot,

@@ -38,6 +38,7 @@ mod hub;
 mod market;
 pub mod playback;
 mod rest;
+mod rest_markets;
 mod rest_trades;
 pub mod scenario;
 mod server;

@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::history::TradeHistory;
+use super::rest_markets;
 use super::rest_trades::{self, RestFaults};
 use feeds::{ContractSpec, Instruments, Venue};
 use serde_json::{json, Value};
@@ -135,7 +136,7 @@ fn serve(
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 2048];
-    let target = loop {
+    let (target, post, head_len, body_len) = loop {
         let n = conn.read(&mut chunk)?;
         if n == 0 {
             return Ok(());
@@ -144,15 +145,28 @@ fn serve(
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                if req.method != Some("GET") {
-                    return respond(&mut conn, 405, "{\"error\":\"method\"}");
-                }
-                break req.path.unwrap_or("/").to_string();
+            Ok(httparse::Status::Complete(head_len)) => {
+                // POST carries a JSON body (Hyperliquid's `POST /info`); others are GETs.
+                let post = match req.method {
+                    Some("GET") => false,
+                    Some("POST") => true,
+                    _ => return respond(&mut conn, 405, "{\"error\":\"method\"}"),
+                };
+                let body_len = rest_markets::content_length(req.headers);
+                break (
+                    req.path.unwrap_or("/").to_string(),
+                    post,
+                    head_len,
+                    body_len,
+                );
             }
             Ok(httparse::Status::Partial) if buf.len() < 16 << 10 => {}
             _ => return respond(&mut conn, 400, "{\"error\":\"bad request\"}"),
         }
+    };
+    let body = match rest_markets::read_body(&mut conn, &buf, head_len, body_len) {
+        Some(b) => b,
+        None => return respond(&mut conn, 400, "{\"error\":\"bad request\"}"),
     };
     if let Ok(mut p) = paths.lock() {
         p.push(target.clone());
@@ -169,13 +183,23 @@ fn serve(
     if let Some((status, body)) = cfg.overrides.get(path) {
         return respond(&mut conn, *status, body);
     }
+    if post {
+        // Only the POST endpoints of `rest_markets` (a GET path answers a POST with 404).
+        let reply = rest_markets::answer_post(path, &body, &cfg.histories)
+            .unwrap_or_else(|| rest_markets::not_found(path));
+        return respond_with(&mut conn, reply.status, &reply.body, &reply.headers);
+    }
     let query = parse_query(query);
     if let Some(reply) = rest_trades::answer(path, &query, &cfg.histories) {
         return respond_with(&mut conn, reply.status, &reply.body, &reply.headers);
     }
     match answer(path, &query, cfg) {
         Some(body) => respond(&mut conn, 200, &body),
-        None => respond(&mut conn, 404, "{\"error\":\"not found\"}"),
+        None => {
+            let reply = rest_markets::answer(path, &query, &cfg.histories)
+                .unwrap_or_else(|| rest_markets::not_found(path));
+            respond_with(&mut conn, reply.status, &reply.body, &reply.headers)
+        }
     }
 }
 

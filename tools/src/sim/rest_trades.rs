@@ -155,11 +155,11 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn ok(body: String) -> Reply {
+    pub(crate) fn ok(body: String) -> Reply {
         Reply::status(200, body)
     }
 
-    fn status(status: u16, body: String) -> Reply {
+    pub(crate) fn status(status: u16, body: String) -> Reply {
         Reply {
             status,
             body,
@@ -373,15 +373,19 @@ pub(crate) fn pct_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-type Query = BTreeMap<String, String>;
+pub(crate) type Query = BTreeMap<String, String>;
 
 /// Where the trades of `venue`/`symbol` are.
-fn find<'h>(hs: &'h [TradeHistory], venue: Venue, symbol: &str) -> Option<&'h TradeHistory> {
+pub(crate) fn find<'h>(
+    hs: &'h [TradeHistory],
+    venue: Venue,
+    symbol: &str,
+) -> Option<&'h TradeHistory> {
     hs.iter().find(|h| h.has(venue, symbol))
 }
 
 /// A parameter as a number: `Ok(None)` when absent, `Err(())` when not a number.
-fn num<T: std::str::FromStr>(q: &Query, key: &str) -> Result<Option<T>, ()> {
+pub(crate) fn num<T: std::str::FromStr>(q: &Query, key: &str) -> Result<Option<T>, ()> {
     match q.get(key) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
@@ -609,7 +613,7 @@ fn bybit_recent(q: &Query, hs: &[TradeHistory]) -> Reply {
 }
 
 /// The multi-venue prints of a market's history.
-fn prints(trades: &VecDeque<Rec>) -> impl DoubleEndedIterator<Item = &Print> + '_ {
+pub(crate) fn prints(trades: &VecDeque<Rec>) -> impl DoubleEndedIterator<Item = &Print> + '_ {
     trades.iter().filter_map(|r| match r {
         Rec::Print(p) => Some(p),
         Rec::Binance(_) => None,

@@ -53,7 +53,7 @@ pub fn gzip(text: &str) -> Vec<u8> {
 }
 
 /// The size of one swap contract in base units (HTX `contract_size`).
-fn contract_size(m: &SimMarket) -> f64 {
+pub(crate) fn contract_size(m: &SimMarket) -> f64 {
     match m.base.as_str() {
         "BTC" => 0.001,
         "ETH" => 0.01,

@@ -80,7 +80,7 @@ fn futures_qty(m: &SimMarket) -> FuturesQty {
 }
 
 /// The futures `qty` literal of a print.
-fn futures_qty_text(m: &SimMarket, p: &Print) -> String {
+pub(crate) fn futures_qty_text(m: &SimMarket, p: &Print) -> String {
     match futures_qty(m) {
         FuturesQty::Base => wirefmt::qty(m, p.qty),
         FuturesQty::Inverse(usd) => {
