@@ -30,16 +30,13 @@ const CCXT_VERSION: &str = "4.5.90";
 const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     // Issue 16 §4, being fixed in parallel (sim/binance.rs, server.rs, coinm.rs, kraken.rs,
     // coinbase.rs, bybit.rs, rest.rs, rest_trades.rs).
-    ("binance", "stream", "ws/0"),       // `/ws/<n>` answers 400
-    ("binance-usdm", "stream", "ws/0"),  // `/public/ws/<n>` 404, `/market/ws/<n>` 400
-    ("binance-coinm", "stream", "ws/0"), // `/ws/<n>` answers 400
     ("kraken", "stream", "market() requires a symbol"), // empty v2 trade snapshot
     ("coinbase-advanced", "stream", "can only concatenate"), // empty market_trades snapshot
-    ("bybit-linear", "stream", "req_id"), // numeric req_id echoed as ""
-    ("bybit-inverse", "stream", "req_id"), // numeric req_id echoed as ""
+    ("bybit-linear", "stream", "req_id"),               // numeric req_id echoed as ""
+    ("bybit-inverse", "stream", "req_id"),              // numeric req_id echoed as ""
     ("bybit-spot", "markets", "not among the 0 markets"), // instruments-info: empty list
     ("bybit-linear", "markets", "not among the 0 markets"), // instruments-info: empty list
-    ("okx-spot", "markets", "51000"),    // instruments?instType=SPOT: error 51000
+    ("okx-spot", "markets", "51000"),                   // instruments?instType=SPOT: error 51000
 ];
 
 /// Every venue API the harness must report on (BitMEX closed on 2026-09-23: not a venue).
