@@ -27,7 +27,10 @@ fn sequence(id: u64) -> u64 {
     id.saturating_mul(4).saturating_add(10_000_000_000)
 }
 
-/// Trades in an Advanced Trade `snapshot` event.
+/// Trades in an Advanced Trade `snapshot` event: the recent trades (Coinbase's
+/// `market_trades` reference, docs.cdp.coinbase.com, read 2026-12-07, gives no count; 100 as
+/// recorded by our feeds reference, `feeds/src/coinbase.rs`). The market's history makes sure
+/// even the first subscriber gets them (`VenueSimConfig::backlog`).
 const SNAPSHOT_TRADES: usize = 100;
 
 /// Either Coinbase feed, one value per connection.
@@ -237,6 +240,7 @@ impl Coinbase {
         for i in fresh {
             let last = s.recent.get(i).and_then(|r| r.last());
             if let Some(text) = last.and_then(|p| Self::exchange_match(s, p, "last_match")) {
+                s.sent_snapshot(i, 1);
                 out.push(Out::Text(text));
             }
         }
@@ -350,12 +354,13 @@ impl Coinbase {
                             let recent = s.recent.get(i).map_or(&[][..], Vec::as_slice);
                             let from = recent.len().saturating_sub(SNAPSHOT_TRADES);
                             let prints: Vec<&Print> = recent.iter().skip(from).collect();
-                            snapshots.push(prints);
+                            snapshots.push((i, prints));
                         }
                         sub.trades = subscribe;
                     }
                 }
-                for prints in snapshots {
+                for (i, prints) in snapshots {
+                    s.sent_snapshot(i, prints.len());
                     let msg = self.market_trades(s, "snapshot", &prints);
                     out.push(msg);
                 }
@@ -391,6 +396,49 @@ impl Protocol for Coinbase {
         } else {
             self.exchange_request(&req, s, out);
         }
+    }
+
+    /// Fault injection: a `subscribe` is refused whole with the reply Coinbase gives for a
+    /// product it does not list (`{"type":"error","message":"Failed to subscribe","reason":
+    /// "<id> is not a valid product"}`; Exchange WebSocket docs "Subscribe" / errors,
+    /// docs.cdp.coinbase.com/exchange/websocket-feed, read 2026-12-07; Advanced Trade answers
+    /// the same way here).
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let req = match serde_json::from_slice::<Value>(msg) {
+            Ok(v) if !binary && v.is_object() => v,
+            _ => return false,
+        };
+        if req.get("type").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        // The first product named: top-level, or inside a channel object.
+        let first = |v: Option<&Value>| {
+            v.and_then(Value::as_array)
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let id = first(req.get("product_ids"))
+            .or_else(|| {
+                req.get("channels")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find_map(|c| first(c.get("product_ids")))
+            })
+            .unwrap_or_default();
+        if id.is_empty() {
+            out.push(error("No product ids provided"));
+        } else {
+            out.push(error(&format!("{id} is not a valid product")));
+        }
+        true
     }
 
     fn on_prints(&mut self, prints: &[Print], s: &mut Session<'_>, out: &mut Vec<Out>) {
