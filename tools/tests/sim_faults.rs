@@ -688,11 +688,23 @@ fn rejected_reply(venue: Venue, symbol: &str, subscribe: &str) -> String {
 fn rejected_subscribe_replies_are_the_venues_errors() {
     let bitget = &feeds::bitget::subscribe_messages(Venue::Bitget, &["BTCUSDT"])[0];
     let r = json(&rejected_reply(Venue::Bitget, "BTCUSDT", bitget));
-    assert_eq!((r["event"].as_str(), r["code"].as_i64()), (Some("error"), Some(30001)));
-    assert!(r["msg"].as_str().unwrap().ends_with("instId:BTCUSDT doesn't exist"), "{r}");
+    assert_eq!(
+        (r["event"].as_str(), r["code"].as_i64()),
+        (Some("error"), Some(30001))
+    );
+    assert!(
+        r["msg"]
+            .as_str()
+            .unwrap()
+            .ends_with("instId:BTCUSDT doesn't exist"),
+        "{r}"
+    );
     let bitfinex = &feeds::bitfinex::subscribe_messages(&["tBTCUSD"], false)[0];
     let r = json(&rejected_reply(Venue::Bitfinex, "tBTCUSD", bitfinex));
-    assert_eq!((r["msg"].as_str(), r["code"].as_i64()), (Some("symbol: invalid"), Some(10300)));
+    assert_eq!(
+        (r["msg"].as_str(), r["code"].as_i64()),
+        (Some("symbol: invalid"), Some(10300))
+    );
     assert_eq!(r["symbol"], "tBTCUSD");
     let coinbase = &feeds::coinbase::subscribe_messages(Venue::Coinbase, &["BTC-USD"])[0];
     let r = json(&rejected_reply(Venue::Coinbase, "BTC-USD", coinbase));

@@ -947,7 +947,10 @@ fn rest_serves_the_markets_past_as_the_snapshot_does() {
 fn instruments_list_every_category_ccxt_asks_for() {
     let sim = VenueSim::start(VenueSimConfig {
         markets: vec![
-            (Venue::BybitSpot, vec!["BTCUSDT".to_owned(), "ETHUSDT".to_owned()]),
+            (
+                Venue::BybitSpot,
+                vec!["BTCUSDT".to_owned(), "ETHUSDT".to_owned()],
+            ),
             (Venue::BybitLinear, vec!["BTCUSDT".to_owned()]),
             (Venue::BybitInverse, vec!["BTCUSD".to_owned()]),
             (Venue::OkxSpot, vec!["BTC-USDT".to_owned()]),
@@ -973,18 +976,39 @@ fn instruments_list_every_category_ccxt_asks_for() {
     };
     // Bybit: spot and linear list the simulated markets (they were empty lists).
     let spot = ok(&base, "/v5/market/instruments-info?category=spot");
-    assert_eq!((spot["retCode"].as_i64(), spot["result"]["category"].as_str()), (Some(0), Some("spot")));
-    assert_eq!(symbols(&spot["result"], "list", "symbol"), ["BTCUSDT", "ETHUSDT"]);
+    assert_eq!(
+        (
+            spot["retCode"].as_i64(),
+            spot["result"]["category"].as_str()
+        ),
+        (Some(0), Some("spot"))
+    );
+    assert_eq!(
+        symbols(&spot["result"], "list", "symbol"),
+        ["BTCUSDT", "ETHUSDT"]
+    );
     assert_eq!(spot["result"]["list"][0]["baseCoin"], "BTC");
     assert_eq!(spot["result"]["list"][0]["quoteCoin"], "USDT");
     assert_eq!(spot["result"]["list"][0]["priceFilter"]["tickSize"], "0.1");
-    let linear = ok(&base, "/v5/market/instruments-info?category=linear&limit=1000");
+    let linear = ok(
+        &base,
+        "/v5/market/instruments-info?category=linear&limit=1000",
+    );
     assert_eq!(symbols(&linear["result"], "list", "symbol"), ["BTCUSDT"]);
-    assert_eq!(linear["result"]["list"][0]["contractType"], "LinearPerpetual");
+    assert_eq!(
+        linear["result"]["list"][0]["contractType"],
+        "LinearPerpetual"
+    );
     assert_eq!(linear["result"]["list"][0]["settleCoin"], "USDT");
-    let inverse = ok(&base, "/v5/market/instruments-info?category=inverse&limit=1000");
+    let inverse = ok(
+        &base,
+        "/v5/market/instruments-info?category=inverse&limit=1000",
+    );
     assert!(symbols(&inverse["result"], "list", "symbol").contains(&"BTCUSD".to_owned()));
-    let option = ok(&base, "/v5/market/instruments-info?category=option&baseCoin=BTC");
+    let option = ok(
+        &base,
+        "/v5/market/instruments-info?category=option&baseCoin=BTC",
+    );
     assert_eq!(option["retCode"], 0);
     assert_eq!(option["result"]["list"], serde_json::json!([]));
     let bad = ok(&base, "/v5/market/instruments-info?category=nope");
@@ -1002,11 +1026,23 @@ fn instruments_list_every_category_ccxt_asks_for() {
     // OPTION needs an underlying, as on OKX; there are none here.
     let option = ok(&base, "/api/v5/public/instruments?instType=OPTION");
     assert_eq!(option["code"], "50014");
-    let option = ok(&base, "/api/v5/public/instruments?instType=OPTION&uly=BTC-USD");
-    assert_eq!((option["code"].as_str(), option["data"].as_array().map(Vec::len)), (Some("0"), Some(0)));
+    let option = ok(
+        &base,
+        "/api/v5/public/instruments?instType=OPTION&uly=BTC-USD",
+    );
+    assert_eq!(
+        (
+            option["code"].as_str(),
+            option["data"].as_array().map(Vec::len)
+        ),
+        (Some("0"), Some(0))
+    );
     let uly = ok(&base, "/api/v5/public/underlying?instType=OPTION");
     assert_eq!(uly["data"], serde_json::json!([[]]));
-    assert_eq!(ok(&base, "/api/v5/public/instruments?instType=NOPE")["code"], "51000");
+    assert_eq!(
+        ok(&base, "/api/v5/public/instruments?instType=NOPE")["code"],
+        "51000"
+    );
     sim.stop();
 }
 
@@ -1027,16 +1063,29 @@ fn deribit_trade_errors_name_the_parameter() {
     })
     .unwrap();
     let base = rest.base_url();
-    let path = "/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=BTC-PERPETUAL";
+    let path =
+        "/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=BTC-PERPETUAL";
     for (query, param, reason) in [
         ("&end_timestamp=1", "start_timestamp", "missing"),
         ("&start_timestamp=0", "end_timestamp", "missing"),
-        ("&start_timestamp=0&end_timestamp=x", "end_timestamp", "must be an integer"),
-        ("&start_timestamp=x&end_timestamp=1", "start_timestamp", "must be an integer"),
+        (
+            "&start_timestamp=0&end_timestamp=x",
+            "end_timestamp",
+            "must be an integer",
+        ),
+        (
+            "&start_timestamp=x&end_timestamp=1",
+            "start_timestamp",
+            "must be an integer",
+        ),
     ] {
         let r = get(&base, &format!("{path}{query}")).unwrap();
         let v = r.json();
-        assert_eq!((r.status, v["error"]["code"].as_i64()), (400, Some(-32602)), "{query}");
+        assert_eq!(
+            (r.status, v["error"]["code"].as_i64()),
+            (400, Some(-32602)),
+            "{query}"
+        );
         assert_eq!(v["error"]["data"]["param"], param, "{query}: {v}");
         assert_eq!(v["error"]["data"]["reason"], reason, "{query}: {v}");
     }

@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::history::TradeHistory;
-use super::venues::proto::SimMarket;
 use super::rest_trades::{self, RestFaults};
+use super::venues::proto::SimMarket;
 use feeds::{ContractSpec, Instruments, Venue};
 use serde_json::{json, Value};
 
@@ -314,7 +314,10 @@ fn simulated(hs: &[TradeHistory], venue: Venue, skip: &[String]) -> Vec<SimMarke
 fn quote_of(m: &SimMarket) -> String {
     let rest = m.symbol.strip_prefix(m.base.as_str()).unwrap_or(&m.symbol);
     let rest = rest.trim_start_matches(['-', '_', '/']);
-    rest.split(['-', '_', '/']).next().unwrap_or(rest).to_string()
+    rest.split(['-', '_', '/'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
 }
 
 /// A Bybit v5 spot instrument (`category=spot`).
@@ -475,7 +478,9 @@ fn okx(query: &BTreeMap<String, String>, hs: &[TradeHistory]) -> Value {
         }
         "SWAP" => Venue::OkxSwap,
         "FUTURES" => Venue::OkxFutures,
-        "" => return json!({"code": "50014", "msg": "Parameter instType can not be empty.", "data": []}),
+        "" => {
+            return json!({"code": "50014", "msg": "Parameter instType can not be empty.", "data": []})
+        }
         _ => return json!({"code": "51000", "msg": "Parameter instType error", "data": []}),
     };
     let mut contracts = bundled(venue);

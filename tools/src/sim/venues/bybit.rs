@@ -447,7 +447,11 @@ mod tests {
         for venue in [Venue::BybitLinear, Venue::BybitSpot] {
             // A number stays a number (ccxt sends integers), a string a string.
             let sub = r#"{"op":"subscribe","req_id":7,"args":["publicTrade.BTCUSDT"]}"#;
-            assert_eq!(reply_req_id(venue, sub), Some(serde_json::json!(7)), "{venue}");
+            assert_eq!(
+                reply_req_id(venue, sub),
+                Some(serde_json::json!(7)),
+                "{venue}"
+            );
             let sub = r#"{"op":"subscribe","req_id":"abc","args":["publicTrade.BTCUSDT"]}"#;
             assert_eq!(reply_req_id(venue, sub), Some(serde_json::json!("abc")));
             let ping = r#"{"op":"ping","req_id":12}"#;

@@ -359,12 +359,15 @@ impl Coinbase {
                         sub.trades = subscribe;
                     }
                 }
+                // `subscriptions` first, then the snapshots: in a real capture (cryptofeed,
+                // 2026-08-09, ../shared/realframes/coinbase-advanced.jsonl) the subscriptions
+                // message has sequence_num 5 and the snapshot that follows it 7.
+                out.push(self.advanced_subscriptions(s));
                 for (i, prints) in snapshots {
                     s.sent_snapshot(i, prints.len());
                     let msg = self.market_trades(s, "snapshot", &prints);
                     out.push(msg);
                 }
-                out.push(self.advanced_subscriptions(s));
             }
             Some(other) => out.push(error(&format!("{other} is not a valid channel"))),
             None => out.push(error("channel is required")),
@@ -613,14 +616,16 @@ mod tests {
             p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
         }
         let got = decode_all(dec.as_mut(), &out);
-        // Snapshots of both products (BTC newest first, ETH empty), then two acks.
+        // The subscriptions ack, snapshots of both products (BTC newest first, ETH empty),
+        // then the heartbeats ack.
         assert_eq!(got.len(), 4, "{out:?}");
-        assert_eq!(got[0].0, Ok(Frame::Data(2)));
-        assert_event(&got[0].1[0], &f.recent[0][1], "BTC-USD", 1, 0.0);
-        assert_event(&got[0].1[1], &f.recent[0][0], "BTC-USD", 1, 0.0);
-        assert_eq!(got[1].0, Ok(Frame::Data(0)));
-        assert_eq!(got[2].0, Ok(Frame::SubscribeAck));
+        assert_eq!(got[0].0, Ok(Frame::SubscribeAck));
+        assert_eq!(got[1].0, Ok(Frame::Data(2)));
+        assert_event(&got[1].1[0], &f.recent[0][1], "BTC-USD", 1, 0.0);
+        assert_event(&got[1].1[1], &f.recent[0][0], "BTC-USD", 1, 0.0);
+        assert_eq!(got[2].0, Ok(Frame::Data(0)));
         assert_eq!(got[3].0, Ok(Frame::SubscribeAck));
+        assert_eq!(f.snapshot_sent, [2, 0]);
         assert!(texts(&out)[3]
             .contains(r#""market_trades":["BTC-USD","ETH-USD"],"heartbeats":["heartbeats"]"#));
         assert!(f.subs.iter().all(|x| x.trades));
@@ -704,8 +709,8 @@ mod tests {
         p.on_timer(&mut f.session(), &mut out).unwrap();
         let wire = texts(&out);
         assert_eq!(wire.len(), 5);
-        assert_same_shape(wire[0], &adv(r#""type":"snapshot""#));
-        assert_same_shape(wire[1], &adv(r#""channel":"subscriptions""#));
+        assert_same_shape(wire[0], &adv(r#""channel":"subscriptions""#));
+        assert_same_shape(wire[1], &adv(r#""type":"snapshot""#));
         assert_same_shape(wire[3], &adv(r#""type":"update""#));
         assert_same_shape(wire[4], &adv(r#""channel":"heartbeats""#));
     }

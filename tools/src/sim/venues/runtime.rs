@@ -600,7 +600,12 @@ fn make_backlog(shared: &Shared, gens: &mut [Vec<MarketGen>], params: &GenParams
     }
 }
 
-fn run_generator(shared: &Shared, mut gens: Vec<Vec<MarketGen>>, params: GenParams, mut budget: u64) {
+fn run_generator(
+    shared: &Shared,
+    mut gens: Vec<Vec<MarketGen>>,
+    params: GenParams,
+    mut budget: u64,
+) {
     let mut last = Instant::now();
     let mut prints = Vec::new();
     while !shared.stopping() {
@@ -985,7 +990,8 @@ impl Conn<'_> {
                 next_timer = now + timer;
                 let r = {
                     let recent = lock(&self.vs.recent);
-                    let mut s = Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
+                    let mut s =
+                        Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
                     self.proto.on_timer(&mut s, &mut self.out)
                 };
                 if let Err(Hangup::PingTimeout) = r {
@@ -1032,7 +1038,8 @@ impl Conn<'_> {
                 Message::Pong(_) if self.faults.venue.ignore_pong() => {}
                 Message::Pong(p) => {
                     let recent = lock(&self.vs.recent);
-                    let mut s = Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
+                    let mut s =
+                        Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
                     self.proto.on_pong(&p, &mut s);
                 }
                 // tungstenite queues the pong itself.
