@@ -731,7 +731,7 @@ fn rejected_subscribes_deribit_and_hyperliquid() {
         .unwrap()
         .clone();
     f.reject_subscribes(1);
-    let mut c = Client::connect(&sim, venue, &[subscribe.clone()]);
+    let mut c = Client::connect(&sim, venue, std::slice::from_ref(&subscribe));
     let deadline = Instant::now() + PATIENCE;
     let reply = loop {
         match next(&mut c.ws, deadline) {

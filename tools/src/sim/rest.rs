@@ -1,7 +1,10 @@
 //! The venues' public REST instrument lists on loopback: plain HTTP/1.1 serving the real paths
 //! (`/dapi/v1/exchangeInfo`, `/v5/market/instruments-info`, `/api/v5/public/instruments`,
-//! `/api/v1/instrument/active`, `/api/v4/futures/usdt/contracts`) with responses in each
-//! venue's layout, built from the contract specs bundled with `feeds`. Point
+//! `/api/v5/public/underlying`, `/api/v1/instrument/active`, `/api/v4/futures/usdt/contracts`)
+//! with responses in each venue's layout, built from the contract specs bundled with `feeds`
+//! and, with [`RestConfig::histories`], the simulated markets: Bybit lists `spot`, `linear`,
+//! `inverse` (and an empty `option`), OKX `SPOT`, `SWAP`, `FUTURES` (and `OPTION`, which
+//! needs `uly`/`instFamily` as on OKX) — every category ccxt's `fetchMarkets` asks for. Point
 //! `[instruments.base_url]` of every family at [`RestServer::base_url`].
 //!
 //! One thread accepts; each connection gets one response and is closed

@@ -10,7 +10,7 @@
 //! | Coinbase Exchange | `/products/<id>/trades` |
 //! | Kraken spot | `/0/public/Trades` |
 //! | BitMEX | `/api/v1/trade` |
-//! | Deribit | `/api/v2/public/get_last_trades_by_instrument_and_time` |
+//! | Deribit | `/api/v2/public/get_last_trades_by_instrument_and_time`, `/api/v2/public/get_last_trades_by_instrument` |
 //! | Bitfinex | `/v2/trades/<symbol>/hist` |
 //!
 //! Values are those of the WebSocket frames of the same trades: ids, exchange times, and the

@@ -560,7 +560,7 @@ fn generators(shared: &Shared, seed: u64) -> Vec<Vec<MarketGen>> {
 /// history and the recent trades (the snapshots), so that a market has a past before anyone
 /// subscribes, as a real one does. Trade ids continue from the backlog on the live stream.
 fn make_backlog(shared: &Shared, gens: &mut [Vec<MarketGen>], params: &GenParams, backlog: usize) {
-    if backlog == 0 || !(params.trades_per_sec > 0.0) {
+    if backlog == 0 || params.trades_per_sec.is_nan() || params.trades_per_sec <= 0.0 {
         return;
     }
     // Long enough for `backlog` trades (three times what the calm rate needs, at most ten
