@@ -955,6 +955,10 @@ fn instruments_list_every_category_ccxt_asks_for() {
             (Venue::BybitInverse, vec!["BTCUSD".to_owned()]),
             (Venue::OkxSpot, vec!["BTC-USDT".to_owned()]),
             (Venue::OkxSwap, vec!["BTC-USDT-SWAP".to_owned()]),
+            (
+                Venue::KrakenSpot,
+                vec!["BTC/USD".to_owned(), "SOL/USD".to_owned()],
+            ),
         ],
         trades_per_sec: 0.0,
         ..VenueSimConfig::default()
@@ -1043,6 +1047,22 @@ fn instruments_list_every_category_ccxt_asks_for() {
         ok(&base, "/api/v5/public/instruments?instType=NOPE")["code"],
         "51000"
     );
+    // Kraken: the pairs keyed by their canonical names, with the v2 WebSocket spelling.
+    let pairs = ok(&base, "/0/public/AssetPairs");
+    assert_eq!(pairs["error"], serde_json::json!([]));
+    let btc = &pairs["result"]["XXBTZUSD"];
+    assert_eq!(
+        (
+            btc["altname"].as_str(),
+            btc["wsname"].as_str(),
+            btc["base"].as_str(),
+            btc["quote"].as_str()
+        ),
+        (Some("XBTUSD"), Some("BTC/USD"), Some("XXBT"), Some("ZUSD")),
+        "{pairs}"
+    );
+    assert_eq!(btc["tick_size"], "0.1");
+    assert_eq!(pairs["result"]["SOLUSD"]["wsname"], "SOL/USD", "{pairs}");
     sim.stop();
 }
 
