@@ -376,7 +376,8 @@ fn bybit_linear(m: &SimMarket) -> Value {
 /// `inverse` the bundled contracts and any simulated ones besides, `option` (which ccxt's
 /// `fetchMarkets` also asks for, per base coin) an empty list in the same envelope; another
 /// category is refused with `10001` as Bybit does. Shapes: Bybit v5 "Get Instruments Info"
-/// (bybit-exchange.github.io/docs/v5/market/instrument, read 2026-12-07).
+/// (bybit-exchange.github.io/docs/v5/market/instrument; field list from memory of the docs, not
+/// re-read on 2026-12-07).
 fn bybit(query: &BTreeMap<String, String>, page: usize, hs: &[TradeHistory]) -> Value {
     let category = query.get("category").map(String::as_str).unwrap_or("");
     let all: Vec<Value> = match category {
@@ -463,7 +464,9 @@ fn bybit_inverse(hs: &[TradeHistory]) -> Vec<Value> {
 /// `FUTURES` the bundled contracts and any simulated ones besides, `OPTION` (which ccxt's
 /// `fetchMarkets` asks for per underlying) needs `uly` or `instFamily` as on OKX and is empty
 /// here; another `instType` is refused with `51000`. OKX v5 docs "Get instruments" and error
-/// codes (50014 "Parameter {0} can not be empty"; www.okx.com/docs-v5, read 2026-12-07).
+/// codes (50014 "Parameter {0} can not be empty"; www.okx.com/docs-v5; the
+/// OPTION rule as quoted from the docs in rosssaunders/ccrxt issue #79, 2025-06-14; 51000 for a
+/// bad parameter as in sieblyio/okx-api issue #105, 2025-03-14; looked up 2026-12-07).
 fn okx(query: &BTreeMap<String, String>, hs: &[TradeHistory]) -> Value {
     let inst_type = query.get("instType").map(String::as_str).unwrap_or("");
     let venue = match inst_type {
@@ -583,7 +586,8 @@ fn okx_underlying(query: &BTreeMap<String, String>) -> Value {
 /// Kraken `GET /0/public/AssetPairs` (ccxt's kraken `fetchMarkets`): the simulated spot pairs
 /// keyed by their canonical name (`XXBTZUSD`), with `altname`, `wsname` (the v2 spelling the
 /// simulator's WebSocket uses), asset codes and grids. Shape: Kraken REST "Get Tradable Asset
-/// Pairs" (docs.kraken.com/api/docs/rest-api/get-tradable-asset-pairs, read 2026-12-07).
+/// Pairs" (docs.kraken.com/api/docs/rest-api/get-tradable-asset-pairs; field list not re-read on
+/// 2026-12-07).
 fn kraken_pairs(hs: &[TradeHistory]) -> Value {
     let mut result = serde_json::Map::new();
     for m in simulated(hs, Venue::KrakenSpot, &[]) {

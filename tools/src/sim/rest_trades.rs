@@ -968,9 +968,10 @@ fn bitmex_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
 
 /// Deribit `public/get_last_trades_by_instrument_and_time` (`timed`: `start_timestamp` and
 /// `end_timestamp` both required) and `public/get_last_trades_by_instrument` (which ccxt's
-/// `fetchTrades` calls without `since`; optional `start_timestamp`/`end_timestamp`). A bad or
-/// missing parameter is named in the error's `data.param` (docs.deribit.com API reference,
-/// read 2026-12-07).
+/// `fetchTrades` calls without `since`, from memory of ccxt's deribit code; optional
+/// `start_timestamp`/`end_timestamp`). A bad or missing parameter is named in the error's
+/// `data.param` (docs.deribit.com API reference page of the endpoint, found 2026-12-07; the
+/// `{"reason","param"}` shape as this simulator already answered).
 fn deribit_trades(q: &Query, hs: &[TradeHistory], timed: bool) -> Reply {
     let invalid = |param: &str, reason: &str| {
         deribit_error(

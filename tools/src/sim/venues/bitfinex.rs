@@ -331,7 +331,8 @@ impl Protocol for Bitfinex {
     /// Fault injection: a `subscribe` gets Bitfinex's "subscription failed" error (`10300`,
     /// with the request's channel and symbol or key echoed, as for a symbol it does not list;
     /// Bitfinex WebSocket v2 docs, "Error codes": 10300 subscription failed, 10302 unknown
-    /// channel; docs.bitfinex.com/docs/ws-general, read 2026-12-07).
+    /// channel; docs.bitfinex.com/docs/ws-general — the codes as this simulator already used them
+    /// for unknown symbols, not re-read on 2026-12-07).
     fn reject_subscribe(
         &mut self,
         msg: &[u8],

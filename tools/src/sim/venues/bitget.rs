@@ -202,7 +202,8 @@ impl Protocol for Bitget {
 
     /// Fault injection: each argument of a `subscribe` gets Bitget's reply for an instrument
     /// it does not list (`30001`, "… doesn't exist"; Bitget v2 WebSocket error codes,
-    /// bitget.com/api-doc/common/websocket-intro, read 2026-12-07).
+    /// bitget.com/api-doc/common/websocket-intro — as this simulator already answered unknown
+    /// instruments, reference/exchanges.md §11; not re-read on 2026-12-07).
     fn reject_subscribe(
         &mut self,
         msg: &[u8],

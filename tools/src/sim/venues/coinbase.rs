@@ -404,7 +404,8 @@ impl Protocol for Coinbase {
     /// Fault injection: a `subscribe` is refused whole with the reply Coinbase gives for a
     /// product it does not list (`{"type":"error","message":"Failed to subscribe","reason":
     /// "<id> is not a valid product"}`; Exchange WebSocket docs "Subscribe" / errors,
-    /// docs.cdp.coinbase.com/exchange/websocket-feed, read 2026-12-07; Advanced Trade answers
+    /// docs.cdp.coinbase.com/exchange/websocket-feed, as this simulator already answered an
+    /// unknown product; not re-read on 2026-12-07; Advanced Trade answers
     /// the same way here).
     fn reject_subscribe(
         &mut self,

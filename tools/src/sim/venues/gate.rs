@@ -141,7 +141,7 @@ impl Protocol for Gate {
     /// Fault injection: a `subscribe` gets Gate's reply for a contract it does not list (error
     /// code 2, "invalid argument provided" family; Gate futures WebSocket v4 docs, "Error":
     /// 1 invalid request body, 2 invalid argument, 3 server error; gate.com/docs/developers/
-    /// futures/ws/en, read 2026-12-07).
+    /// futures/ws/en, as summarised in `feeds::gate`; not re-read on 2026-12-07).
     fn reject_subscribe(
         &mut self,
         msg: &[u8],

@@ -179,7 +179,7 @@ impl Protocol for Hyperliquid {
     /// Fault injection: Hyperliquid documents no error reply for a subscription it refuses;
     /// to a `trades` subscription for a coin it does not list the server closes the socket
     /// without a message (Hyperliquid WebSocket docs, "Subscriptions", hyperliquid.gitbook.io,
-    /// read 2026-12-07: errors are `{"channel":"error"}` only for requests it cannot parse),
+    /// as this simulator already behaved for an unknown coin; not re-read on 2026-12-07: errors are `{"channel":"error"}` only for requests it cannot parse),
     /// so a rejected subscribe closes the connection the same way.
     fn reject_subscribe(
         &mut self,
