@@ -36,7 +36,9 @@ enum Command {
     Demo(cmd::demo::Args),
     /// The engine against real exchanges (the config chooses venues and pairs).
     Run(cmd::run::Args),
-    /// The exchange simulator alone: Binance spot and USDⓈ-M on loopback.
+    /// The exchange simulator alone, on loopback: Binance spot and USDⓈ-M, with `--venues` every
+    /// other simulated venue API (Bybit, OKX, Bitget, Gate, Hyperliquid, HTX, Binance COIN-M,
+    /// Coinbase, Kraken, Deribit, Bitfinex), and their REST instruments and trade history.
     Sim(cmd::sim::Args),
     /// Frames from JSONL tapes through decode → bars, at full speed.
     Replay(cmd::replay::Args),

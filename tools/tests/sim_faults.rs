@@ -622,6 +622,141 @@ fn rejected_subscribes_okx_bybit_htx_kraken() {
 }
 
 #[test]
+fn rejected_subscribes_bitget_bitfinex_coinbase_gate() {
+    // Bitget answers each argument (trade, and ticker on futures) with 30001.
+    let bitget = feeds::bitget::subscribe_messages(Venue::Bitget, &["BTCUSDT"]);
+    let args = json(&bitget[0])["args"].as_array().map_or(0, Vec::len);
+    assert!(args > 0);
+    rejected_then_accepted(Venue::Bitget, "BTCUSDT", bitget, 30001, args);
+    rejected_then_accepted(
+        Venue::Bitfinex,
+        "tBTCUSD",
+        feeds::bitfinex::subscribe_messages(&["tBTCUSD"], false),
+        10300,
+        1,
+    );
+    for venue in [Venue::Coinbase, Venue::CoinbaseAdvanced] {
+        rejected_then_accepted(
+            venue,
+            "BTC-USD",
+            feeds::coinbase::subscribe_messages(venue, &["BTC-USD"]),
+            0,
+            1,
+        );
+    }
+    rejected_then_accepted(
+        Venue::GateFutures,
+        "BTC_USDT",
+        feeds::gate::subscribe_messages(&["BTC_USDT"], now_s()),
+        2,
+        1,
+    );
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The wire reply to a rejected subscribe, for venues whose refusal is in a text frame.
+fn rejected_reply(venue: Venue, symbol: &str, subscribe: &str) -> String {
+    let sim = venue_sim(venue, &[symbol]);
+    sim.faults().reject_subscribes(1);
+    let mut c = Client::connect(&sim, venue, &[subscribe.to_owned()]);
+    let deadline = Instant::now() + PATIENCE;
+    let reply = loop {
+        match next(&mut c.ws, deadline) {
+            Some(Got::Text(t)) if t.contains("error") => break t,
+            Some(Got::Text(_) | Got::Binary(_)) => {}
+            other => panic!("{venue}: {other:?}"),
+        }
+    };
+    sim.stop();
+    reply
+}
+
+#[test]
+fn rejected_subscribe_replies_are_the_venues_errors() {
+    let bitget = &feeds::bitget::subscribe_messages(Venue::Bitget, &["BTCUSDT"])[0];
+    let r = json(&rejected_reply(Venue::Bitget, "BTCUSDT", bitget));
+    assert_eq!(
+        (r["event"].as_str(), r["code"].as_i64()),
+        (Some("error"), Some(30001))
+    );
+    assert!(
+        r["msg"]
+            .as_str()
+            .unwrap()
+            .ends_with("instId:BTCUSDT doesn't exist"),
+        "{r}"
+    );
+    let bitfinex = &feeds::bitfinex::subscribe_messages(&["tBTCUSD"], false)[0];
+    let r = json(&rejected_reply(Venue::Bitfinex, "tBTCUSD", bitfinex));
+    assert_eq!(
+        (r["msg"].as_str(), r["code"].as_i64()),
+        (Some("symbol: invalid"), Some(10300))
+    );
+    assert_eq!(r["symbol"], "tBTCUSD");
+    let coinbase = &feeds::coinbase::subscribe_messages(Venue::Coinbase, &["BTC-USD"])[0];
+    let r = json(&rejected_reply(Venue::Coinbase, "BTC-USD", coinbase));
+    assert_eq!(r["message"], "Failed to subscribe");
+    assert_eq!(r["reason"], "BTC-USD is not a valid product");
+    let gate = &feeds::gate::subscribe_messages(&["BTC_USDT"], now_s())[0];
+    let r = json(&rejected_reply(Venue::GateFutures, "BTC_USDT", gate));
+    assert_eq!(r["error"]["code"], 2);
+    assert_eq!(r["error"]["message"], "unknown contract BTC_USDT");
+    assert_eq!(r["result"], Value::Null);
+}
+
+#[test]
+fn rejected_subscribes_deribit_and_hyperliquid() {
+    // Deribit has no error for a channel it will not serve: the answer lists the channels
+    // subscribed, here none, and no trade follows until the request is sent again.
+    let venue = Venue::Deribit;
+    let sim = venue_sim(venue, &["BTC-PERPETUAL"]);
+    let f = sim.faults();
+    let msgs = feeds::deribit::subscribe_messages(1, &["BTC-PERPETUAL"]);
+    let subscribe = msgs
+        .iter()
+        .find(|m| m.contains("public/subscribe"))
+        .unwrap()
+        .clone();
+    f.reject_subscribes(1);
+    let mut c = Client::connect(&sim, venue, std::slice::from_ref(&subscribe));
+    let deadline = Instant::now() + PATIENCE;
+    let reply = loop {
+        match next(&mut c.ws, deadline) {
+            Some(Got::Text(t)) if t.contains("\"result\"") => break json(&t),
+            Some(Got::Text(_)) => {}
+            other => panic!("{venue}: {other:?}"),
+        }
+    };
+    assert_eq!(reply["result"], serde_json::json!([]), "{reply}");
+    let quiet = next(&mut c.ws, Instant::now() + Duration::from_millis(500));
+    assert!(quiet.is_none(), "{venue}: {quiet:?}");
+    c.ws.send(Message::text(subscribe)).unwrap();
+    c.trades(5);
+    assert_eq!(f.stats().subscribes_rejected, 1);
+    sim.stop();
+
+    // Hyperliquid sends no error for a refused subscription: the server closes the socket.
+    let venue = Venue::Hyperliquid;
+    let sim = venue_sim(venue, &["BTC"]);
+    let f = sim.faults();
+    let msgs = feeds::hyperliquid::subscribe_messages(&["BTC"]);
+    f.reject_subscribes(1);
+    let mut c = Client::connect(&sim, venue, &msgs);
+    let end = c.read(|_| false);
+    assert!(matches!(end, Some(Got::Close(1000))), "{venue}: {end:?}");
+    assert!(c.ids.is_empty());
+    let mut c = Client::connect(&sim, venue, &msgs);
+    c.trades(5);
+    assert_eq!(f.stats().subscribes_rejected, 1);
+    sim.stop();
+}
+
+#[test]
 fn htx_ignored_pongs_and_venue_lifetime() {
     let venue = Venue::Huobi;
     let sim = VenueSim::start(VenueSimConfig {

@@ -752,6 +752,9 @@ fn every_venue_rest_matches_the_stream() {
         seed: 9,
         max_trades: Some(max),
         keepalive_scale: 1.0,
+        // Exactly the streamed trades in the history (the markets' past before the first
+        // subscriber is checked in `rest_serves_the_markets_past_as_the_snapshot_does`).
+        backlog: 0,
         ..VenueSimConfig::default()
     })
     .unwrap();
@@ -894,5 +897,241 @@ fn every_venue_rest_matches_the_stream() {
         assert!(faults.requests(path) >= 3, "{path}");
     }
     drop(clients);
+    sim.stop();
+}
+
+/// Issue 16 §4: a market's past (before anyone subscribed) is on REST, and the snapshot the
+/// first WebSocket subscriber gets is the newest of those same trades.
+#[test]
+fn rest_serves_the_markets_past_as_the_snapshot_does() {
+    let venue = Venue::KrakenSpot;
+    let sim = VenueSim::start(VenueSimConfig {
+        markets: vec![(venue, vec!["BTC/USD".to_owned()])],
+        trades_per_sec: 50.0,
+        liquidations_per_sec: 0.0,
+        open_interest_every: Duration::ZERO,
+        ..VenueSimConfig::default()
+    })
+    .unwrap();
+    let rest = RestServer::start_with(RestConfig {
+        histories: vec![sim.history()],
+        ..RestConfig::default()
+    })
+    .unwrap();
+    // Nobody is subscribed yet: REST already holds the market's recent trades.
+    let v = ok(&rest.base_url(), "/0/public/Trades?pair=XBTUSD&count=1000");
+    let past: Vec<u64> = v["result"]["XXBTZUSD"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[6].as_u64().unwrap())
+        .collect();
+    let backlog = VenueSimConfig::default().backlog;
+    assert_eq!(past.len(), backlog);
+    assert!(past.windows(2).all(|w| w[1] == w[0] + 1), "{past:?}");
+    // Kraken v2 with the snapshot (its default): the last 50 of them.
+    let mut ws = connect(&format!("{}/v2", sim.base_url(venue).unwrap()));
+    ws.send(Message::text(
+        r#"{"method":"subscribe","params":{"channel":"trade","symbol":["BTC/USD"]}}"#,
+    ))
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let snapshot = loop {
+        assert!(Instant::now() < deadline, "no snapshot");
+        let text = match ws.read() {
+            Ok(Message::Text(t)) => t.as_str().to_owned(),
+            _ => continue,
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if v["type"] == "snapshot" {
+            break v;
+        }
+    };
+    let ids: Vec<u64> = snapshot["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trade_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, past[past.len() - 50..]);
+    drop(ws);
+    sim.stop();
+}
+
+/// The instrument lists ccxt's `fetchMarkets` asks for: every Bybit category and OKX instrument
+/// type in the venue's envelope, the simulated markets in them.
+#[test]
+fn instruments_list_every_category_ccxt_asks_for() {
+    let sim = VenueSim::start(VenueSimConfig {
+        markets: vec![
+            (
+                Venue::BybitSpot,
+                vec!["BTCUSDT".to_owned(), "ETHUSDT".to_owned()],
+            ),
+            (Venue::BybitLinear, vec!["BTCUSDT".to_owned()]),
+            (Venue::BybitInverse, vec!["BTCUSD".to_owned()]),
+            (Venue::OkxSpot, vec!["BTC-USDT".to_owned()]),
+            (Venue::OkxSwap, vec!["BTC-USDT-SWAP".to_owned()]),
+            (
+                Venue::KrakenSpot,
+                vec!["BTC/USD".to_owned(), "SOL/USD".to_owned()],
+            ),
+        ],
+        trades_per_sec: 0.0,
+        ..VenueSimConfig::default()
+    })
+    .unwrap();
+    let rest = RestServer::start_with(RestConfig {
+        histories: vec![sim.history()],
+        ..RestConfig::default()
+    })
+    .unwrap();
+    let base = rest.base_url();
+    let symbols = |v: &Value, list: &str, key: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|i| i[key].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Bybit: spot and linear list the simulated markets (they were empty lists).
+    let spot = ok(&base, "/v5/market/instruments-info?category=spot");
+    assert_eq!(
+        (
+            spot["retCode"].as_i64(),
+            spot["result"]["category"].as_str()
+        ),
+        (Some(0), Some("spot"))
+    );
+    assert_eq!(
+        symbols(&spot["result"], "list", "symbol"),
+        ["BTCUSDT", "ETHUSDT"]
+    );
+    assert_eq!(spot["result"]["list"][0]["baseCoin"], "BTC");
+    assert_eq!(spot["result"]["list"][0]["quoteCoin"], "USDT");
+    assert_eq!(spot["result"]["list"][0]["priceFilter"]["tickSize"], "0.1");
+    let linear = ok(
+        &base,
+        "/v5/market/instruments-info?category=linear&limit=1000",
+    );
+    assert_eq!(symbols(&linear["result"], "list", "symbol"), ["BTCUSDT"]);
+    assert_eq!(
+        linear["result"]["list"][0]["contractType"],
+        "LinearPerpetual"
+    );
+    assert_eq!(linear["result"]["list"][0]["settleCoin"], "USDT");
+    let inverse = ok(
+        &base,
+        "/v5/market/instruments-info?category=inverse&limit=1000",
+    );
+    assert!(symbols(&inverse["result"], "list", "symbol").contains(&"BTCUSD".to_owned()));
+    let option = ok(
+        &base,
+        "/v5/market/instruments-info?category=option&baseCoin=BTC",
+    );
+    assert_eq!(option["retCode"], 0);
+    assert_eq!(option["result"]["list"], serde_json::json!([]));
+    let bad = ok(&base, "/v5/market/instruments-info?category=nope");
+    assert_eq!(bad["retCode"], 10001);
+    // OKX: SPOT was error 51000.
+    let spot = ok(&base, "/api/v5/public/instruments?instType=SPOT");
+    assert_eq!(spot["code"], "0", "{spot}");
+    assert_eq!(symbols(&spot, "data", "instId"), ["BTC-USDT"]);
+    assert_eq!(spot["data"][0]["baseCcy"], "BTC");
+    assert_eq!(spot["data"][0]["quoteCcy"], "USDT");
+    let swap = ok(&base, "/api/v5/public/instruments?instType=SWAP");
+    assert!(symbols(&swap, "data", "instId").contains(&"BTC-USDT-SWAP".to_owned()));
+    let futures = ok(&base, "/api/v5/public/instruments?instType=FUTURES");
+    assert_eq!(futures["code"], "0");
+    // OPTION needs an underlying, as on OKX; there are none here.
+    let option = ok(&base, "/api/v5/public/instruments?instType=OPTION");
+    assert_eq!(option["code"], "50014");
+    let option = ok(
+        &base,
+        "/api/v5/public/instruments?instType=OPTION&uly=BTC-USD",
+    );
+    assert_eq!(
+        (
+            option["code"].as_str(),
+            option["data"].as_array().map(Vec::len)
+        ),
+        (Some("0"), Some(0))
+    );
+    let uly = ok(&base, "/api/v5/public/underlying?instType=OPTION");
+    assert_eq!(uly["data"], serde_json::json!([[]]));
+    assert_eq!(
+        ok(&base, "/api/v5/public/instruments?instType=NOPE")["code"],
+        "51000"
+    );
+    // Kraken: the pairs keyed by their canonical names, with the v2 WebSocket spelling.
+    let pairs = ok(&base, "/0/public/AssetPairs");
+    assert_eq!(pairs["error"], serde_json::json!([]));
+    let btc = &pairs["result"]["XXBTZUSD"];
+    assert_eq!(
+        (
+            btc["altname"].as_str(),
+            btc["wsname"].as_str(),
+            btc["base"].as_str(),
+            btc["quote"].as_str()
+        ),
+        (Some("XBTUSD"), Some("BTC/USD"), Some("XXBT"), Some("ZUSD")),
+        "{pairs}"
+    );
+    assert_eq!(btc["tick_size"], "0.1");
+    assert_eq!(pairs["result"]["SOLUSD"]["wsname"], "SOL/USD", "{pairs}");
+    sim.stop();
+}
+
+/// Deribit names the parameter that is wrong; `get_last_trades_by_instrument` (ccxt's
+/// `fetchTrades` without `since`) answers too.
+#[test]
+fn deribit_trade_errors_name_the_parameter() {
+    let venue = Venue::Deribit;
+    let sim = VenueSim::start(VenueSimConfig {
+        markets: vec![(venue, vec!["BTC-PERPETUAL".to_owned()])],
+        trades_per_sec: 20.0,
+        ..VenueSimConfig::default()
+    })
+    .unwrap();
+    let rest = RestServer::start_with(RestConfig {
+        histories: vec![sim.history()],
+        ..RestConfig::default()
+    })
+    .unwrap();
+    let base = rest.base_url();
+    let path =
+        "/api/v2/public/get_last_trades_by_instrument_and_time?instrument_name=BTC-PERPETUAL";
+    for (query, param, reason) in [
+        ("&end_timestamp=1", "start_timestamp", "missing"),
+        ("&start_timestamp=0", "end_timestamp", "missing"),
+        (
+            "&start_timestamp=0&end_timestamp=x",
+            "end_timestamp",
+            "must be an integer",
+        ),
+        (
+            "&start_timestamp=x&end_timestamp=1",
+            "start_timestamp",
+            "must be an integer",
+        ),
+    ] {
+        let r = get(&base, &format!("{path}{query}")).unwrap();
+        let v = r.json();
+        assert_eq!(
+            (r.status, v["error"]["code"].as_i64()),
+            (400, Some(-32602)),
+            "{query}"
+        );
+        assert_eq!(v["error"]["data"]["param"], param, "{query}: {v}");
+        assert_eq!(v["error"]["data"]["reason"], reason, "{query}: {v}");
+    }
+    let v = ok(
+        &base,
+        "/api/v2/public/get_last_trades_by_instrument?instrument_name=BTC-PERPETUAL&count=5",
+    );
+    let trades = v["result"]["trades"].as_array().unwrap();
+    assert_eq!(trades.len(), 5, "{v}");
+    assert_eq!(v["result"]["has_more"], true);
     sim.stop();
 }

@@ -1,4 +1,5 @@
-//! `squeezeflow sim`: the exchange simulator alone (Binance spot and USDⓈ-M on loopback), or
+//! `squeezeflow sim`: the exchange simulator alone (Binance spot and USDⓈ-M, with `--venues`
+//! every other simulated venue API, and the venues' REST endpoints, on loopback), or
 //! with `--tape FILE` (and no `--scenario`) a recording served back
 //! ([`tools::sim::playback`]).
 

@@ -217,6 +217,16 @@ impl TradeHistory {
             .collect()
     }
 
+    /// The multi-venue simulator's markets of `venue` recorded here (for instrument lists).
+    pub(crate) fn sim_markets(&self, venue: Venue) -> Vec<SimMarket> {
+        self.lock()
+            .markets
+            .iter()
+            .filter(|m| m.venue == venue)
+            .filter_map(|m| m.market.clone())
+            .collect()
+    }
+
     /// Runs `f` over `venue`/`symbol`'s market spec (multi-venue markets) and trades (oldest
     /// first) under the lock; `f` copies out what it needs. `None` if the market is unknown.
     pub(crate) fn with<R>(

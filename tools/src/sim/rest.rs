@@ -1,7 +1,11 @@
 //! The venues' public REST instrument lists on loopback: plain HTTP/1.1 serving the real paths
 //! (`/dapi/v1/exchangeInfo`, `/v5/market/instruments-info`, `/api/v5/public/instruments`,
-//! `/api/v1/instrument/active`, `/api/v4/futures/usdt/contracts`) with responses in each
-//! venue's layout, built from the contract specs bundled with `feeds`. Point
+//! `/api/v5/public/underlying`, `/0/public/AssetPairs`, `/api/v1/instrument/active`,
+//! `/api/v4/futures/usdt/contracts`)
+//! with responses in each venue's layout, built from the contract specs bundled with `feeds`
+//! and, with [`RestConfig::histories`], the simulated markets: Bybit lists `spot`, `linear`,
+//! `inverse` (and an empty `option`), OKX `SPOT`, `SWAP`, `FUTURES` (and `OPTION`, which
+//! needs `uly`/`instFamily` as on OKX) — every category ccxt's `fetchMarkets` asks for. Point
 //! `[instruments.base_url]` of every family at [`RestServer::base_url`].
 //!
 //! One thread accepts; each connection gets one response and is closed
@@ -26,6 +30,7 @@ use std::time::Duration;
 use super::history::TradeHistory;
 use super::rest_markets;
 use super::rest_trades::{self, RestFaults};
+use super::venues::proto::SimMarket;
 use feeds::{ContractSpec, Instruments, Venue};
 use serde_json::{json, Value};
 
@@ -262,8 +267,10 @@ fn bundled(venue: Venue) -> Vec<(String, ContractSpec)> {
 fn answer(path: &str, query: &BTreeMap<String, String>, cfg: &RestConfig) -> Option<String> {
     let body = match path {
         "/dapi/v1/exchangeInfo" => binance(),
-        "/v5/market/instruments-info" => bybit(query, cfg.bybit_page),
-        "/api/v5/public/instruments" => okx(query.get("instType").map(String::as_str)?),
+        "/v5/market/instruments-info" => bybit(query, cfg.bybit_page, &cfg.histories),
+        "/api/v5/public/instruments" => okx(query, &cfg.histories),
+        "/api/v5/public/underlying" => okx_underlying(query),
+        "/0/public/AssetPairs" => kraken_pairs(&cfg.histories),
         "/api/v1/instrument/active" => bitmex(),
         "/api/v4/futures/usdt/contracts" => gate(),
         _ => return None,
@@ -319,16 +326,136 @@ fn binance() -> Value {
     })
 }
 
-fn bybit(query: &BTreeMap<String, String>, page: usize) -> Value {
-    if query.get("category").map(String::as_str) != Some("inverse") {
-        // The bundle holds inverse contracts only.
-        return json!({"retCode": 0, "retMsg": "OK",
-            "result": {"category": query.get("category"), "list": [], "nextPageCursor": ""},
-            "retExtInfo": {}, "time": feeds::clock::wall_us() / 1000});
+/// The simulated markets of `venue` in `hs` (the multi-venue simulator's), by symbol, leaving
+/// out those in `skip`.
+fn simulated(hs: &[TradeHistory], venue: Venue, skip: &[String]) -> Vec<SimMarket> {
+    let mut out: Vec<SimMarket> = Vec::new();
+    for m in hs.iter().flat_map(|h| h.sim_markets(venue)) {
+        if !skip.contains(&m.symbol) && !out.iter().any(|o| o.symbol == m.symbol) {
+            out.push(m);
+        }
     }
-    let all: Vec<Value> = bundled(Venue::BybitInverse)
+    out.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    out
+}
+
+/// The quote of a simulated market's symbol (`BTCUSDT` / `BTC-USDT` → `USDT`).
+fn quote_of(m: &SimMarket) -> String {
+    let rest = m.symbol.strip_prefix(m.base.as_str()).unwrap_or(&m.symbol);
+    let rest = rest.trim_start_matches(['-', '_', '/']);
+    rest.split(['-', '_', '/'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
+/// A Bybit v5 spot instrument (`category=spot`).
+fn bybit_spot(m: &SimMarket) -> Value {
+    let lot = m.qty_str(m.lot);
+    json!({
+        "symbol": m.symbol,
+        "baseCoin": m.base,
+        "quoteCoin": quote_of(m),
+        "innovation": "0",
+        "status": "Trading",
+        "marginTrading": "utaOnly",
+        "stTag": "0",
+        "lotSizeFilter": {"basePrecision": lot, "quotePrecision": "0.00000001",
+            "minOrderQty": lot, "maxOrderQty": "1000000", "minOrderAmt": "1", "maxOrderAmt": "2000000"},
+        "priceFilter": {"tickSize": m.price_str(m.tick)},
+        "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
+    })
+}
+
+/// A Bybit v5 USDT perpetual (`category=linear`).
+fn bybit_linear(m: &SimMarket) -> Value {
+    let lot = m.qty_str(m.lot);
+    let quote = quote_of(m);
+    json!({
+        "symbol": m.symbol,
+        "contractType": "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": m.base,
+        "quoteCoin": quote,
+        "launchTime": "1585526400000",
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
+        "priceScale": super::venues::proto::decimals(m.tick).to_string(),
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+        "priceFilter": {"minPrice": m.price_str(m.tick), "maxPrice": "1999999.80", "tickSize": m.price_str(m.tick)},
+        "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": lot, "qtyStep": lot,
+            "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000", "minNotionalValue": "5"},
+        "unifiedMarginTrade": true,
+        "fundingInterval": 480,
+        "settleCoin": quote,
+        "copyTrading": "both",
+        "upperFundingRate": "0.005",
+        "lowerFundingRate": "-0.005",
+        "isPreListing": false,
+        "preListingInfo": null,
+    })
+}
+
+/// Bybit `GET /v5/market/instruments-info`: `spot` and `linear` list the simulated markets,
+/// `inverse` the bundled contracts and any simulated ones besides, `option` (which ccxt's
+/// `fetchMarkets` also asks for, per base coin) an empty list in the same envelope; another
+/// category is refused with `10001` as Bybit does. Shapes: Bybit v5 "Get Instruments Info"
+/// (bybit-exchange.github.io/docs/v5/market/instrument; field list from memory of the docs, not
+/// re-read on 2026-12-07).
+fn bybit(query: &BTreeMap<String, String>, page: usize, hs: &[TradeHistory]) -> Value {
+    let category = query.get("category").map(String::as_str).unwrap_or("");
+    let all: Vec<Value> = match category {
+        "spot" => simulated(hs, Venue::BybitSpot, &[])
+            .iter()
+            .map(bybit_spot)
+            .collect(),
+        "linear" => simulated(hs, Venue::BybitLinear, &[])
+            .iter()
+            .map(bybit_linear)
+            .collect(),
+        "inverse" => bybit_inverse(hs),
+        "option" => Vec::new(),
+        _ => {
+            return json!({"retCode": 10001, "retMsg": "Illegal category", "result": {},
+                "retExtInfo": {}, "time": feeds::clock::wall_us() / 1000});
+        }
+    };
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(500)
+        .clamp(1, 1000);
+    let size = if page == 0 { limit } else { page.min(limit) };
+    let start: usize = query
+        .get("cursor")
+        .and_then(|c| c.strip_prefix("offset%3A").or(c.strip_prefix("offset:")))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let end = (start + size).min(all.len());
+    let list = all.get(start..end).unwrap_or(&[]).to_vec();
+    let next = if end < all.len() {
+        format!("offset:{end}")
+    } else {
+        String::new()
+    };
+    json!({
+        "retCode": 0,
+        "retMsg": "OK",
+        "result": {"category": category, "list": list, "nextPageCursor": next},
+        "retExtInfo": {},
+        "time": feeds::clock::wall_us() / 1000,
+    })
+}
+
+fn bybit_inverse(hs: &[TradeHistory]) -> Vec<Value> {
+    let bundle = bundled(Venue::BybitInverse);
+    let names: Vec<String> = bundle.iter().map(|(s, _)| s.clone()).collect();
+    let extra = simulated(hs, Venue::BybitInverse, &names);
+    bundle
         .into_iter()
-        .map(|(s, _)| {
+        .map(|(s, _)| s)
+        .chain(extra.into_iter().map(|m| m.symbol))
+        .map(|s| {
             let base = s.trim_end_matches("USD").to_string();
             json!({
                 "symbol": s,
@@ -354,41 +481,48 @@ fn bybit(query: &BTreeMap<String, String>, page: usize) -> Value {
                 "preListingInfo": null,
             })
         })
-        .collect();
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(500)
-        .clamp(1, 1000);
-    let size = if page == 0 { limit } else { page.min(limit) };
-    let start: usize = query
-        .get("cursor")
-        .and_then(|c| c.strip_prefix("offset%3A").or(c.strip_prefix("offset:")))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let end = (start + size).min(all.len());
-    let list = all.get(start..end).unwrap_or(&[]).to_vec();
-    let next = if end < all.len() {
-        format!("offset:{end}")
-    } else {
-        String::new()
-    };
-    json!({
-        "retCode": 0,
-        "retMsg": "OK",
-        "result": {"category": "inverse", "list": list, "nextPageCursor": next},
-        "retExtInfo": {},
-        "time": feeds::clock::wall_us() / 1000,
-    })
+        .collect()
 }
 
-fn okx(inst_type: &str) -> Value {
+/// OKX `GET /api/v5/public/instruments`: `SPOT` lists the simulated spot markets, `SWAP` and
+/// `FUTURES` the bundled contracts and any simulated ones besides, `OPTION` (which ccxt's
+/// `fetchMarkets` asks for per underlying) needs `uly` or `instFamily` as on OKX and is empty
+/// here; another `instType` is refused with `51000`. OKX v5 docs "Get instruments" and error
+/// codes (50014 "Parameter {0} can not be empty"; www.okx.com/docs-v5; the
+/// OPTION rule as quoted from the docs in rosssaunders/ccrxt issue #79, 2025-06-14; 51000 for a
+/// bad parameter as in sieblyio/okx-api issue #105, 2025-03-14; looked up 2026-12-07).
+fn okx(query: &BTreeMap<String, String>, hs: &[TradeHistory]) -> Value {
+    let inst_type = query.get("instType").map(String::as_str).unwrap_or("");
     let venue = match inst_type {
+        "SPOT" => {
+            let data: Vec<Value> = simulated(hs, Venue::OkxSpot, &[])
+                .iter()
+                .map(okx_spot)
+                .collect();
+            return json!({"code": "0", "msg": "", "data": data});
+        }
+        "OPTION" => {
+            let given = |k: &str| query.get(k).is_some_and(|v| !v.is_empty());
+            if !given("uly") && !given("instFamily") {
+                return json!({"code": "50014", "msg": "Parameter instFamily can not be empty.", "data": []});
+            }
+            return json!({"code": "0", "msg": "", "data": []});
+        }
         "SWAP" => Venue::OkxSwap,
         "FUTURES" => Venue::OkxFutures,
+        "" => {
+            return json!({"code": "50014", "msg": "Parameter instType can not be empty.", "data": []})
+        }
         _ => return json!({"code": "51000", "msg": "Parameter instType error", "data": []}),
     };
-    let data: Vec<Value> = bundled(venue)
+    let mut contracts = bundled(venue);
+    let names: Vec<String> = contracts.iter().map(|(s, _)| s.clone()).collect();
+    contracts.extend(
+        simulated(hs, venue, &names)
+            .into_iter()
+            .filter_map(|m| Some((m.symbol, m.spec?))),
+    );
+    let data: Vec<Value> = contracts
         .into_iter()
         .map(|(s, spec)| {
             let mut parts = s.split('-');
@@ -424,6 +558,103 @@ fn okx(inst_type: &str) -> Value {
         })
         .collect();
     json!({"code": "0", "msg": "", "data": data})
+}
+
+/// An OKX spot instrument.
+fn okx_spot(m: &SimMarket) -> Value {
+    json!({
+        "instType": "SPOT",
+        "instId": m.symbol,
+        "uly": "",
+        "instFamily": "",
+        "baseCcy": m.base,
+        "quoteCcy": quote_of(m),
+        "settleCcy": "",
+        "ctVal": "",
+        "ctMult": "",
+        "ctValCcy": "",
+        "optType": "",
+        "stk": "",
+        "listTime": "1606468572000",
+        "expTime": "",
+        "lever": "10",
+        "tickSz": m.price_str(m.tick),
+        "lotSz": m.qty_str(m.lot),
+        "minSz": m.qty_str(m.lot),
+        "ctType": "",
+        "alias": "",
+        "state": "live",
+        "maxLmtSz": "9999999999",
+        "maxMktSz": "1000000",
+        "ruleType": "normal",
+    })
+}
+
+/// OKX `GET /api/v5/public/underlying?instType=…`: the option underlyings (none simulated),
+/// asked for by ccxt before it lists options.
+fn okx_underlying(query: &BTreeMap<String, String>) -> Value {
+    let venue = match query.get("instType").map(String::as_str) {
+        Some("OPTION") => return json!({"code": "0", "msg": "", "data": [[]]}),
+        Some("SWAP") => Venue::OkxSwap,
+        Some("FUTURES") => Venue::OkxFutures,
+        _ => return json!({"code": "51000", "msg": "Parameter instType error", "data": []}),
+    };
+    let mut families: Vec<String> = bundled(venue)
+        .into_iter()
+        .map(|(s, _)| s.split('-').take(2).collect::<Vec<_>>().join("-"))
+        .collect();
+    families.dedup();
+    json!({"code": "0", "msg": "", "data": [families]})
+}
+
+/// Kraken `GET /0/public/AssetPairs` (ccxt's kraken `fetchMarkets`): the simulated spot pairs
+/// keyed by their canonical name (`XXBTZUSD`), with `altname`, `wsname` (the v2 spelling the
+/// simulator's WebSocket uses), asset codes and grids. Shape: Kraken REST "Get Tradable Asset
+/// Pairs" (docs.kraken.com/api/docs/rest-api/get-tradable-asset-pairs; field list not re-read on
+/// 2026-12-07).
+fn kraken_pairs(hs: &[TradeHistory]) -> Value {
+    let mut result = serde_json::Map::new();
+    for m in simulated(hs, Venue::KrakenSpot, &[]) {
+        let (alt, canon) = rest_trades::kraken_names(&m.symbol);
+        let quote = quote_of(&m);
+        // Canonical names of legacy pairs are `X<base>Z<quote>`: the asset codes follow.
+        let (base_code, quote_code) = if canon != alt && canon.starts_with('X') {
+            let q = format!("Z{quote}");
+            let b = canon.strip_suffix(q.as_str()).unwrap_or(&canon).to_owned();
+            (b, q)
+        } else {
+            (m.base.clone(), quote.clone())
+        };
+        let decimals = super::venues::proto::decimals;
+        result.insert(
+            canon,
+            json!({
+                "altname": alt,
+                "wsname": m.symbol,
+                "aclass_base": "currency",
+                "base": base_code,
+                "aclass_quote": "currency",
+                "quote": quote_code,
+                "lot": "unit",
+                "cost_decimals": 5,
+                "pair_decimals": decimals(m.tick),
+                "lot_decimals": 8,
+                "lot_multiplier": 1,
+                "leverage_buy": [2, 3, 4, 5],
+                "leverage_sell": [2, 3, 4, 5],
+                "fees": [[0, 0.4], [10000, 0.35]],
+                "fees_maker": [[0, 0.25], [10000, 0.2]],
+                "fee_volume_currency": "ZUSD",
+                "margin_call": 80,
+                "margin_stop": 40,
+                "ordermin": m.qty_str(m.lot),
+                "costmin": "0.5",
+                "tick_size": m.price_str(m.tick),
+                "status": "online",
+            }),
+        );
+    }
+    json!({"error": [], "result": result})
 }
 
 fn bitmex() -> Value {

@@ -10,7 +10,7 @@
 //! | Coinbase Exchange | `/products/<id>/trades` |
 //! | Kraken spot | `/0/public/Trades` |
 //! | BitMEX | `/api/v1/trade` |
-//! | Deribit | `/api/v2/public/get_last_trades_by_instrument_and_time` |
+//! | Deribit | `/api/v2/public/get_last_trades_by_instrument_and_time`, `/api/v2/public/get_last_trades_by_instrument` |
 //! | Bitfinex | `/v2/trades/<symbol>/hist` |
 //!
 //! Values are those of the WebSocket frames of the same trades: ids, exchange times, and the
@@ -404,7 +404,8 @@ pub(crate) fn answer(path: &str, q: &Query, hs: &[TradeHistory]) -> Option<Reply
         "/api/v5/market/trades" => okx_trades(q, hs, false),
         "/0/public/Trades" => kraken_trades(q, hs),
         "/api/v1/trade" => bitmex_trades(q, hs),
-        "/api/v2/public/get_last_trades_by_instrument_and_time" => deribit_trades(q, hs),
+        "/api/v2/public/get_last_trades_by_instrument_and_time" => deribit_trades(q, hs, true),
+        "/api/v2/public/get_last_trades_by_instrument" => deribit_trades(q, hs, false),
         _ => {
             if let Some(product) = path
                 .strip_prefix("/products/")
@@ -979,7 +980,13 @@ fn bitmex_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
 
 // ---- Deribit ----
 
-fn deribit_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
+/// Deribit `public/get_last_trades_by_instrument_and_time` (`timed`: `start_timestamp` and
+/// `end_timestamp` both required) and `public/get_last_trades_by_instrument` (which ccxt's
+/// `fetchTrades` calls without `since`, from memory of ccxt's deribit code; optional
+/// `start_timestamp`/`end_timestamp`). A bad or missing parameter is named in the error's
+/// `data.param` (docs.deribit.com API reference page of the endpoint, found 2026-12-07; the
+/// `{"reason","param"}` shape as this simulator already answered).
+fn deribit_trades(q: &Query, hs: &[TradeHistory], timed: bool) -> Reply {
     let invalid = |param: &str, reason: &str| {
         deribit_error(
             400,
@@ -991,12 +998,16 @@ fn deribit_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
     let Some(inst) = q.get("instrument_name").filter(|s| !s.is_empty()) else {
         return invalid("instrument_name", "missing");
     };
-    let (Ok(Some(from)), Ok(Some(to))) = (
-        num::<i64>(q, "start_timestamp"),
-        num::<i64>(q, "end_timestamp"),
-    ) else {
-        return invalid("start_timestamp", "must be an integer");
-    };
+    let mut bounds = [i64::MIN, i64::MAX];
+    for (bound, param) in bounds.iter_mut().zip(["start_timestamp", "end_timestamp"]) {
+        match num::<i64>(q, param) {
+            Ok(Some(v)) => *bound = v,
+            Ok(None) if timed => return invalid(param, "missing"),
+            Ok(None) => {}
+            Err(()) => return invalid(param, "must be an integer"),
+        }
+    }
+    let [from, to] = bounds;
     let Ok(count) = num::<usize>(q, "count") else {
         return invalid("count", "must be an integer");
     };

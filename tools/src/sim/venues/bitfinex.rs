@@ -160,6 +160,7 @@ impl Bitfinex {
                         .collect(),
                     _ => Vec::new(),
                 };
+                s.sent_snapshot(i, rows.len());
                 let msg = self.array(&format!("[{chan},[{}]", rows.join(",")));
                 out.push(msg);
             }
@@ -325,6 +326,50 @@ impl Protocol for Bitfinex {
             out.push(msg);
         }
         Ok(())
+    }
+
+    /// Fault injection: a `subscribe` gets Bitfinex's "subscription failed" error (`10300`,
+    /// with the request's channel and symbol or key echoed, as for a symbol it does not list;
+    /// Bitfinex WebSocket v2 docs, "Error codes": 10300 subscription failed, 10302 unknown
+    /// channel; docs.bitfinex.com/docs/ws-general — the codes as this simulator already used them
+    /// for unknown symbols, not re-read on 2026-12-07).
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let req = match serde_json::from_slice::<Value>(msg) {
+            Ok(v) if !binary && v.is_object() => v,
+            _ => return false,
+        };
+        if req.get("event").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        let field = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let channel = field("channel");
+        match channel.as_str() {
+            "trades" => {
+                let symbol = field("symbol");
+                let pair = symbol.strip_prefix('t').unwrap_or(&symbol);
+                let extra = format!(
+                    r#","channel":"trades","symbol":{},"pair":{}"#,
+                    json_str(&symbol),
+                    json_str(pair)
+                );
+                out.push(error("symbol: invalid", 10300, &extra));
+            }
+            "status" => {
+                let extra = format!(r#","channel":"status","key":{}"#, json_str(&field("key")));
+                out.push(error("key: invalid", 10300, &extra));
+            }
+            other => {
+                let extra = format!(r#","channel":{}"#, json_str(other));
+                out.push(error("channel: unknown", 10302, &extra));
+            }
+        }
+        true
     }
 }
 

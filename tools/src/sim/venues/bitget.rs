@@ -120,12 +120,10 @@ impl Bitget {
                         continue;
                     };
                     let snap: Vec<&Print> = recent.iter().rev().take(SNAPSHOT).collect();
-                    out.push(Out::Text(self.trade_frame(
-                        m,
-                        "snapshot",
-                        &snap,
-                        s.now_us / 1000,
-                    )));
+                    let frame = self.trade_frame(m, "snapshot", &snap, s.now_us / 1000);
+                    let n = snap.len();
+                    s.sent_snapshot(i, n);
+                    out.push(Out::Text(frame));
                 }
             } else if self.venue != Venue::BitgetSpot {
                 sub.open_interest = subscribe;
@@ -200,6 +198,39 @@ impl Protocol for Bitget {
 
     fn set_keepalive_scale(&mut self, scale: f64) {
         self.scale = scale;
+    }
+
+    /// Fault injection: each argument of a `subscribe` gets Bitget's reply for an instrument
+    /// it does not list (`30001`, "… doesn't exist"; Bitget v2 WebSocket error codes,
+    /// bitget.com/api-doc/common/websocket-intro — as this simulator already answered unknown
+    /// instruments, reference/exchanges.md §11; not re-read on 2026-12-07).
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        _binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        if v.get("op").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        let Some(args) = v.get("args").and_then(Value::as_array) else {
+            return false;
+        };
+        for arg in args {
+            let field = |k: &str| arg.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let msg = format!(
+                "instType:{},channel:{},instId:{} doesn't exist",
+                field("instType"),
+                field("channel"),
+                field("instId")
+            );
+            self.error(arg, 30001, &msg, "subscribe", out);
+        }
+        true
     }
 
     fn errors_sent(&self) -> u64 {

@@ -202,6 +202,7 @@ impl Bitmex {
                     let last = s.recent.get(i).and_then(|r| r.last());
                     if let (Some(m), Some(p)) = (s.markets.get(i), last) {
                         rows.push(self.trade_row(m, p));
+                        s.sent_snapshot(i, 1);
                     }
                 }
                 out.push(Out::Text(format!(

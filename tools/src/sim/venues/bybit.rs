@@ -63,9 +63,11 @@ impl Bybit {
         self.venue == Venue::BybitSpot
     }
 
-    /// An `op` reply in this market's shape (spot omits an absent `req_id`; derivatives send
-    /// `""`).
-    fn reply(&self, success: bool, ret_msg: &str, req_id: Option<&str>, op: &str) -> String {
+    /// An `op` reply in this market's shape. `req_id` is echoed exactly as the request had it
+    /// (a JSON number stays a number, a string a string: ccxt sends an integer id from its
+    /// `request_id()`, python/ccxt/pro/bybit.py, ccxt master read 2026-12-07, and matches
+    /// the reply by it); an absent one is omitted on spot and `""` on derivatives.
+    fn reply(&self, success: bool, ret_msg: &str, req_id: Option<&Value>, op: &str) -> String {
         let mut s = format!(
             r#"{{"success":{success},"ret_msg":{},"conn_id":"{}""#,
             json_str(ret_msg),
@@ -73,7 +75,8 @@ impl Bybit {
         );
         match req_id {
             Some(id) => {
-                let _ = write!(s, r#","req_id":{}"#, json_str(id));
+                // `Value`'s Display is its compact JSON text.
+                let _ = write!(s, r#","req_id":{id}"#);
             }
             None if !self.spot() => s.push_str(r#","req_id":"""#),
             None => {}
@@ -82,7 +85,7 @@ impl Bybit {
         s
     }
 
-    fn error(&mut self, msg: &str, req_id: Option<&str>, op: &str, out: &mut Vec<Out>) {
+    fn error(&mut self, msg: &str, req_id: Option<&Value>, op: &str, out: &mut Vec<Out>) {
         self.errors += 1;
         out.push(Out::Text(self.reply(false, msg, req_id, op)));
     }
@@ -109,7 +112,7 @@ impl Bybit {
         } else {
             "unsubscribe"
         };
-        let req_id = v.get("req_id").and_then(Value::as_str);
+        let req_id = v.get("req_id");
         let Some(args) = v.get("args").and_then(Value::as_array) else {
             return self.error("Invalid request: args is missing", req_id, op, out);
         };
@@ -291,7 +294,7 @@ impl Protocol for Bybit {
         let Ok(v) = serde_json::from_slice::<Value>(msg) else {
             return self.error("error:request not supported", None, "", out);
         };
-        let req_id = v.get("req_id").and_then(Value::as_str);
+        let req_id = v.get("req_id");
         match v.get("op").and_then(Value::as_str) {
             Some("ping") => {
                 self.last_alive_us = s.now_us;
@@ -359,7 +362,7 @@ impl Protocol for Bybit {
         if v.get("op").and_then(Value::as_str) != Some("subscribe") {
             return false;
         }
-        let req_id = v.get("req_id").and_then(Value::as_str);
+        let req_id = v.get("req_id");
         let failed: Vec<String> = v
             .get("args")
             .and_then(Value::as_array)
@@ -418,4 +421,50 @@ fn uuid_for(m: &SimMarket, id: u64) -> String {
 /// A JSON string literal.
 pub(crate) fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wirefmt::testkit::*;
+    use super::*;
+
+    fn fixture(venue: Venue) -> Fixture {
+        Fixture::new(vec![market(venue, "BTCUSDT", "BTC", None, 0.1, 0.001)])
+    }
+
+    fn reply_req_id(venue: Venue, req: &str) -> Option<Value> {
+        let mut f = fixture(venue);
+        let mut p = new(venue);
+        let mut out = Vec::new();
+        p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
+        let text = texts(&out)[0].to_owned();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v.get("req_id").cloned()
+    }
+
+    #[test]
+    fn req_id_is_echoed_as_sent() {
+        for venue in [Venue::BybitLinear, Venue::BybitSpot] {
+            // A number stays a number (ccxt sends integers), a string a string.
+            let sub = r#"{"op":"subscribe","req_id":7,"args":["publicTrade.BTCUSDT"]}"#;
+            assert_eq!(
+                reply_req_id(venue, sub),
+                Some(serde_json::json!(7)),
+                "{venue}"
+            );
+            let sub = r#"{"op":"subscribe","req_id":"abc","args":["publicTrade.BTCUSDT"]}"#;
+            assert_eq!(reply_req_id(venue, sub), Some(serde_json::json!("abc")));
+            let ping = r#"{"op":"ping","req_id":12}"#;
+            assert_eq!(reply_req_id(venue, ping), Some(serde_json::json!(12)));
+            let bad = r#"{"op":"subscribe","req_id":9,"args":["publicTrade.NOPE"]}"#;
+            assert_eq!(reply_req_id(venue, bad), Some(serde_json::json!(9)));
+        }
+        // Absent: spot omits it, derivatives answer "".
+        let sub = r#"{"op":"subscribe","args":["publicTrade.BTCUSDT"]}"#;
+        assert_eq!(reply_req_id(Venue::BybitSpot, sub), None);
+        assert_eq!(
+            reply_req_id(Venue::BybitLinear, sub),
+            Some(serde_json::json!(""))
+        );
+    }
 }

@@ -27,7 +27,10 @@ fn sequence(id: u64) -> u64 {
     id.saturating_mul(4).saturating_add(10_000_000_000)
 }
 
-/// Trades in an Advanced Trade `snapshot` event.
+/// Trades in an Advanced Trade `snapshot` event: the recent trades (Coinbase's
+/// `market_trades` reference, docs.cdp.coinbase.com, read 2026-12-07, gives no count; 100 as
+/// recorded by our feeds reference, `feeds/src/coinbase.rs`). The market's history makes sure
+/// even the first subscriber gets them (`VenueSimConfig::backlog`).
 const SNAPSHOT_TRADES: usize = 100;
 
 /// Either Coinbase feed, one value per connection.
@@ -237,6 +240,7 @@ impl Coinbase {
         for i in fresh {
             let last = s.recent.get(i).and_then(|r| r.last());
             if let Some(text) = last.and_then(|p| Self::exchange_match(s, p, "last_match")) {
+                s.sent_snapshot(i, 1);
                 out.push(Out::Text(text));
             }
         }
@@ -350,16 +354,20 @@ impl Coinbase {
                             let recent = s.recent.get(i).map_or(&[][..], Vec::as_slice);
                             let from = recent.len().saturating_sub(SNAPSHOT_TRADES);
                             let prints: Vec<&Print> = recent.iter().skip(from).collect();
-                            snapshots.push(prints);
+                            snapshots.push((i, prints));
                         }
                         sub.trades = subscribe;
                     }
                 }
-                for prints in snapshots {
+                // `subscriptions` first, then the snapshots: in a real capture (cryptofeed,
+                // 2026-08-09, ../shared/realframes/coinbase-advanced.jsonl) the subscriptions
+                // message has sequence_num 5 and the snapshot that follows it 7.
+                out.push(self.advanced_subscriptions(s));
+                for (i, prints) in snapshots {
+                    s.sent_snapshot(i, prints.len());
                     let msg = self.market_trades(s, "snapshot", &prints);
                     out.push(msg);
                 }
-                out.push(self.advanced_subscriptions(s));
             }
             Some(other) => out.push(error(&format!("{other} is not a valid channel"))),
             None => out.push(error("channel is required")),
@@ -391,6 +399,50 @@ impl Protocol for Coinbase {
         } else {
             self.exchange_request(&req, s, out);
         }
+    }
+
+    /// Fault injection: a `subscribe` is refused whole with the reply Coinbase gives for a
+    /// product it does not list (`{"type":"error","message":"Failed to subscribe","reason":
+    /// "<id> is not a valid product"}`; Exchange WebSocket docs "Subscribe" / errors,
+    /// docs.cdp.coinbase.com/exchange/websocket-feed, as this simulator already answered an
+    /// unknown product; not re-read on 2026-12-07; Advanced Trade answers
+    /// the same way here).
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let req = match serde_json::from_slice::<Value>(msg) {
+            Ok(v) if !binary && v.is_object() => v,
+            _ => return false,
+        };
+        if req.get("type").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        // The first product named: top-level, or inside a channel object.
+        let first = |v: Option<&Value>| {
+            v.and_then(Value::as_array)
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let id = first(req.get("product_ids"))
+            .or_else(|| {
+                req.get("channels")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find_map(|c| first(c.get("product_ids")))
+            })
+            .unwrap_or_default();
+        if id.is_empty() {
+            out.push(error("No product ids provided"));
+        } else {
+            out.push(error(&format!("{id} is not a valid product")));
+        }
+        true
     }
 
     fn on_prints(&mut self, prints: &[Print], s: &mut Session<'_>, out: &mut Vec<Out>) {
@@ -565,14 +617,16 @@ mod tests {
             p.on_message(req.as_bytes(), false, &mut f.session(), &mut out);
         }
         let got = decode_all(dec.as_mut(), &out);
-        // Snapshots of both products (BTC newest first, ETH empty), then two acks.
+        // The subscriptions ack, snapshots of both products (BTC newest first, ETH empty),
+        // then the heartbeats ack.
         assert_eq!(got.len(), 4, "{out:?}");
-        assert_eq!(got[0].0, Ok(Frame::Data(2)));
-        assert_event(&got[0].1[0], &f.recent[0][1], "BTC-USD", 1, 0.0);
-        assert_event(&got[0].1[1], &f.recent[0][0], "BTC-USD", 1, 0.0);
-        assert_eq!(got[1].0, Ok(Frame::Data(0)));
-        assert_eq!(got[2].0, Ok(Frame::SubscribeAck));
+        assert_eq!(got[0].0, Ok(Frame::SubscribeAck));
+        assert_eq!(got[1].0, Ok(Frame::Data(2)));
+        assert_event(&got[1].1[0], &f.recent[0][1], "BTC-USD", 1, 0.0);
+        assert_event(&got[1].1[1], &f.recent[0][0], "BTC-USD", 1, 0.0);
+        assert_eq!(got[2].0, Ok(Frame::Data(0)));
         assert_eq!(got[3].0, Ok(Frame::SubscribeAck));
+        assert_eq!(f.snapshot_sent, [2, 0]);
         assert!(texts(&out)[3]
             .contains(r#""market_trades":["BTC-USD","ETH-USD"],"heartbeats":["heartbeats"]"#));
         assert!(f.subs.iter().all(|x| x.trades));
@@ -656,8 +710,8 @@ mod tests {
         p.on_timer(&mut f.session(), &mut out).unwrap();
         let wire = texts(&out);
         assert_eq!(wire.len(), 5);
-        assert_same_shape(wire[0], &adv(r#""type":"snapshot""#));
-        assert_same_shape(wire[1], &adv(r#""channel":"subscriptions""#));
+        assert_same_shape(wire[0], &adv(r#""channel":"subscriptions""#));
+        assert_same_shape(wire[1], &adv(r#""type":"snapshot""#));
         assert_same_shape(wire[3], &adv(r#""type":"update""#));
         assert_same_shape(wire[4], &adv(r#""channel":"heartbeats""#));
     }

@@ -327,6 +327,32 @@ impl Protocol for Deribit {
         }
     }
 
+    /// Fault injection: Deribit has no error for a channel it will not serve; its
+    /// `public/subscribe` answer lists only the channels subscribed and leaves the others out
+    /// (reference/exchanges.md, probe 2026-09; docs.deribit.com `public/subscribe`, read
+    /// 2026-12-07). A rejected subscribe therefore answers an empty list and subscribes
+    /// nothing.
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        binary: bool,
+        s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let req = match serde_json::from_slice::<Value>(msg) {
+            Ok(v) if !binary && v.is_object() => v,
+            _ => return false,
+        };
+        if req.get("method").and_then(Value::as_str) != Some("public/subscribe") {
+            return false;
+        }
+        let id = req
+            .get("id")
+            .map_or_else(|| "null".to_owned(), Value::to_string);
+        out.push(Self::result(&id, "[]", s));
+        true
+    }
+
     fn on_prints(&mut self, prints: &[Print], s: &mut Session<'_>, out: &mut Vec<Out>) {
         self.ensure(s);
         // One notification per channel, in the order channels first appear.

@@ -138,6 +138,36 @@ impl Protocol for Gate {
         }
     }
 
+    /// Fault injection: a `subscribe` gets Gate's reply for a contract it does not list (error
+    /// code 2, "invalid argument provided" family; Gate futures WebSocket v4 docs, "Error":
+    /// 1 invalid request body, 2 invalid argument, 3 server error; gate.com/docs/developers/
+    /// futures/ws/en, as summarised in `feeds::gate`; not re-read on 2026-12-07).
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        _binary: bool,
+        s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        let channel = v.get("channel").and_then(Value::as_str).unwrap_or("");
+        if v.get("event").and_then(Value::as_str) != Some("subscribe") || channel.is_empty() {
+            return false;
+        }
+        let name = v
+            .get("payload")
+            .and_then(Value::as_array)
+            .and_then(|p| p.first())
+            .map_or_else(String::new, |c| {
+                c.as_str().map_or_else(|| c.to_string(), str::to_owned)
+            });
+        let msg = format!("unknown contract {name}");
+        self.error(s.now_us, channel, "subscribe", 2, &msg, out);
+        true
+    }
+
     fn errors_sent(&self) -> u64 {
         self.errors
     }

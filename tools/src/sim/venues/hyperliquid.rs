@@ -136,7 +136,10 @@ impl Protocol for Hyperliquid {
                         let start = recent.len().saturating_sub(SNAPSHOT);
                         let snap: Vec<&Print> = recent.iter().skip(start).collect();
                         if !snap.is_empty() {
-                            out.push(Out::Text(trades_frame(m, &snap)));
+                            let frame = trades_frame(m, &snap);
+                            let n = snap.len();
+                            s.sent_snapshot(i, n);
+                            out.push(Out::Text(frame));
                         }
                     }
                 }
@@ -171,6 +174,28 @@ impl Protocol for Hyperliquid {
 
     fn set_keepalive_scale(&mut self, scale: f64) {
         self.scale = scale;
+    }
+
+    /// Fault injection: Hyperliquid documents no error reply for a subscription it refuses;
+    /// to a `trades` subscription for a coin it does not list the server closes the socket
+    /// without a message (Hyperliquid WebSocket docs, "Subscriptions", hyperliquid.gitbook.io,
+    /// as this simulator already behaved for an unknown coin; not re-read on 2026-12-07: errors are `{"channel":"error"}` only for requests it cannot parse),
+    /// so a rejected subscribe closes the connection the same way.
+    fn reject_subscribe(
+        &mut self,
+        msg: &[u8],
+        _binary: bool,
+        _s: &mut Session<'_>,
+        out: &mut Vec<Out>,
+    ) -> bool {
+        let Ok(v) = serde_json::from_slice::<Value>(msg) else {
+            return false;
+        };
+        if v.get("method").and_then(Value::as_str) != Some("subscribe") {
+            return false;
+        }
+        out.push(Out::Close(1000, String::new()));
+        true
     }
 
     fn errors_sent(&self) -> u64 {

@@ -205,6 +205,8 @@ impl Kraken {
                         let recent = s.recent.get(i).map_or(&[][..], Vec::as_slice);
                         let from = recent.len().saturating_sub(SPOT_SNAPSHOT);
                         let prints: Vec<&Print> = recent.iter().skip(from).collect();
+                        let n = prints.len();
+                        s.sent_snapshot(i, n);
                         match Self::spot_trades(s, "snapshot", &prints) {
                             Some(o) => out.push(o),
                             None => out.push(Out::Text(
@@ -311,6 +313,7 @@ impl Kraken {
                             .rev()
                             .map(|p| Self::futures_trade(m, p))
                             .collect();
+                        s.sent_snapshot(i, trades.len());
                         out.push(Out::Text(format!(
                             r#"{{"feed":"trade_snapshot","product_id":{},"trades":[{}]}}"#,
                             json_str(&m.symbol),

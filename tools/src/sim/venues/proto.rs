@@ -103,6 +103,10 @@ pub struct Session<'a> {
     pub subs: &'a mut [Streams],
     /// Recent trades per market, oldest first (for snapshots sent on subscribe).
     pub recent: &'a [Vec<Print>],
+    /// Trades this connection sent in snapshots so far, per market: protocols count what
+    /// they send with [`Session::sent_snapshot`], the runtime reports it
+    /// (`MarketStats::snapshot_trades_sent`).
+    pub snapshot_sent: &'a mut [u64],
     /// Wall clock, µs since the epoch.
     pub now_us: i64,
     /// This connection's number (unique within the simulator).
@@ -113,6 +117,13 @@ impl Session<'_> {
     /// The market named `symbol` (exact spelling).
     pub fn find(&self, symbol: &str) -> Option<usize> {
         self.markets.iter().position(|m| m.symbol == symbol)
+    }
+
+    /// Counts `n` trades of `market` sent in a snapshot (recent history) to this connection.
+    pub fn sent_snapshot(&mut self, market: usize, n: usize) {
+        if let Some(c) = self.snapshot_sent.get_mut(market) {
+            *c += n as u64;
+        }
     }
 }
 

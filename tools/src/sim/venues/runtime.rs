@@ -75,6 +75,14 @@ pub struct VenueSimConfig {
     pub history: HistoryConfig,
     /// Connections are closed (1000) after this long; `None` keeps them forever.
     pub max_lifetime: Option<Duration>,
+    /// Trades each market made before the simulator started: a real market has a recent
+    /// history, which venues send as a snapshot on subscribe (Kraken v2 `trade`: the last 50;
+    /// Coinbase Advanced `market_trades`, Bitget, Bitfinex, Hyperliquid, Kraken Futures: recent
+    /// trades) and serve over REST. Made at `trades_per_sec` just before start, in the trade
+    /// history and the snapshots, not on any live stream, not counted in `max_trades` nor in
+    /// [`MarketStats::trades_sent`]. 0: markets start without history (a first subscriber then
+    /// gets an empty snapshot, which no real venue sends).
+    pub backlog: usize,
 }
 
 impl Default for VenueSimConfig {
@@ -92,6 +100,7 @@ impl Default for VenueSimConfig {
             keepalive_scale: 1.0,
             history: HistoryConfig::default(),
             max_lifetime: None,
+            backlog: RECENT,
         }
     }
 }
@@ -172,6 +181,7 @@ struct MarketCounters {
     trades: AtomicU64,
     liquidations: AtomicU64,
     open_interest: AtomicU64,
+    snapshot_trades: AtomicU64,
 }
 
 /// Counters of one venue.
@@ -196,6 +206,9 @@ pub struct MarketStats {
     pub trades_sent: u64,
     pub liquidations_sent: u64,
     pub open_interest_sent: u64,
+    /// Trades handed out in subscribe snapshots (counted once per connection): the recent
+    /// history, not part of `trades_sent`.
+    pub snapshot_trades_sent: u64,
 }
 
 /// A snapshot of one venue's counters.
@@ -230,6 +243,9 @@ impl VenueStats {
     }
     pub fn open_interest_sent(&self) -> u64 {
         self.markets.iter().map(|m| m.open_interest_sent).sum()
+    }
+    pub fn snapshot_trades_sent(&self) -> u64 {
+        self.markets.iter().map(|m| m.snapshot_trades_sent).sum()
     }
 }
 
@@ -394,12 +410,13 @@ impl VenueSim {
             oi_every_secs: cfg.open_interest_every.as_secs_f64(),
         };
         let budget = cfg.max_trades.unwrap_or(u64::MAX);
-        let seed = cfg.seed;
+        let mut gens = generators(&shared, cfg.seed);
+        make_backlog(&shared, &mut gens, &params, cfg.backlog);
         let gen_shared = Arc::clone(&shared);
         sim.threads.push(
             thread::Builder::new()
                 .name("vsim-gen".into())
-                .spawn(move || run_generator(&gen_shared, params, seed, budget))?,
+                .spawn(move || run_generator(&gen_shared, gens, params, budget))?,
         );
         Ok(sim)
     }
@@ -454,6 +471,7 @@ impl VenueSim {
                     trades_sent: get(&mc.trades),
                     liquidations_sent: get(&mc.liquidations),
                     open_interest_sent: get(&mc.open_interest),
+                    snapshot_trades_sent: get(&mc.snapshot_trades),
                 })
                 .collect(),
         })
@@ -523,8 +541,9 @@ fn write_tape(rx: Receiver<TapeLine>, mut out: BufWriter<std::fs::File>) -> io::
     }
 }
 
-fn run_generator(shared: &Shared, params: GenParams, seed: u64, mut budget: u64) {
-    let mut gens: Vec<Vec<MarketGen>> = shared
+/// One generator per market of every venue.
+fn generators(shared: &Shared, seed: u64) -> Vec<Vec<MarketGen>> {
+    shared
         .venues
         .iter()
         .map(|vs| {
@@ -534,7 +553,59 @@ fn run_generator(shared: &Shared, params: GenParams, seed: u64, mut budget: u64)
                 .map(|(i, m)| MarketGen::new(m, seed, i))
                 .collect()
         })
-        .collect();
+        .collect()
+}
+
+/// Runs every market's generator for about `backlog` trades ending now, into the trade
+/// history and the recent trades (the snapshots), so that a market has a past before anyone
+/// subscribes, as a real one does. Trade ids continue from the backlog on the live stream.
+fn make_backlog(shared: &Shared, gens: &mut [Vec<MarketGen>], params: &GenParams, backlog: usize) {
+    if backlog == 0 || params.trades_per_sec.is_nan() || params.trades_per_sec <= 0.0 {
+        return;
+    }
+    // Long enough for `backlog` trades (three times what the calm rate needs, at most ten
+    // minutes); each market's trades are then moved so that its newest is just before now.
+    let span = (3.0 * backlog as f64 / params.trades_per_sec).min(600.0);
+    let now_us = (wall_ns() / 1000) as i64 - 1_000;
+    let wants = Streams {
+        trades: true,
+        ..Streams::default()
+    };
+    let mut prints = Vec::new();
+    for (vs, gens) in shared.venues.iter().zip(gens.iter_mut()) {
+        prints.clear();
+        for g in gens.iter_mut() {
+            let mut budget = backlog as u64;
+            let from = prints.len();
+            g.advance(params, span, now_us, wants, &mut budget, &mut prints);
+            let mine = &mut prints[from..];
+            if let Some(newest) = mine.iter().map(|p| p.ts_us).max() {
+                for p in mine.iter_mut() {
+                    p.ts_us += now_us - newest;
+                }
+            }
+        }
+        prints.retain(|p| p.kind == PrintKind::Trade);
+        prints.sort_by_key(|p| p.ts_us);
+        shared.history.record_prints(vs.history_base, &prints);
+        let mut recent = lock(&vs.recent);
+        for p in &prints {
+            if let Some(r) = recent.get_mut(p.market) {
+                if r.len() >= RECENT {
+                    r.remove(0);
+                }
+                r.push(*p);
+            }
+        }
+    }
+}
+
+fn run_generator(
+    shared: &Shared,
+    mut gens: Vec<Vec<MarketGen>>,
+    params: GenParams,
+    mut budget: u64,
+) {
     let mut last = Instant::now();
     let mut prints = Vec::new();
     while !shared.stopping() {
@@ -680,6 +751,9 @@ struct Conn<'a> {
     last_data: String,
     /// Frames of a trade held back by a reorder fault, until the next trade of its market.
     held: Option<(usize, Vec<Out>)>,
+    /// Snapshot trades sent per market (the protocol counts), and how many were reported.
+    snap: Vec<u64>,
+    snap_reported: Vec<u64>,
 }
 
 fn serve(shared: &Shared, vs: &VenueShared, conn: u64, stream: TcpStream) {
@@ -725,6 +799,8 @@ fn serve(shared: &Shared, vs: &VenueShared, conn: u64, stream: TcpStream) {
         faults: ConnFaults::new(Arc::clone(&vs.faults)),
         last_data: String::new(),
         held: None,
+        snap: vec![0; vs.markets.len()],
+        snap_reported: vec![0; vs.markets.len()],
     };
     let end = c.run();
     lock(&vs.subscribers).retain(|s| s.conn != conn);
@@ -764,10 +840,12 @@ fn handshake(
         let uri = request.uri();
         let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
         let recent = lock(&vs.recent);
+        let mut snapshot_sent = vec![0; vs.markets.len()];
         let mut s = Session {
             markets: &vs.markets,
             subs,
             recent: &recent,
+            snapshot_sent: &mut snapshot_sent,
             now_us: (wall_ns() / 1000) as i64,
             conn,
         };
@@ -810,6 +888,7 @@ impl Conn<'_> {
     fn session<'s>(
         vs: &'s VenueShared,
         subs: &'s mut [Streams],
+        snapshot_sent: &'s mut [u64],
         recent: &'s [Vec<Print>],
         conn: u64,
     ) -> Session<'s> {
@@ -817,6 +896,7 @@ impl Conn<'_> {
             markets: &vs.markets,
             subs,
             recent,
+            snapshot_sent,
             now_us: (wall_ns() / 1000) as i64,
             conn,
         }
@@ -825,7 +905,7 @@ impl Conn<'_> {
     fn run(&mut self) -> Result<(), End> {
         {
             let recent = lock(&self.vs.recent);
-            let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
+            let mut s = Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
             self.proto.on_open(&mut s, &mut self.out);
         }
         self.publish_subs();
@@ -910,7 +990,8 @@ impl Conn<'_> {
                 next_timer = now + timer;
                 let r = {
                     let recent = lock(&self.vs.recent);
-                    let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
+                    let mut s =
+                        Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
                     self.proto.on_timer(&mut s, &mut self.out)
                 };
                 if let Err(Hangup::PingTimeout) = r {
@@ -957,7 +1038,8 @@ impl Conn<'_> {
                 Message::Pong(_) if self.faults.venue.ignore_pong() => {}
                 Message::Pong(p) => {
                     let recent = lock(&self.vs.recent);
-                    let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
+                    let mut s =
+                        Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
                     self.proto.on_pong(&p, &mut s);
                 }
                 // tungstenite queues the pong itself.
@@ -974,7 +1056,7 @@ impl Conn<'_> {
         }
         {
             let recent = lock(&self.vs.recent);
-            let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
+            let mut s = Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
             let mut rejected = false;
             if f.reject_armed() {
                 let mut reply = Vec::new();
@@ -1000,6 +1082,18 @@ impl Conn<'_> {
     }
 
     fn send_out(&mut self, source: Source) -> Result<(), End> {
+        for ((sent, reported), mc) in self
+            .snap
+            .iter()
+            .zip(self.snap_reported.iter_mut())
+            .zip(&self.vs.market_counters)
+        {
+            if *sent > *reported {
+                mc.snapshot_trades
+                    .fetch_add(*sent - *reported, Ordering::Relaxed);
+                *reported = *sent;
+            }
+        }
         let out = std::mem::take(&mut self.out);
         let c = &self.vs.counters;
         let n = out.len() as u64;
@@ -1046,7 +1140,7 @@ impl Conn<'_> {
             return;
         }
         let recent = lock(&self.vs.recent);
-        let mut s = Self::session(self.vs, &mut self.subs, &recent, self.conn);
+        let mut s = Self::session(self.vs, &mut self.subs, &mut self.snap, &recent, self.conn);
         self.proto.on_prints(prints, &mut s, out);
     }
 

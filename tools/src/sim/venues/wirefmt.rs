@@ -155,6 +155,7 @@ pub(crate) mod testkit {
         pub(crate) markets: Vec<SimMarket>,
         pub(crate) subs: Vec<Streams>,
         pub(crate) recent: Vec<Vec<Print>>,
+        pub(crate) snapshot_sent: Vec<u64>,
         pub(crate) now_us: i64,
     }
 
@@ -193,6 +194,7 @@ pub(crate) mod testkit {
                 markets,
                 subs: vec![Streams::default(); n],
                 recent: vec![Vec::new(); n],
+                snapshot_sent: vec![0; n],
                 now_us: T0,
             }
         }
@@ -202,6 +204,7 @@ pub(crate) mod testkit {
                 markets: &self.markets,
                 subs: &mut self.subs,
                 recent: &self.recent,
+                snapshot_sent: &mut self.snapshot_sent,
                 now_us: self.now_us,
                 conn: 7,
             }
