@@ -28,15 +28,7 @@ const CCXT_VERSION: &str = "4.5.90";
 /// delete an entry when its fix lands. Checks: `markets` (fetch_markets over REST), `stream`
 /// (watch_trades, keepalive, trades equal to the tape), `trades` (fetch_trades over REST).
 const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
-    // Issue 16 §4, being fixed in parallel (sim/binance.rs, server.rs, coinm.rs, kraken.rs,
-    // coinbase.rs, bybit.rs, rest.rs, rest_trades.rs).
-    ("kraken", "stream", "market() requires a symbol"), // empty v2 trade snapshot
-    ("coinbase-advanced", "stream", "can only concatenate"), // empty market_trades snapshot
-    ("bybit-linear", "stream", "req_id"),               // numeric req_id echoed as ""
-    ("bybit-inverse", "stream", "req_id"),              // numeric req_id echoed as ""
-    ("bybit-spot", "markets", "not among the 0 markets"), // instruments-info: empty list
-    ("bybit-linear", "markets", "not among the 0 markets"), // instruments-info: empty list
-    ("okx-spot", "markets", "51000"),                   // instruments?instType=SPOT: error 51000
+    // None: every venue API ccxt supports passes every check.
 ];
 
 /// Every venue API the harness must report on (BitMEX closed on 2026-09-23: not a venue).

@@ -1064,7 +1064,7 @@ fn instruments_list_every_category_ccxt_asks_for() {
         ok(&base, "/api/v5/public/instruments?instType=NOPE")["code"],
         "51000"
     );
-    // Kraken: the pairs keyed by their canonical names, with the v2 WebSocket spelling.
+    // Kraken: the pairs keyed by their canonical names; `wsname` is Kraken's own (`XBT/USD`).
     let pairs = ok(&base, "/0/public/AssetPairs");
     assert_eq!(pairs["error"], serde_json::json!([]));
     let btc = &pairs["result"]["XXBTZUSD"];
@@ -1075,7 +1075,7 @@ fn instruments_list_every_category_ccxt_asks_for() {
             btc["base"].as_str(),
             btc["quote"].as_str()
         ),
-        (Some("XBTUSD"), Some("BTC/USD"), Some("XXBT"), Some("ZUSD")),
+        (Some("XBTUSD"), Some("XBT/USD"), Some("XXBT"), Some("ZUSD")),
         "{pairs}"
     );
     assert_eq!(btc["tick_size"], "0.1");

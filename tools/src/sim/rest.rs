@@ -1,6 +1,6 @@
 //! The venues' public REST instrument lists on loopback: plain HTTP/1.1 serving the real paths
 //! (`/dapi/v1/exchangeInfo`, `/v5/market/instruments-info`, `/api/v5/public/instruments`,
-//! `/api/v5/public/underlying`, `/0/public/AssetPairs`, `/api/v1/instrument/active`,
+//! `/api/v5/public/underlying`, `/api/v1/instrument/active`,
 //! `/api/v4/futures/usdt/contracts`)
 //! with responses in each venue's layout, built from the contract specs bundled with `feeds`
 //! and, with [`RestConfig::histories`], the simulated markets: Bybit lists `spot`, `linear`,
@@ -270,7 +270,6 @@ fn answer(path: &str, query: &BTreeMap<String, String>, cfg: &RestConfig) -> Opt
         "/v5/market/instruments-info" => bybit(query, cfg.bybit_page, &cfg.histories),
         "/api/v5/public/instruments" => okx(query, &cfg.histories),
         "/api/v5/public/underlying" => okx_underlying(query),
-        "/0/public/AssetPairs" => kraken_pairs(&cfg.histories),
         "/api/v1/instrument/active" => bitmex(),
         "/api/v4/futures/usdt/contracts" => gate(),
         _ => return None,
@@ -605,56 +604,6 @@ fn okx_underlying(query: &BTreeMap<String, String>) -> Value {
         .collect();
     families.dedup();
     json!({"code": "0", "msg": "", "data": [families]})
-}
-
-/// Kraken `GET /0/public/AssetPairs` (ccxt's kraken `fetchMarkets`): the simulated spot pairs
-/// keyed by their canonical name (`XXBTZUSD`), with `altname`, `wsname` (the v2 spelling the
-/// simulator's WebSocket uses), asset codes and grids. Shape: Kraken REST "Get Tradable Asset
-/// Pairs" (docs.kraken.com/api/docs/rest-api/get-tradable-asset-pairs; field list not re-read on
-/// 2026-12-07).
-fn kraken_pairs(hs: &[TradeHistory]) -> Value {
-    let mut result = serde_json::Map::new();
-    for m in simulated(hs, Venue::KrakenSpot, &[]) {
-        let (alt, canon) = rest_trades::kraken_names(&m.symbol);
-        let quote = quote_of(&m);
-        // Canonical names of legacy pairs are `X<base>Z<quote>`: the asset codes follow.
-        let (base_code, quote_code) = if canon != alt && canon.starts_with('X') {
-            let q = format!("Z{quote}");
-            let b = canon.strip_suffix(q.as_str()).unwrap_or(&canon).to_owned();
-            (b, q)
-        } else {
-            (m.base.clone(), quote.clone())
-        };
-        let decimals = super::venues::proto::decimals;
-        result.insert(
-            canon,
-            json!({
-                "altname": alt,
-                "wsname": m.symbol,
-                "aclass_base": "currency",
-                "base": base_code,
-                "aclass_quote": "currency",
-                "quote": quote_code,
-                "lot": "unit",
-                "cost_decimals": 5,
-                "pair_decimals": decimals(m.tick),
-                "lot_decimals": 8,
-                "lot_multiplier": 1,
-                "leverage_buy": [2, 3, 4, 5],
-                "leverage_sell": [2, 3, 4, 5],
-                "fees": [[0, 0.4], [10000, 0.35]],
-                "fees_maker": [[0, 0.25], [10000, 0.2]],
-                "fee_volume_currency": "ZUSD",
-                "margin_call": 80,
-                "margin_stop": 40,
-                "ordermin": m.qty_str(m.lot),
-                "costmin": "0.5",
-                "tick_size": m.price_str(m.tick),
-                "status": "online",
-            }),
-        );
-    }
-    json!({"error": [], "result": result})
 }
 
 fn bitmex() -> Value {

@@ -779,7 +779,12 @@ REST_IDS = {"huobi": (lambda t: str(t["info"].get("tradeId")), lambda t: str(t["
 # The market name the venue's frames use, from ccxt's market: Hyperliquid's ccxt market id is
 # the asset index (ccxt 4.5.90 hyperliquid.parse_market: 'id': baseId, the index in `meta`'s
 # universe); the wire names the coin, ccxt's `baseName`.
-WIRE_NAME = {"hyperliquid": lambda m: m.get("baseName") or m["id"]}
+WIRE_NAME = {
+    "hyperliquid": lambda m: m.get("baseName") or m["id"],
+    # Kraken's WebSocket v2 names pairs `BTC/USD` (not the REST key `XXBTZUSD` ccxt keeps as the
+    # market id): the same spelling as ccxt's unified symbol.
+    "kraken": lambda m: m["symbol"],
+}
 
 
 # --------------------------------------------------------------------------------------------
