@@ -206,12 +206,11 @@ fn demo_export_reads_back_equal_and_import_reproduces_the_store() {
     // Import into an empty store: the same bars, flagged closed.
     let d2 = tmp.path().join("d2");
     let d2s = d2.to_str().unwrap();
-    let first = *store_bars(&d1)
+    // The earliest bar of any market (snapshot trades put some markets' first bars earlier).
+    let first = store_bars(&d1)
         .values()
-        .next()
-        .unwrap()
-        .keys()
-        .next()
+        .map(|b| *b.keys().next().unwrap())
+        .min()
         .unwrap();
     let last = store_bars(&d1)
         .values()
