@@ -12,7 +12,7 @@
 //! | Kraken Futures | `/derivatives/api/v3/instruments` | `/api/history/v3/market/<symbol>/executions` |
 //! | Coinbase Exchange | `/products`, `/products/<id>` | (`rest_trades`) |
 //! | Coinbase Advanced | `/api/v3/brokerage/market/products` | `/api/v3/brokerage/market/products/<id>/ticker` |
-//! | Deribit | `/api/v2/public/get_instruments` | `/api/v2/public/get_last_trades_by_instrument` |
+//! | Deribit | `/api/v2/public/get_instruments` | (`rest_trades`, both `get_last_trades_by_instrument*`) |
 //! | Bitfinex | `/v2/conf/pub:info:pair,…` | (`rest_trades`) |
 //! | HTX | `/v1/common/symbols`, `/linear-swap-api/v1/swap_contract_info` | `/market/history/trade`, `/linear-swap-ex/market/history/trade` |
 //!
@@ -36,7 +36,7 @@ use super::market::SymbolSpec;
 use super::rest_trades::{find, num, prints, Query, Reply};
 use super::venues::proto::{Print, SimMarket};
 use super::venues::wirefmt::{self, decimals, guid, json_str, rfc3339};
-use super::venues::{deribit, htx, kraken};
+use super::venues::{htx, kraken};
 use feeds::Venue;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -179,7 +179,6 @@ pub(crate) fn answer(path: &str, q: &Query, hs: &[TradeHistory]) -> Option<Reply
         "/products" => coinbase_products(hs),
         "/api/v3/brokerage/market/products" => advanced_products(hs, q),
         "/api/v2/public/get_instruments" => deribit_instruments(hs, q),
-        "/api/v2/public/get_last_trades_by_instrument" => deribit_last_trades(hs, q),
         "/v1/common/symbols" => htx_symbols(hs),
         "/market/history/trade" => htx_spot_trades(hs, q),
         "/linear-swap-api/v1/swap_contract_info" => htx_swap_info(hs, q),
@@ -969,52 +968,6 @@ fn deribit_instruments(hs: &[TradeHistory], q: &Query) -> Reply {
     Reply::ok(deribit_stamps(json!({"jsonrpc": "2.0", "result": list})))
 }
 
-/// `public/get_last_trades_by_instrument`: the newest `count` (default 10, at most 1000)
-/// trades, newest first (`sorting=asc`: oldest of them first); `start_seq`/`end_seq` bound
-/// the trade sequence numbers (the trade ids here).
-fn deribit_last_trades(hs: &[TradeHistory], q: &Query) -> Reply {
-    let Some(inst) = q.get("instrument_name").filter(|s| !s.is_empty()) else {
-        return deribit_invalid("instrument_name", "missing");
-    };
-    let Ok(count) = num::<usize>(q, "count") else {
-        return deribit_invalid("count", "must be an integer");
-    };
-    let (Ok(start_seq), Ok(end_seq)) = (num::<u64>(q, "start_seq"), num::<u64>(q, "end_seq"))
-    else {
-        return deribit_invalid("start_seq", "must be an integer");
-    };
-    let asc = match q.get("sorting").map(String::as_str) {
-        Some("asc") => true,
-        None | Some("desc") | Some("default") => false,
-        Some(_) => return deribit_invalid("sorting", "wrong format"),
-    };
-    let count = count.unwrap_or(10).clamp(1, 1000);
-    let Some((m, trades)) = trades_of(hs, Venue::Deribit, inst) else {
-        return deribit_invalid("instrument_name", "wrong format");
-    };
-    // Tick directions follow the whole history, as a connection since the start saw.
-    let mut prev: Option<(f64, u8)> = None;
-    let mut all: Vec<(u64, String)> = Vec::with_capacity(trades.len());
-    for p in &trades {
-        let tick = deribit::next_tick(prev, p.price);
-        prev = Some((p.price, tick));
-        if start_seq.is_none_or(|s| p.id >= s) && end_seq.is_none_or(|e| p.id <= e) {
-            all.push((p.id, deribit::trade_json(&m, p, tick)));
-        }
-    }
-    let has_more = all.len() > count;
-    let mut page: Vec<String> = all.into_iter().rev().take(count).map(|(_, s)| s).collect();
-    if asc {
-        page.reverse();
-    }
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","result":{{"trades":[{}],"has_more":{has_more}}}}}"#,
-        page.join(",")
-    );
-    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    Reply::ok(deribit_stamps(v))
-}
-
 // ---- Bitfinex ----
 
 /// `/v2/conf/<key>,<key>…`: one array per key, in order.
@@ -1288,7 +1241,11 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect();
-            let r = answer(path, &q, &self.hs()).unwrap_or_else(|| panic!("{path} not served"));
+            // In the server's order: the trade-history endpoints first (`rest_trades`).
+            let hs = self.hs();
+            let r = super::super::rest_trades::answer(path, &q, &hs)
+                .or_else(|| answer(path, &q, &hs))
+                .unwrap_or_else(|| panic!("{path} not served"));
             assert_eq!(r.status, 200, "{path}: {}", r.body);
             serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", r.body))
         }
@@ -1714,9 +1671,13 @@ mod tests {
         }
         let q: Query = [("instrument_name".to_owned(), "NOPE".to_owned())].into();
         assert_eq!(
-            answer("/api/v2/public/get_last_trades_by_instrument", &q, &st.hs())
-                .unwrap()
-                .status,
+            super::super::rest_trades::answer(
+                "/api/v2/public/get_last_trades_by_instrument",
+                &q,
+                &st.hs()
+            )
+            .unwrap()
+            .status,
             400
         );
     }
