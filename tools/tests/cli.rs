@@ -1,20 +1,10 @@
 //! The `squeezeflow` command as a user runs it: replay determinism, `bars`, `decode`, errors.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn squeezeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
-        .args(args)
-        .env_remove("SQUEEZEFLOW_LOG_LEVEL")
-        .env_remove("SQUEEZEFLOW_DATA_DIR")
-        .output()
-        .expect("run squeezeflow")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{squeezeflow, text};
 
 const BASE_MS: i64 = 1_795_478_400_000 + 7_200_000; // 2026-11-24T02:00Z
 

@@ -2,20 +2,8 @@
 //! that follows it, with the closure, before connecting anywhere; `decode` and `replay` still
 //! read its old frames.
 
-use std::process::{Command, Output};
-
-fn squeezeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
-        .args(args)
-        .env_remove("SQUEEZEFLOW_LOG_LEVEL")
-        .env_remove("SQUEEZEFLOW_DATA_DIR")
-        .output()
-        .expect("run squeezeflow")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod common;
+use common::{squeezeflow, text};
 
 /// Two BitMEX `trade` inserts one second apart (the 2021 recording's shape) and a
 /// `liquidation` insert.
