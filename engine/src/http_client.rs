@@ -252,11 +252,20 @@ pub fn check_url(url: &str) -> Result<(), HttpError> {
         Ok(u) => u,
         Err(e) => return bad(&e.to_string()),
     };
-    match uri.authority() {
-        Some(a) if a.as_str().contains('@') => bad("credentials in the URL"),
-        Some(a) if !a.host().is_empty() => Ok(()),
-        _ => bad("no host"),
+    let Some(a) = uri.authority() else {
+        return bad("no host");
+    };
+    if a.as_str().contains('@') {
+        return bad("credentials in the URL");
     }
+    if a.host().is_empty() {
+        return bad("no host");
+    }
+    // `Uri` checks the port lazily: a `:` after the host must be followed by a number.
+    if a.as_str().len() > a.host().len() && a.port_u16().is_none() {
+        return bad("bad port");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -277,7 +286,7 @@ mod tests {
             "https://[::1/x",
             "http://u:p@h/",
         ] {
-            let e = check_url(bad).unwrap_err().to_string();
+            let e = check_url(bad).expect_err(bad).to_string();
             assert!(e.starts_with(&format!("bad URL {bad:?}")), "{e}");
         }
     }

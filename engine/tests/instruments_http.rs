@@ -74,8 +74,10 @@ fn https_get_reads_a_chunked_venue_list() {
         head.starts_with("GET /api/v4/futures/usdt/contracts HTTP/1.1\r\n"),
         "{head}"
     );
+    // Header names are case-insensitive (HTTP/1.1); the client sends them lower-case.
     assert!(
-        head.contains(&format!("Host: localhost:{port}\r\n")),
+        head.to_ascii_lowercase()
+            .contains(&format!("host: localhost:{port}\r\n")),
         "{head}"
     );
     let page = Family::Gate.parse(&body).unwrap();
