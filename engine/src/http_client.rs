@@ -14,6 +14,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A DER-encoded certificate (a root to trust).
+pub type Certificate = CertificateDer<'static>;
+
 /// Which certificate authorities an `https://` server must chain to.
 #[derive(Debug, Clone, Default)]
 pub enum Roots {
