@@ -41,10 +41,7 @@ pub enum Timeouts {
     Total(Duration),
     /// A connect deadline, then a deadline for each socket read and write (long bodies may
     /// take longer in all, as long as they keep moving).
-    PerIo {
-        connect: Duration,
-        io: Duration,
-    },
+    PerIo { connect: Duration, io: Duration },
 }
 
 /// Why a request got no complete response.
@@ -334,7 +331,11 @@ mod tests {
             b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 2\r\n\r\n{}",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
         ]);
-        let c = HttpClient::new(&Roots::WebPki, Timeouts::Total(Duration::from_secs(5)), 1 << 20);
+        let c = HttpClient::new(
+            &Roots::WebPki,
+            Timeouts::Total(Duration::from_secs(5)),
+            1 << 20,
+        );
         let base = format!("http://127.0.0.1:{port}");
         let r = c
             .request(Method::Post, &format!("{base}/write?db=x"), &[], b"m f=1 1")
@@ -351,12 +352,21 @@ mod tests {
             (429, "Too Many Requests", Some(Duration::from_secs(7)))
         );
         let r = c
-            .request(Method::Get, &format!("{base}/q"), &[("Accept", "application/csv")], b"")
+            .request(
+                Method::Get,
+                &format!("{base}/q"),
+                &[("Accept", "application/csv")],
+                b"",
+            )
             .unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"abcde"[..]));
         // All three on the one connection the server accepted.
         let heads = server.join().unwrap();
-        assert!(heads[0].starts_with("POST /write?db=x HTTP/1.1\r\n"), "{}", heads[0]);
+        assert!(
+            heads[0].starts_with("POST /write?db=x HTTP/1.1\r\n"),
+            "{}",
+            heads[0]
+        );
         assert!(heads[0].contains("squeezeflow/"), "{}", heads[0]);
         assert!(
             heads[2]
@@ -375,7 +385,9 @@ mod tests {
             .request(Method::Get, &format!("http://127.0.0.1:{port}/"), &[], b"")
             .unwrap_err();
         assert!(!e.connect, "{e}");
-        let (port, _server) = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n123456789"]);
+        let (port, _server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n123456789",
+        ]);
         let e = c
             .request(Method::Get, &format!("http://127.0.0.1:{port}/"), &[], b"")
             .unwrap_err();

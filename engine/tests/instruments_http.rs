@@ -101,8 +101,8 @@ fn an_untrusted_certificate_is_refused() {
     // The bundled Mozilla roots do not include a self-signed test certificate.
     let client = http::client(Duration::from_secs(10), &engine::instruments::default_tls());
     let e = http::get(&client, &format!("https://localhost:{port}/"))
-    .unwrap_err()
-    .to_string();
+        .unwrap_err()
+        .to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
     server.join().unwrap();
 }
@@ -123,8 +123,8 @@ fn a_silent_server_is_cut_off_by_the_timeout() {
         &engine::instruments::default_tls(),
     );
     let e = http::get(&client, &format!("http://{addr}/dapi/v1/exchangeInfo"))
-    .unwrap_err()
-    .to_string();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("timed out") && e.contains("/dapi/v1/exchangeInfo"),
         "{e}"

@@ -634,7 +634,10 @@ fn credentials_authenticate_and_wrong_ones_are_a_clear_counted_401() {
     let cfg = tmp.path().join("cfg.toml");
     std::fs::write(
         &cfg,
-        format!("[influx]\nport = {}\nusername = \"admin\"\npassword = \"{WRONG}\"\n", srv.port),
+        format!(
+            "[influx]\nport = {}\nusername = \"admin\"\npassword = \"{WRONG}\"\n",
+            srv.port
+        ),
     )
     .unwrap();
     let cfg = cfg.to_str().unwrap();
@@ -666,13 +669,21 @@ fn credentials_authenticate_and_wrong_ones_are_a_clear_counted_401() {
         sink.submit(0, base + i, &bar_at(100.0 + i as f64));
     }
     let st = sink.shutdown(Duration::from_secs(20));
-    assert_eq!((st.written, st.errors, st.backlog_points), (3, 0, 0), "{st:?}");
+    assert_eq!(
+        (st.written, st.errors, st.backlog_points),
+        (3, 0, 0),
+        "{st:?}"
+    );
     let mut reader = engine::influx::InfluxClient::from_config(&good);
     let rows = reader
         .select_csv("SELECT count(\"close\") FROM \"aggr_1s\".\"trades_1s\"")
         .unwrap();
     assert_eq!(rows.rows.len(), 1, "{rows:?}");
-    assert_eq!(rows.rows[0].last().map(String::as_str), Some("3"), "{rows:?}");
+    assert_eq!(
+        rows.rows[0].last().map(String::as_str),
+        Some("3"),
+        "{rows:?}"
+    );
 
     // ... with a wrong one, writes fail, are counted, and the bars wait in the backlog.
     let bad = InfluxConfig {
@@ -699,7 +710,8 @@ fn https_with_a_trusted_test_certificate_and_an_untrusted_one_refused() {
     let mut c = srv.client("tls_db");
     assert!(c.ping().unwrap().starts_with("1."));
     c.query_in(None, "CREATE DATABASE tls_db").unwrap();
-    c.write("autogen", b"m,market=X:y v=1.5 1700000000000").unwrap();
+    c.write("autogen", b"m,market=X:y v=1.5 1700000000000")
+        .unwrap();
     let rows = c.select_csv("SELECT v FROM m").unwrap();
     assert_eq!(rows.rows.len(), 1, "{rows:?}");
     assert_eq!(rows.rows[0].last().map(String::as_str), Some("1.5"));

@@ -554,7 +554,10 @@ mod tests {
         let c = InfluxClient::new("::1", 8086, "db", Duration::from_secs(1))
             .with_credentials("u", &Password::new("s3cret"));
         let shown = format!("{c:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("Basic"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("Basic"),
+            "{shown}"
+        );
         assert!(shown.contains("http://[::1]:8086"), "{shown}");
     }
 }

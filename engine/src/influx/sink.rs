@@ -20,9 +20,9 @@
 //! the bar store (so a restart mid-bucket still writes a whole bucket) and written to
 //! `aggr_<tf>.trades_<tf>`. An amendment of a finished bucket writes it again.
 
+use super::client::url_encode;
 use super::client::{InfluxClient, InfluxError};
 use super::config::InfluxConfig;
-use super::client::url_encode;
 use super::line::{escape_measurement, escape_tag, push_point};
 use crate::bar::Bar;
 use crate::store::{resample, Store};
