@@ -11,6 +11,7 @@
 //! - [`config`], [`stats`], [`tape`], [`replay`]; [`capture`]: raw-frame capture files.
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
 //! - [`backfill`]: the REST worker that recovers the trades of gaps.
+//! - [`http_client`]: the cold-path HTTP client (ureq) of instruments, backfill and InfluxDB.
 //! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod feed;
 pub mod gaps;
 pub mod host;
 pub mod http;
+pub mod http_client;
 pub mod influx;
 pub mod instruments;
 pub mod market;

@@ -1,9 +1,8 @@
-//! The start-up HTTP client over TLS against a loopback rustls server with a self-signed
+//! The start-up HTTP client (ureq over rustls) over TLS against a loopback rustls server with a self-signed
 //! certificate: a chunked `https://` response read and parsed as a venue list, an untrusted
 //! certificate refused, and a server that never answers cut off by the timeout.
 
 use engine::instruments::{http, Family};
-use feeds::ws::tls_config_with_roots;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -66,18 +65,19 @@ fn https_get_reads_a_chunked_venue_list() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = serve_one(listener, config);
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
+    let roots = http::Roots::only([cert]);
     let url = format!("https://localhost:{port}/api/v4/futures/usdt/contracts");
-    let body = http::get(&url, Duration::from_secs(10), &tls_config_with_roots(roots)).unwrap();
+    let body = http::get(&http::client(Duration::from_secs(10), &roots), &url).unwrap();
     assert_eq!(body, GATE.as_bytes());
     let head = server.join().unwrap();
     assert!(
         head.starts_with("GET /api/v4/futures/usdt/contracts HTTP/1.1\r\n"),
         "{head}"
     );
+    // Header names are case-insensitive (HTTP/1.1); the client sends them lower-case.
     assert!(
-        head.contains(&format!("Host: localhost:{port}\r\n")),
+        head.to_ascii_lowercase()
+            .contains(&format!("host: localhost:{port}\r\n")),
         "{head}"
     );
     let page = Family::Gate.parse(&body).unwrap();
@@ -99,13 +99,10 @@ fn an_untrusted_certificate_is_refused() {
         let _ = s.read(&mut b);
     });
     // The bundled Mozilla roots do not include a self-signed test certificate.
-    let e = http::get(
-        &format!("https://localhost:{port}/"),
-        Duration::from_secs(10),
-        &engine::instruments::default_tls(),
-    )
-    .unwrap_err()
-    .to_string();
+    let client = http::client(Duration::from_secs(10), &engine::instruments::default_tls());
+    let e = http::get(&client, &format!("https://localhost:{port}/"))
+        .unwrap_err()
+        .to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
     server.join().unwrap();
 }
@@ -121,13 +118,13 @@ fn a_silent_server_is_cut_off_by_the_timeout() {
         let mut buf = [0u8; 1024];
         while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
     });
-    let e = http::get(
-        &format!("http://{addr}/dapi/v1/exchangeInfo"),
+    let client = http::client(
         Duration::from_millis(300),
         &engine::instruments::default_tls(),
-    )
-    .unwrap_err()
-    .to_string();
+    );
+    let e = http::get(&client, &format!("http://{addr}/dapi/v1/exchangeInfo"))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("timed out") && e.contains("/dapi/v1/exchangeInfo"),
         "{e}"

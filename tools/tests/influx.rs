@@ -1,7 +1,8 @@
 //! InfluxDB 1.x both ways against a real `influxd` (started per test on free loopback ports):
 //! the demo's exported bars read back with InfluxQL equal the bar store; importing them into
 //! an empty store reproduces the bars; stopping the database mid-run loses no bar; the import
-//! is resumable and idempotent; errors are clear.
+//! is resumable and idempotent; errors are clear; credentials (HTTP Basic) and HTTPS work
+//! against a server with authentication on and one with a test certificate.
 
 mod influx_server;
 
@@ -15,13 +16,26 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn squeezeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
-        .args(args)
-        .env_remove("INFLUX_HOST")
-        .env_remove("INFLUX_PORT")
-        .env_remove("INFLUX_DATABASE")
-        .output()
-        .expect("run squeezeflow")
+    squeezeflow_env(args, &[])
+}
+
+/// `squeezeflow args` with only `env` of the `INFLUX_*` variables set.
+fn squeezeflow_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_squeezeflow"));
+    c.args(args);
+    for k in [
+        "INFLUX_HOST",
+        "INFLUX_PORT",
+        "INFLUX_DATABASE",
+        "INFLUX_SCHEME",
+        "INFLUX_USER",
+        "INFLUX_USERNAME",
+        "INFLUX_PASSWORD",
+    ] {
+        c.env_remove(k);
+    }
+    c.envs(env.iter().copied());
+    c.output().expect("run squeezeflow")
 }
 
 fn text(o: &Output) -> String {
@@ -551,4 +565,171 @@ fn import_resumes_counts_bad_rows_and_errors_are_clear() {
         "{}",
         text(&o)
     );
+}
+
+/// A bar with trades at `p`.
+fn bar_at(p: f64) -> Bar {
+    Bar {
+        open: p,
+        high: p + 0.5,
+        low: p - 0.5,
+        close: p + 0.25,
+        vbuy: 10.0,
+        vsell: 5.0,
+        lbuy: 0.0,
+        lsell: 0.0,
+        cbuy: 2,
+        csell: 1,
+        open_us: 0,
+        close_us: 0,
+    }
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn credentials_authenticate_and_wrong_ones_are_a_clear_counted_401() {
+    use engine::influx::{InfluxConfig, InfluxError, InfluxSink};
+    const PASSWORD: &str = "right horse battery";
+    const WRONG: &str = "wrong-staple";
+    let srv = Influxd::start_with(true, false);
+    // Until an admin exists, InfluxDB accepts only the statement that creates one.
+    srv.client("")
+        .query_in(
+            None,
+            &format!("CREATE USER \"admin\" WITH PASSWORD '{PASSWORD}' WITH ALL PRIVILEGES"),
+        )
+        .expect("create the admin user");
+
+    // Now every request needs credentials; none, or a wrong password: 401, said plainly.
+    let e = srv.client("x").databases().unwrap_err();
+    assert!(
+        matches!(e, InfluxError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    let password = engine::influx::config::Password::new;
+    let e = srv
+        .client("x")
+        .with_credentials("admin", &password(WRONG))
+        .write("autogen", b"m f=1 1")
+        .unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        matches!(e, InfluxError::Unauthorized { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(
+        shown.contains("refused the credentials") && shown.contains("INFLUX_USER"),
+        "{shown}"
+    );
+    assert!(!shown.contains(WRONG), "{shown}");
+
+    // The CLI takes them from the environment (which beats the file).
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("cfg.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[influx]\nport = {}\nusername = \"admin\"\npassword = \"{WRONG}\"\n",
+            srv.port
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let o = squeezeflow(&["--config", cfg, "influx", "setup"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("refused the credentials"), "{}", text(&o));
+    assert!(!text(&o).contains(WRONG), "{}", text(&o));
+    let o = squeezeflow_env(
+        &["--config", cfg, "influx", "setup"],
+        &[("INFLUX_USER", "admin"), ("INFLUX_PASSWORD", PASSWORD)],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The export sink: with the right password every bar arrives ...
+    let data = tmp.path().join("data");
+    let base = now_s() - 120;
+    let mut good = InfluxConfig {
+        enabled: true,
+        port: srv.port,
+        batch_interval_ms: 100,
+        username: "admin".into(),
+        password: password(PASSWORD),
+        ..Default::default()
+    };
+    good.backlog_dir = Some(tmp.path().join("backlog-good"));
+    let markets = vec!["BINANCE:btcusdt".to_string()];
+    let mut sink = InfluxSink::start(good.clone(), markets.clone(), &data).unwrap();
+    for i in 0..3 {
+        sink.submit(0, base + i, &bar_at(100.0 + i as f64));
+    }
+    let st = sink.shutdown(Duration::from_secs(20));
+    assert_eq!(
+        (st.written, st.errors, st.backlog_points),
+        (3, 0, 0),
+        "{st:?}"
+    );
+    let mut reader = engine::influx::InfluxClient::from_config(&good);
+    let rows = reader
+        .select_csv("SELECT count(\"close\") FROM \"aggr_1s\".\"trades_1s\"")
+        .unwrap();
+    assert_eq!(rows.rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        rows.rows[0].last().map(String::as_str),
+        Some("3"),
+        "{rows:?}"
+    );
+
+    // ... with a wrong one, writes fail, are counted, and the bars wait in the backlog.
+    let bad = InfluxConfig {
+        password: password(WRONG),
+        backlog_dir: Some(tmp.path().join("backlog-bad")),
+        ..good
+    };
+    let mut sink = InfluxSink::start(bad, markets, &data).unwrap();
+    sink.submit(0, base + 10, &bar_at(99.0));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.stats().errors == 0 {
+        assert!(Instant::now() < deadline, "no failed write counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let st = sink.shutdown(Duration::from_millis(500));
+    assert!(!st.connected, "{st:?}");
+    assert_eq!((st.written, st.backlog_points), (0, 1), "{st:?}");
+}
+
+#[test]
+fn https_with_a_trusted_test_certificate_and_an_untrusted_one_refused() {
+    let srv = Influxd::start_with(false, true);
+    // The helper's client trusts the test certificate: the whole round trip over TLS.
+    let mut c = srv.client("tls_db");
+    assert!(c.ping().unwrap().starts_with("1."));
+    c.query_in(None, "CREATE DATABASE tls_db").unwrap();
+    c.write("autogen", b"m,market=X:y v=1.5 1700000000000")
+        .unwrap();
+    let rows = c.select_csv("SELECT v FROM m").unwrap();
+    assert_eq!(rows.rows.len(), 1, "{rows:?}");
+    assert_eq!(rows.rows[0].last().map(String::as_str), Some("1.5"));
+
+    // The engine's own client (INFLUX_SCHEME=https, the Mozilla roots) refuses the
+    // self-signed certificate, and says so.
+    let o = squeezeflow_env(
+        &["influx", "setup"],
+        &[
+            ("INFLUX_SCHEME", "https"),
+            ("INFLUX_PORT", &srv.port.to_string()),
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("certificate"), "{}", text(&o));
+    // Plain http to the https port is an error, not a hang or a panic.
+    let e = engine::influx::InfluxClient::new("127.0.0.1", srv.port, "x", Duration::from_secs(5))
+        .ping()
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
 }

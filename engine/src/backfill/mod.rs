@@ -115,7 +115,7 @@ impl BackfillConfig {
     /// `(field, message)` for the first bad value.
     pub fn validate(&self) -> Result<(), (String, String)> {
         if !self.base_url.is_empty() {
-            crate::instruments::http::Url::parse(&self.base_url)
+            crate::http_client::check_url(&self.base_url)
                 .map_err(|e| ("backfill.base_url".to_string(), e.to_string()))?;
         }
         if self.timeout_ms == 0 {
@@ -209,12 +209,12 @@ pub fn links(feeds: usize, results_capacity: usize) -> (Vec<FeedLink>, Vec<Worke
 
 /// Start the worker thread (`backfill`). It serves `links` until `stop` is set or every
 /// feed's job ring is abandoned and drained. `instruments` must be the contract sizes the
-/// feeds' decoders use; `tls` the client config for `https://` hosts.
+/// feeds' decoders use; `tls` the roots `https://` hosts must chain to.
 pub fn spawn(
     cfg: BackfillConfig,
     table: Arc<MarketTable>,
     instruments: Arc<feeds::Instruments>,
-    tls: Arc<rustls::ClientConfig>,
+    tls: crate::instruments::http::Roots,
     links: Vec<WorkerLink>,
     stats: Arc<BackfillStats>,
     stop: StopFlag,

@@ -29,7 +29,8 @@ const IDLE_POLL: Duration = Duration::from_millis(2);
 pub(super) struct Worker {
     cfg: BackfillConfig,
     table: Arc<MarketTable>,
-    tls: Arc<rustls::ClientConfig>,
+    /// Keeps connections to the venue hosts alive between pages.
+    client: http::HttpClient,
     parser: RestParser,
     stats: Arc<BackfillStats>,
     stop: StopFlag,
@@ -157,14 +158,14 @@ impl Worker {
         cfg: BackfillConfig,
         table: Arc<MarketTable>,
         instruments: Arc<feeds::Instruments>,
-        tls: Arc<rustls::ClientConfig>,
+        tls: http::Roots,
         stats: Arc<BackfillStats>,
         stop: StopFlag,
     ) -> Worker {
         Worker {
+            client: http::client(Duration::from_millis(cfg.timeout_ms), &tls),
             cfg,
             table,
-            tls,
             parser: RestParser::new(instruments),
             stats,
             stop,
@@ -374,14 +375,13 @@ impl Worker {
         pager: &mut Pager,
         page: &mut Vec<Event>,
     ) -> Fetched {
-        let timeout = Duration::from_millis(self.cfg.timeout_ms);
         let mut attempt = 0u32;
         loop {
             if let Err(why) = self.pace(venue) {
                 return Fetched::Failed(why);
             }
             self.stats.requests.inc();
-            let response = match http::fetch(url, timeout, &self.tls) {
+            let response = match http::fetch(&self.client, url) {
                 Ok(r) => r,
                 Err(e) => {
                     self.stats.http_errors.inc();

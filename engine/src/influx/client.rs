@@ -1,16 +1,36 @@
-//! InfluxDB 1.x over HTTP: `/ping`, `/write` (line protocol) and `/query` (InfluxQL, JSON
-//! results), with errors that say what went wrong in the user's terms.
+//! InfluxDB 1.x over HTTP(S): `/ping`, `/write` (line protocol) and `/query` (InfluxQL, JSON
+//! results), with errors that say what went wrong in the user's terms. Credentials go as HTTP
+//! Basic authentication (InfluxDB 1.x's documented scheme; never in the URL, so never in a log
+//! line that quotes one).
 
-use super::http::{url_encode, Http, HttpError};
+use super::config::{InfluxConfig, Password};
+use crate::http_client::{HttpClient, HttpError, Method, Response, Roots, Timeouts};
+use base64::Engine as _;
 use serde_json::Value;
+use std::fmt;
 use std::time::Duration;
+
+/// Largest response body accepted (an import chunk's CSV).
+const MAX_BODY: usize = 256 << 20;
 
 /// What went wrong talking to InfluxDB.
 #[derive(Debug, thiserror::Error)]
 pub enum InfluxError {
     /// The server could not be reached or the exchange broke off.
-    #[error("InfluxDB at {0}")]
-    Unreachable(#[source] HttpError),
+    #[error("InfluxDB at {address}: {source}")]
+    Unreachable {
+        address: String,
+        #[source]
+        source: HttpError,
+    },
+    /// The server refused the credentials (401: none given, unknown user or wrong password)
+    /// or the user may not do this (403). Retryable: the data waits for a fixed setting.
+    #[error("InfluxDB at {address} refused the credentials (HTTP {status}: {message}); check [influx] username/password or INFLUX_USER/INFLUX_PASSWORD")]
+    Unauthorized {
+        address: String,
+        status: u16,
+        message: String,
+    },
     /// The database does not exist.
     #[error("InfluxDB at {address}: database {database:?} not found (create it with `squeezeflow influx setup`)")]
     NoDatabase { address: String, database: String },
@@ -24,7 +44,7 @@ pub enum InfluxError {
         status: u16,
         message: String,
     },
-    /// Any other error answer (5xx, authentication …); retryable.
+    /// Any other error answer (5xx …); retryable.
     #[error("InfluxDB at {address} answered HTTP {status}: {message}")]
     Server {
         address: String,
@@ -62,24 +82,95 @@ pub struct Series {
 }
 
 /// A connection to one InfluxDB 1.x server and database.
-#[derive(Debug)]
 pub struct InfluxClient {
-    http: Http,
+    http: HttpClient,
+    timeout: Duration,
+    https: bool,
+    host: String,
+    port: u16,
     database: String,
+    /// `Basic …`, when credentials are set.
+    authorization: Option<String>,
+}
+
+impl fmt::Debug for InfluxClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfluxClient")
+            .field("url", &self.base_url())
+            .field("database", &self.database)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+fn http_client(timeout: Duration, roots: &Roots) -> HttpClient {
+    let timeouts = Timeouts::PerIo {
+        connect: timeout.min(Duration::from_secs(5)),
+        io: timeout,
+    };
+    HttpClient::new(roots, timeouts, MAX_BODY)
 }
 
 impl InfluxClient {
-    /// A client; nothing is connected until the first request.
+    /// A client for `http://host:port` without credentials; nothing is connected until the
+    /// first request. `timeout` bounds each socket read and write (connecting: 5 s at most).
     pub fn new(host: &str, port: u16, database: &str, timeout: Duration) -> InfluxClient {
         InfluxClient {
-            http: Http::new(host, port, timeout.min(Duration::from_secs(5)), timeout),
+            http: http_client(timeout, &Roots::WebPki),
+            timeout,
+            https: false,
+            host: host.to_string(),
+            port,
             database: database.to_string(),
+            authorization: None,
         }
+    }
+
+    /// The client the `[influx]` settings describe: scheme, host, port, database, timeout and
+    /// credentials (an empty user name: none).
+    pub fn from_config(cfg: &InfluxConfig) -> InfluxClient {
+        let mut c = InfluxClient::new(&cfg.host, cfg.port, &cfg.database, cfg.timeout());
+        if cfg.https() {
+            c = c.with_https(Roots::WebPki);
+        }
+        if !cfg.username.is_empty() {
+            c = c.with_credentials(&cfg.username, &cfg.password);
+        } else if !cfg.password.is_empty() {
+            log::warn!("influx: a password is set but no username; sending no credentials");
+        }
+        c
+    }
+
+    /// Speak `https://`, trusting `roots`.
+    pub fn with_https(mut self, roots: Roots) -> InfluxClient {
+        self.http = http_client(self.timeout, &roots);
+        self.https = true;
+        self
+    }
+
+    /// Authenticate every request as `user`.
+    pub fn with_credentials(mut self, user: &str, password: &Password) -> InfluxClient {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{user}:{}", password.expose()));
+        self.authorization = Some(format!("Basic {token}"));
+        self
     }
 
     /// `host:port`.
     pub fn address(&self) -> String {
-        self.http.address()
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    fn base_url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.address())
     }
 
     /// The database written and queried.
@@ -87,12 +178,42 @@ impl InfluxClient {
         &self.database
     }
 
+    /// One request; `path` includes the query string.
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, InfluxError> {
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(a) = &self.authorization {
+            headers.push(("Authorization", a));
+        }
+        let url = format!("{}{path}", self.base_url());
+        self.http
+            .request(method, &url, &headers, body)
+            .map_err(|source| InfluxError::Unreachable {
+                address: self.address(),
+                source,
+            })
+    }
+
+    /// The error of a 401/403 answer.
+    fn unauthorized(&self, r: &Response) -> Option<InfluxError> {
+        (r.status == 401 || r.status == 403).then(|| InfluxError::Unauthorized {
+            address: self.address(),
+            status: r.status,
+            message: error_message(&r.body),
+        })
+    }
+
     /// `GET /ping`: the server's version (`X-Influxdb-Version`).
     pub fn ping(&mut self) -> Result<String, InfluxError> {
-        let r = self
-            .http
-            .request("GET", "/ping", None, b"")
-            .map_err(InfluxError::Unreachable)?;
+        let r = self.request(Method::Get, "/ping", &[], b"")?;
+        if let Some(e) = self.unauthorized(&r) {
+            return Err(e);
+        }
         if r.status != 204 && r.status != 200 {
             return Err(InfluxError::Server {
                 address: self.address(),
@@ -112,12 +233,17 @@ impl InfluxClient {
             url_encode(&self.database),
             url_encode(rp)
         );
-        let r = self
-            .http
-            .request("POST", &path, Some("text/plain; charset=utf-8"), body)
-            .map_err(InfluxError::Unreachable)?;
+        let r = self.request(
+            Method::Post,
+            &path,
+            &[("Content-Type", "text/plain; charset=utf-8")],
+            body,
+        )?;
         if r.status == 204 || r.status == 200 {
             return Ok(());
+        }
+        if let Some(e) = self.unauthorized(&r) {
+            return Err(e);
         }
         let message = error_message(&r.body);
         let address = self.address();
@@ -159,19 +285,19 @@ impl InfluxClient {
         }
         let upper = q.trim_start().to_ascii_uppercase();
         let method = if upper.starts_with("SELECT") || upper.starts_with("SHOW") {
-            "GET"
+            Method::Get
         } else {
-            "POST"
+            Method::Post
         };
-        let r = self
-            .http
-            .request(method, &path, None, b"")
-            .map_err(InfluxError::Unreachable)?;
+        let r = self.request(method, &path, &[], b"")?;
         let qerr = |message: String| InfluxError::Query {
-            address: self.http.address(),
+            address: self.address(),
             query: q.to_string(),
             message,
         };
+        if let Some(e) = self.unauthorized(&r) {
+            return Err(e);
+        }
         if r.status != 200 {
             let message = error_message(&r.body);
             if message.contains("database not found") {
@@ -180,7 +306,7 @@ impl InfluxClient {
                     database: db.unwrap_or_default().to_string(),
                 });
             }
-            return Err(if r.status >= 500 || r.status == 401 || r.status == 403 {
+            return Err(if r.status >= 500 {
                 InfluxError::Server {
                     address: self.address(),
                     status: r.status,
@@ -235,15 +361,15 @@ impl InfluxClient {
             url_encode(&self.database),
             url_encode(q)
         );
-        let r = self
-            .http
-            .request_with("GET", &path, &[("Accept", "application/csv")], None, b"")
-            .map_err(InfluxError::Unreachable)?;
+        let r = self.request(Method::Get, &path, &[("Accept", "application/csv")], b"")?;
         let qerr = |message: String| InfluxError::Query {
-            address: self.http.address(),
+            address: self.address(),
             query: q.to_string(),
             message,
         };
+        if let Some(e) = self.unauthorized(&r) {
+            return Err(e);
+        }
         let text = String::from_utf8(r.body.clone())
             .map_err(|_| qerr("the answer is not UTF-8".into()))?;
         let mut lines = text.lines().filter(|l| !l.is_empty());
@@ -380,6 +506,18 @@ fn split_csv(line: &str) -> Vec<String> {
     out
 }
 
+/// Characters InfluxDB query-string values keep as they are: the unreserved set.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query-string value (everything but unreserved characters).
+pub fn url_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, QUERY_VALUE).to_string()
+}
+
 /// Quotes an identifier for InfluxQL: `"name"` with `"` and `\` escaped.
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -402,5 +540,24 @@ mod tests {
         );
         assert_eq!(quote_str("it's"), "'it\\'s'");
         assert_eq!(quote_ident("a\"b"), "\"a\\\"b\"");
+    }
+
+    #[test]
+    fn url_encoding() {
+        assert_eq!(url_encode("a b='c'"), "a%20b%3D%27c%27");
+        assert_eq!(url_encode("BINANCE:btcusdt"), "BINANCE%3Abtcusdt");
+        assert_eq!(url_encode("aggr_1s.x-y~"), "aggr_1s.x-y~");
+    }
+
+    #[test]
+    fn debug_hides_the_credentials() {
+        let c = InfluxClient::new("::1", 8086, "db", Duration::from_secs(1))
+            .with_credentials("u", &Password::new("s3cret"));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("Basic"),
+            "{shown}"
+        );
+        assert!(shown.contains("http://[::1]:8086"), "{shown}");
     }
 }

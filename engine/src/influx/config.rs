@@ -1,9 +1,44 @@
-//! The `[influx]` configuration section and the `INFLUX_HOST/PORT/DATABASE` variables.
+//! The `[influx]` configuration section and the `INFLUX_*` variables: the original's
+//! `INFLUX_HOST/PORT/DATABASE`, plus `INFLUX_SCHEME`, `INFLUX_USER` (or the `influx` CLI's
+//! `INFLUX_USERNAME`) and `INFLUX_PASSWORD`.
 
 use crate::store::parse_timeframe;
 use serde::Deserialize;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// A password: compared and cloned like a string, never shown by `Debug` (logs, panics).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    /// The password.
+    pub fn new(s: impl Into<String>) -> Password {
+        Password(s.into())
+    }
+
+    /// The password itself (for the `Authorization` header only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether none is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
 
 /// `[influx]`: where bars are exported (and, by default, imported from).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -11,12 +46,20 @@ use std::time::Duration;
 pub struct InfluxConfig {
     /// Export every closed bar (`squeezeflow run`/`demo`).
     pub enabled: bool,
+    /// `"http"` or `"https"` (env `INFLUX_SCHEME`); https verifies the server against the
+    /// Mozilla roots bundled with the engine.
+    pub scheme: String,
     /// Host name or address (env `INFLUX_HOST`).
     pub host: String,
     /// HTTP port (env `INFLUX_PORT`).
     pub port: u16,
     /// Database (env `INFLUX_DATABASE`).
     pub database: String,
+    /// User of a server with `auth-enabled` (env `INFLUX_USER`); empty: no authentication.
+    /// Sent with `password` as HTTP Basic authentication.
+    pub username: String,
+    /// Its password (env `INFLUX_PASSWORD`); never logged.
+    pub password: Password,
     /// Retention policy of the 1-second series.
     pub retention_policy: String,
     /// Measurement of the 1-second series.
@@ -40,9 +83,12 @@ impl Default for InfluxConfig {
     fn default() -> Self {
         InfluxConfig {
             enabled: false,
+            scheme: "http".into(),
             host: "127.0.0.1".into(),
             port: 8086,
             database: "significant_trades".into(),
+            username: String::new(),
+            password: Password::default(),
             retention_policy: "aggr_1s".into(),
             measurement: "trades_1s".into(),
             batch_size: 5_000,
@@ -56,8 +102,9 @@ impl Default for InfluxConfig {
 }
 
 impl InfluxConfig {
-    /// Applies `INFLUX_HOST`, `INFLUX_PORT`, `INFLUX_DATABASE`; a set but unusable value is an
-    /// error naming the variable.
+    /// Applies `INFLUX_HOST`, `INFLUX_PORT`, `INFLUX_DATABASE`, `INFLUX_SCHEME`, `INFLUX_USER`
+    /// (else `INFLUX_USERNAME`), `INFLUX_PASSWORD`; a set but unusable value is an error naming
+    /// the variable (never quoting a password).
     pub fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(v) = get("INFLUX_HOST") {
             let h = v.trim();
@@ -82,12 +129,45 @@ impl InfluxConfig {
             }
             self.database = v.trim().to_string();
         }
+        if let Some(v) = get("INFLUX_SCHEME") {
+            let scheme = v.trim().to_ascii_lowercase();
+            if scheme != "http" && scheme != "https" {
+                return Err(format!("INFLUX_SCHEME={v:?}: expected http or https"));
+            }
+            self.scheme = scheme;
+        }
+        if let Some((name, v)) = ["INFLUX_USER", "INFLUX_USERNAME"]
+            .into_iter()
+            .find_map(|k| get(k).map(|v| (k, v)))
+        {
+            if v.contains(':') {
+                return Err(format!("{name}={v:?}: a user name cannot contain ':'"));
+            }
+            self.username = v;
+        }
+        if let Some(v) = get("INFLUX_PASSWORD") {
+            self.password = Password(v);
+        }
         Ok(())
+    }
+
+    /// Whether requests go over TLS.
+    pub fn https(&self) -> bool {
+        self.scheme == "https"
     }
 
     /// Checks every field; the error names it.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |f: &str, m: String| Err((format!("influx.{f}"), m));
+        if self.scheme != "http" && self.scheme != "https" {
+            return bad(
+                "scheme",
+                format!("{:?} is not \"http\" or \"https\"", self.scheme),
+            );
+        }
+        if self.username.contains(':') {
+            return bad("username", "cannot contain ':'".into());
+        }
         if self.host.is_empty() || self.host.contains(char::is_whitespace) {
             return bad("host", format!("{:?} is not a host name", self.host));
         }
@@ -171,6 +251,51 @@ mod tests {
             .apply_env(&|k| (k == "INFLUX_PORT").then(|| "x".to_string()))
             .unwrap_err();
         assert!(e.contains("INFLUX_PORT"), "{e}");
+        let e = c
+            .apply_env(&|k| (k == "INFLUX_SCHEME").then(|| "ftp".to_string()))
+            .unwrap_err();
+        assert!(e.contains("INFLUX_SCHEME"), "{e}");
+    }
+
+    #[test]
+    fn credentials_and_scheme_from_env_and_the_password_never_shows() {
+        let mut c: InfluxConfig =
+            toml::from_str("scheme = \"https\"\nusername = \"file\"\npassword = \"s3cret-file\"\n")
+                .unwrap();
+        assert!(c.https());
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("file", "s3cret-file")
+        );
+        c.apply_env(&|k| match k {
+            "INFLUX_SCHEME" => Some("HTTP".into()),
+            "INFLUX_USERNAME" => Some("cli".into()),
+            "INFLUX_PASSWORD" => Some("s3cret-env".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!c.https());
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("cli", "s3cret-env")
+        );
+        // INFLUX_USER wins over the CLI's INFLUX_USERNAME.
+        c.apply_env(&|k| match k {
+            "INFLUX_USER" => Some("writer".into()),
+            "INFLUX_USERNAME" => Some("cli".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.username, "writer");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(c.validate().is_ok());
+        c.scheme = "ftp".into();
+        assert_eq!(c.validate().unwrap_err().0, "influx.scheme");
+        c.scheme = "https".into();
+        c.username = "a:b".into();
+        assert_eq!(c.validate().unwrap_err().0, "influx.username");
     }
 
     #[test]

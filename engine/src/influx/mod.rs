@@ -10,7 +10,8 @@
 //!   store; resumable and idempotent.
 //! - [`setup`]: the retention policies of the original `setup_retention_policy.sh`, and
 //!   `--verify`.
-//! - [`client`] / [`http`]: the HTTP/1.1 client underneath.
+//! - [`client`]: the InfluxDB HTTP API over [`crate::http_client`] (http or https, optional
+//!   user and password).
 //!
 //! A bar whose second had only liquidations has NaN OHLC in the store; line protocol has no
 //! NaN, so those four fields are left out of its point, and an imported point without them
@@ -19,7 +20,6 @@
 
 pub mod client;
 pub mod config;
-pub mod http;
 pub mod import;
 pub mod line;
 pub mod setup;

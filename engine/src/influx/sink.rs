@@ -20,9 +20,9 @@
 //! the bar store (so a restart mid-bucket still writes a whole bucket) and written to
 //! `aggr_<tf>.trades_<tf>`. An amendment of a finished bucket writes it again.
 
+use super::client::url_encode;
 use super::client::{InfluxClient, InfluxError};
 use super::config::InfluxConfig;
-use super::http::url_encode;
 use super::line::{escape_measurement, escape_tag, push_point};
 use crate::bar::Bar;
 use crate::store::{resample, Store};
@@ -432,21 +432,11 @@ fn parse_segment_name(name: &str) -> Option<(u64, u64, String)> {
     Some((seq, points, rp))
 }
 
+/// The retention policy of a backlog file name, which [`url_encode`] wrote: `None` unless
+/// it decodes to UTF-8 and encodes back to the same text.
 fn url_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let rp = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+    (url_encode(&rp) == s).then(|| rp.into_owned())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -492,7 +482,7 @@ impl Worker {
         shared: Arc<Shared>,
         backlog: Backlog,
     ) -> Worker {
-        let client = InfluxClient::new(&cfg.host, cfg.port, &cfg.database, cfg.timeout());
+        let client = InfluxClient::from_config(&cfg);
         let rollups = cfg
             .rollup_targets()
             .into_iter()

@@ -66,7 +66,7 @@ impl InstrumentsConfig {
                     ),
                 ));
             }
-            if let Err(e) = http::Url::parse(url) {
+            if let Err(e) = crate::http_client::check_url(url) {
                 return Err((format!("instruments.base_url.{family}"), e.to_string()));
             }
         }
@@ -142,7 +142,7 @@ pub fn load(
     cfg: &InstrumentsConfig,
     data_dir: &Path,
     families: &[Family],
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &http::Roots,
     now_ms: i64,
 ) -> Loaded {
     let mut merged = (*Instruments::bundled()).clone();
@@ -199,7 +199,7 @@ fn choose(
     cfg: &InstrumentsConfig,
     data_dir: &Path,
     family: Family,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &http::Roots,
     now_ms: i64,
 ) -> Choice {
     let path = cache_path(data_dir, family);
@@ -270,9 +270,9 @@ const MAX_PAGES: usize = 50;
 pub fn fetch(
     cfg: &InstrumentsConfig,
     family: Family,
-    tls: &Arc<rustls::ClientConfig>,
+    tls: &http::Roots,
 ) -> Result<Vec<Spec>, FetchError> {
-    let timeout = Duration::from_millis(cfg.timeout_ms);
+    let client = http::client(Duration::from_millis(cfg.timeout_ms), tls);
     let base = cfg.base_url(family);
     let mut specs = Vec::new();
     let mut skipped = 0;
@@ -286,7 +286,7 @@ pub fn fetch(
                 Some(c) => format!("{base}{path}&cursor={}", percent_encode(c)),
                 None => format!("{base}{path}"),
             };
-            let body = http::get(&url, timeout, tls)?;
+            let body = http::get(&client, &url)?;
             let p = family.parse(&body)?;
             specs.extend(p.specs);
             skipped += p.skipped;
@@ -306,18 +306,17 @@ pub fn fetch(
     Ok(specs)
 }
 
-/// A cursor as a query value: Bybit's come percent-encoded already (`first%3DBTCUSD…`), so
-/// `%` passes through; anything else outside the unreserved set is encoded.
+/// Characters a cursor keeps as they are in a query value: the unreserved set and `%` (Bybit's
+/// cursors come percent-encoded already, `first%3DBTCUSD…`); everything else is encoded.
+const CURSOR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'%');
+
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'%') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, CURSOR).to_string()
 }
 
 /// A cache file's contents.
@@ -411,9 +410,10 @@ pub fn write_cache(
     result
 }
 
-/// The default TLS settings for `https://` fetches (the Mozilla roots bundled with `feeds`).
-pub fn default_tls() -> Arc<rustls::ClientConfig> {
-    feeds::ws::WsConfig::default().tls
+/// The default TLS roots for `https://` fetches: the Mozilla roots of `webpki-roots`, the set
+/// the feeds trust.
+pub fn default_tls() -> http::Roots {
+    http::Roots::WebPki
 }
 
 /// [`load`] for the families the decoders of `venues` need, with the default TLS roots and
@@ -437,4 +437,15 @@ pub fn load_for(
         &default_tls(),
         feeds::clock::wall_us() / 1000,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cursors_keep_their_escapes_and_encode_the_rest() {
+        assert_eq!(
+            super::percent_encode("first%3DBTCUSD&x=a b/+~"),
+            "first%3DBTCUSD%26x%3Da%20b%2F%2B~"
+        );
+    }
 }

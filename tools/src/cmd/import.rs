@@ -125,7 +125,7 @@ pub(crate) fn main_import(global: &Global, args: ImportArgs) -> anyhow::Result<E
         data_dir: data_dir.clone(),
         restart: a.restart,
     };
-    let mut client = InfluxClient::new(&cfg.host, cfg.port, &cfg.database, cfg.timeout());
+    let mut client = InfluxClient::from_config(&cfg);
     let version = client
         .ping()
         .with_context(|| format!("is InfluxDB running at {}:{}?", cfg.host, cfg.port))?;
@@ -201,7 +201,7 @@ pub(crate) fn main_import(global: &Global, args: ImportArgs) -> anyhow::Result<E
 pub(crate) fn main_influx(global: &Global, args: InfluxArgs) -> anyhow::Result<ExitCode> {
     let InfluxCommand::Setup { server, verify } = args.command;
     let cfg = server.resolve(global)?;
-    let mut client = InfluxClient::new(&cfg.host, cfg.port, &cfg.database, cfg.timeout());
+    let mut client = InfluxClient::from_config(&cfg);
     let version = client
         .ping()
         .with_context(|| format!("is InfluxDB running at {}:{}?", cfg.host, cfg.port))?;

@@ -350,27 +350,11 @@ pub(crate) fn fault_reply(path: &str, kind: FaultKind) -> Reply {
     r
 }
 
-/// `%XX` and `+` decoded (invalid escapes are kept as they are).
+/// `+` and `%XX` decoded, as a form-encoded query value (invalid escapes are kept as they are).
 pub(crate) fn pct_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(v) = hex {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if c == b'+' { b' ' } else { c });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 pub(crate) type Query = BTreeMap<String, String>;
@@ -1107,6 +1091,7 @@ mod tests {
             "2026-01-01T00:00:00Z"
         );
         assert_eq!(pct_decode("a+b%2"), "a b%2");
+        assert_eq!(pct_decode("%2B+%zz"), "+ %zz");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A private `influxd` (InfluxDB 1.x, Debian's `influxdb` package) for tests: its own temp
-//! directory and config, HTTP and RPC on free loopback ports, no reporting. It fails (never
-//! skips) when the binary is missing.
+//! directory and config, HTTP and RPC on free loopback ports, no reporting; optionally with
+//! authentication on and/or HTTPS with a certificate made for the test. It fails (never skips)
+//! when the binary is missing.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -16,15 +17,36 @@ pub(crate) struct Influxd {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) port: u16,
     rpc_port: u16,
+    /// `[http] auth-enabled`.
+    auth: bool,
+    /// HTTPS with this self-signed certificate for `127.0.0.1` (DER), trusted by [`Influxd::client`].
+    pub(crate) cert: Option<Vec<u8>>,
 }
 
 impl Influxd {
     pub(crate) fn start() -> Influxd {
+        Influxd::start_with(false, false)
+    }
+
+    /// A server with authentication on (`auth`: until the first admin user exists, it only
+    /// accepts creating one) and/or HTTPS (`tls`).
+    pub(crate) fn start_with(auth: bool, tls: bool) -> Influxd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cert = tls.then(|| {
+            let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+                .expect("test certificate");
+            std::fs::write(dir.path().join("cert.pem"), c.cert.pem()).expect("cert.pem");
+            std::fs::write(dir.path().join("key.pem"), c.key_pair.serialize_pem())
+                .expect("key.pem");
+            c.cert.der().to_vec()
+        });
         let mut s = Influxd {
             child: None,
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
             port: free_port(),
             rpc_port: free_port(),
+            auth,
+            cert,
         };
         s.spawn();
         s
@@ -38,10 +60,14 @@ impl Influxd {
              [meta]\n  dir = \"{d}/meta\"\n\
              [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
              [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+               auth-enabled = {auth}\n  https-enabled = {tls}\n\
+               https-certificate = \"{d}/cert.pem\"\n  https-private-key = \"{d}/key.pem\"\n\
              [monitor]\n  store-enabled = false\n",
             rpc = self.rpc_port,
             http = self.port,
-            d = d.display()
+            d = d.display(),
+            auth = self.auth,
+            tls = self.cert.is_some(),
         );
         let path = d.join("influxd.conf");
         std::fs::write(&path, text).expect("write influxd.conf");
@@ -67,12 +93,7 @@ impl Influxd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut c = engine::influx::InfluxClient::new(
-                "127.0.0.1",
-                self.port,
-                "x",
-                Duration::from_secs(2),
-            );
+            let mut c = self.client_with_timeout("x", Duration::from_secs(2));
             if c.ping().is_ok() {
                 return;
             }
@@ -99,9 +120,19 @@ impl Influxd {
         }
     }
 
-    /// A client for `db`.
+    /// A client for `db` (no credentials; over HTTPS trusting the test certificate).
     pub(crate) fn client(&self, db: &str) -> engine::influx::InfluxClient {
-        engine::influx::InfluxClient::new("127.0.0.1", self.port, db, Duration::from_secs(10))
+        self.client_with_timeout(db, Duration::from_secs(10))
+    }
+
+    fn client_with_timeout(&self, db: &str, timeout: Duration) -> engine::influx::InfluxClient {
+        let c = engine::influx::InfluxClient::new("127.0.0.1", self.port, db, timeout);
+        match &self.cert {
+            Some(der) => c.with_https(engine::http_client::Roots::only([
+                engine::http_client::Certificate::from(der.clone()),
+            ])),
+            None => c,
+        }
     }
 }
 
