@@ -60,10 +60,22 @@ pub struct SignalsConfig {
     pub stdout: bool,
     /// Publish signals to Redis in the original's layout (seed-compat.md). Default false.
     pub redis: bool,
-    /// Redis server (env `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`, `REDIS_PASSWORD` override).
+    /// Redis server (env `REDIS_URL`, then `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`,
+    /// `REDIS_USERNAME`, `REDIS_PASSWORD` override; see [`crate::sink::redis::RedisConfig`]).
     pub redis_host: String,
     pub redis_port: u16,
     pub redis_db: u32,
+    /// ACL user (`AUTH username password`); needs `redis_password`.
+    pub redis_username: Option<String>,
+    /// `AUTH` password (ACL user's, or the default user's `requirepass`). Never logged.
+    pub redis_password: Option<crate::sink::redis::Secret>,
+    /// TLS to the server (what `rediss://` means).
+    pub redis_tls: bool,
+    /// PEM CA certificate(s) to trust for TLS instead of the webpki roots.
+    pub redis_ca_file: Option<PathBuf>,
+    /// `redis://[user:password@]host:port/db` or `rediss://…`: when set, replaces
+    /// host, port, db, username, password and tls above.
+    pub redis_url: Option<crate::sink::redis::Secret>,
 }
 
 impl Default for SignalsConfig {
@@ -74,6 +86,11 @@ impl Default for SignalsConfig {
             redis_host: "127.0.0.1".to_string(),
             redis_port: 6379,
             redis_db: 0,
+            redis_username: None,
+            redis_password: None,
+            redis_tls: false,
+            redis_ca_file: None,
+            redis_url: None,
         }
     }
 }

@@ -255,13 +255,25 @@ impl Plan {
             None
         };
         let redis = if cfg.signals.redis {
+            let s = &cfg.signals;
             let mut r = crate::sink::redis::RedisConfig {
-                host: cfg.signals.redis_host.clone(),
-                port: cfg.signals.redis_port,
-                db: cfg.signals.redis_db,
+                host: s.redis_host.clone(),
+                port: s.redis_port,
+                db: s.redis_db,
+                username: s.redis_username.clone(),
+                password: s.redis_password.clone(),
+                tls: s.redis_tls,
+                ca_file: s.redis_ca_file.clone(),
                 signal_ttl_s: cfg.strategy.signal_ttl_s,
                 ..Default::default()
             };
+            if let Some(url) = &s.redis_url {
+                r.apply_url(url.expose())
+                    .map_err(|message| ConfigError::Invalid {
+                        origin: "signals.redis_url".to_string(),
+                        message,
+                    })?;
+            }
             r.apply_env()
                 .and_then(|()| r.validate())
                 .map_err(|e| ConfigError::Invalid {
@@ -420,12 +432,7 @@ impl Running {
                 true,
             );
             if let Some(rc) = plan.redis.clone() {
-                log::info!(
-                    "signals: publishing to Redis at {}:{} db {}",
-                    rc.host,
-                    rc.port,
-                    rc.db
-                );
+                log::info!("signals: publishing to Redis at {}", rc.endpoint());
                 let sink =
                     crate::sink::redis::RedisSink::start(rc).map_err(std::io::Error::other)?;
                 signals = signals.with_redis(sink);
