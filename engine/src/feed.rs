@@ -20,10 +20,10 @@
 //!   ([`crate::silence`]).
 
 use crate::backfill::{BackfillJob, BackfillOut, DoneWhy};
+use crate::backoff::reconnect as backoff;
 use crate::continuity::{
     Action, Continuity, ContinuityConfig, ContinuityCounters, Outcome, Record, Source,
 };
-use crate::backoff::reconnect as backoff;
 use crate::market::{MarketTable, Tick};
 use crate::ring::{Consumer, Producer};
 use crate::route::Router;

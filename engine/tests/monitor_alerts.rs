@@ -69,7 +69,10 @@ fn stale_data_is_published_to_the_alerts_channel_and_resolved_state_kept() {
             .get_packed_command(),
     )
     .unwrap();
-    assert!(matches!(sub.recv_response().unwrap(), redis::Value::Array(_)));
+    assert!(matches!(
+        sub.recv_response().unwrap(),
+        redis::Value::Array(_)
+    ));
 
     let mut table = MarketTable::new(1);
     table.add(Venue::BinanceUsdm, Symbol::new(b"BTCUSDT").unwrap());

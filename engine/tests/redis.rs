@@ -4,10 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
 use std::sync::Arc;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use engine::sink::redis::{OutSignal, RedisConfig, RedisSink, RedisStats, SubmitError};
@@ -138,7 +138,12 @@ impl Server {
     }
 
     fn lrange(&self, db: u32, key: &str) -> Vec<String> {
-        match command(&mut self.conn(db), &[b"LRANGE", key.as_bytes(), b"0", b"-1"]).unwrap() {
+        match command(
+            &mut self.conn(db),
+            &[b"LRANGE", key.as_bytes(), b"0", b"-1"],
+        )
+        .unwrap()
+        {
             Value::Array(items) => items.into_iter().map(bulk_string).collect(),
             other => panic!("LRANGE {key}: {other:?}"),
         }
@@ -416,6 +421,7 @@ fn authenticates_and_reports_a_wrong_password() {
     .unwrap();
     bad.submit(signal("BTCUSDT", 2)).unwrap();
     wait_for(&bad, "a refused connection", |s| s.errors >= 2);
+    assert!(bad.stats().auth_failures >= 2, "{:?}", bad.stats());
     let report = bad.shutdown(Duration::from_millis(300));
     assert!(!report.stats.connected);
     assert_eq!(report.stats.published, 0);
@@ -424,7 +430,7 @@ fn authenticates_and_reports_a_wrong_password() {
     // Without a password the server answers NOAUTH: also not a connection.
     let none = RedisSink::start(srv.config()).unwrap();
     none.submit(signal("BTCUSDT", 3)).unwrap();
-    wait_for(&none, "a refused connection", |s| s.errors >= 1);
+    wait_for(&none, "a refused connection", |s| s.auth_failures >= 1);
     assert_eq!(none.shutdown(Duration::from_millis(300)).remaining, 1);
 
     let mut c = srv.conn(0);
@@ -854,7 +860,8 @@ fn an_acl_user_with_password_publishes_signals_and_alerts() {
     })
     .unwrap();
     sink.submit(signal("BTCUSDT", 1)).unwrap();
-    sink.publish_alert(r#"{"alert":"feed_down"}"#.into()).unwrap();
+    sink.publish_alert(r#"{"alert":"feed_down"}"#.into())
+        .unwrap();
     wait_for(&sink, "a signal and an alert as the ACL user", |s| {
         s.published == 1 && s.alerts_published == 1
     });
@@ -870,7 +877,10 @@ fn an_acl_user_with_password_publishes_signals_and_alerts() {
         srv.cli(2, &["GET", "squeezeflow:signal:BTCUSDT"]),
         json("BTCUSDT", 1)
     );
-    assert_eq!(srv.lrange(2, "squeezeflow:history:BTCUSDT"), [json("BTCUSDT", 1)]);
+    assert_eq!(
+        srv.lrange(2, "squeezeflow:history:BTCUSDT"),
+        [json("BTCUSDT", 1)]
+    );
     assert_eq!(
         srv.cli_int(2, &["GET", "squeezeflow:stats:signals_published"]),
         1
@@ -903,7 +913,13 @@ fn a_wrong_acl_password_is_counted_keeps_the_backlog_and_delivers_once_the_serve
     assert_eq!(
         srv.cli(
             0,
-            &["ACL", "SETUSER", "squeezeflow", "resetpass", ">the-sinks-password"]
+            &[
+                "ACL",
+                "SETUSER",
+                "squeezeflow",
+                "resetpass",
+                ">the-sinks-password"
+            ]
         ),
         "OK"
     );
@@ -917,7 +933,10 @@ fn a_wrong_acl_password_is_counted_keeps_the_backlog_and_delivers_once_the_serve
         3
     );
     let stats = sink.shutdown(Duration::from_secs(5)).stats;
-    assert_eq!(stats.reconnects, 0, "the first login is not a reconnect: {stats:?}");
+    assert_eq!(
+        stats.reconnects, 0,
+        "the first login is not a reconnect: {stats:?}"
+    );
 }
 
 #[test]
@@ -936,14 +955,25 @@ fn an_acl_user_without_a_permission_gets_refusals_nothing_half_applied() {
     sink.submit(signal("SOLUSDT", 1)).unwrap();
     wait_for(&sink, "refused transactions", |s| s.errors >= 2);
     let s = sink.stats();
-    assert_eq!((s.published, s.backlog, s.auth_failures), (0, 1, 0), "{s:?}");
-    assert_eq!(srv.cli_int(0, &["DBSIZE"]), 0, "an aborted transaction applied something");
+    assert_eq!(
+        (s.published, s.backlog, s.auth_failures),
+        (0, 1, 0),
+        "{s:?}"
+    );
+    assert_eq!(
+        srv.cli_int(0, &["DBSIZE"]),
+        0,
+        "an aborted transaction applied something"
+    );
     assert_eq!(
         srv.cli(0, &["ACL", "SETUSER", "squeezeflow", "+lpush"]),
         "OK"
     );
     wait_for(&sink, "the signal", |s| s.published == 1 && s.backlog == 0);
-    assert_eq!(srv.lrange(0, "squeezeflow:history:SOLUSDT"), [json("SOLUSDT", 1)]);
+    assert_eq!(
+        srv.lrange(0, "squeezeflow:history:SOLUSDT"),
+        [json("SOLUSDT", 1)]
+    );
     assert_eq!(sink.shutdown(Duration::from_secs(5)).remaining, 0);
 }
 
@@ -1006,9 +1036,16 @@ fn rediss_with_the_given_ca_publishes_and_an_untrusted_server_is_refused() {
     sink.submit(signal("BTCUSDT", 1)).unwrap();
     wait_for(&sink, "a signal over TLS", |s| s.published == 1);
     let report = sink.shutdown(Duration::from_secs(5));
-    assert_eq!((report.remaining, report.stats.errors), (0, 0), "{report:?}");
+    assert_eq!(
+        (report.remaining, report.stats.errors),
+        (0, 0),
+        "{report:?}"
+    );
     let mut c = srv.conn(0);
-    assert_eq!(command(&mut c, &[b"AUTH", b"over-tls"]).unwrap(), Value::Okay);
+    assert_eq!(
+        command(&mut c, &[b"AUTH", b"over-tls"]).unwrap(),
+        Value::Okay
+    );
     assert_eq!(command(&mut c, &[b"SELECT", b"3"]).unwrap(), Value::Okay);
     assert_eq!(
         command(&mut c, &[b"GET", b"squeezeflow:signal:BTCUSDT"]).unwrap(),

@@ -38,7 +38,12 @@ fn redis_env_vars_are_applied_and_bad_values_are_errors() {
     let mut cfg = RedisConfig::default();
     cfg.apply_env().unwrap();
     assert_eq!(
-        (cfg.host.as_str(), cfg.port, cfg.db, cfg.password.as_ref().map(|p| p.expose())),
+        (
+            cfg.host.as_str(),
+            cfg.port,
+            cfg.db,
+            cfg.password.as_ref().map(|p| p.expose())
+        ),
         ("redis.internal", 6380, 3, None)
     );
 

@@ -102,10 +102,12 @@ impl From<String> for Secret {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// `AUTH` was refused, or the server wants a password and none is configured.
-    #[error("authentication as {user} refused: wrong username or password, no password configured, or the ACL user is disabled ({source})")]
+    #[error("authentication as {user} refused: {hint} ({source})")]
     Auth {
         /// `user "name"` or `the default user`.
         user: String,
+        /// What to check.
+        hint: &'static str,
         /// What the client reported.
         source: RedisError,
     },
@@ -145,6 +147,11 @@ fn open(
     };
     let auth = |source: RedisError| ConnectError::Auth {
         user: who(),
+        hint: if cfg.password.is_some() {
+            "wrong username or password, or the ACL user is disabled"
+        } else {
+            "the server wants a password and none is configured"
+        },
         source,
     };
     let mut c = client
@@ -278,7 +285,9 @@ impl RedisConfig {
         let shown = redact_url(url);
         let bad = |why: &str| format!("{shown}: {why}");
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-            return Err(bad("expected redis://[user:password@]host:port/db or rediss://…"));
+            return Err(bad(
+                "expected redis://[user:password@]host:port/db or rediss://…",
+            ));
         }
         let info = url
             .into_connection_info()
@@ -334,11 +343,12 @@ impl RedisConfig {
         // Parsed into a copy first: a bad variable changes nothing.
         let mut next = self.clone();
         if let Some(v) = get("REDIS_URL") {
-            next.apply_url(v.trim()).map_err(|message| RedisConfigError::Env {
-                var: "REDIS_URL",
-                value: redact_url(v.trim()),
-                message,
-            })?;
+            next.apply_url(v.trim())
+                .map_err(|message| RedisConfigError::Env {
+                    var: "REDIS_URL",
+                    value: redact_url(v.trim()),
+                    message,
+                })?;
         }
         if let Some(v) = get("REDIS_HOST") {
             let h = v.trim();
@@ -459,12 +469,9 @@ impl RedisConfig {
         let Some(path) = &self.ca_file else {
             return Client::open(info).map_err(|e| invalid(format!("{}: {e}", self.endpoint())));
         };
-        let pem = std::fs::read(path)
-            .map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
-        if !pem
-            .windows(27)
-            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
-        {
+        let pem =
+            std::fs::read(path).map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
             return Err(invalid(format!(
                 "ca_file {}: no PEM certificate in it",
                 path.display()
@@ -1329,7 +1336,10 @@ mod tests {
 
         // A URL replaces every part it covers: no user, no password, no TLS, db 0.
         c.apply_url("redis://127.0.0.1").unwrap();
-        assert_eq!((c.host.as_str(), c.port, c.db, c.tls), ("127.0.0.1", 6379, 0, false));
+        assert_eq!(
+            (c.host.as_str(), c.port, c.db, c.tls),
+            ("127.0.0.1", 6379, 0, false)
+        );
         assert_eq!((c.username.as_deref(), c.password.as_ref()), (None, None));
         // `requirepass` style: a password for the default user.
         c.apply_url("redis://:s3cret@localhost:6379/1").unwrap();
