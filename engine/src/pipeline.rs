@@ -255,32 +255,8 @@ impl Plan {
             None
         };
         let redis = if cfg.signals.redis {
-            let s = &cfg.signals;
-            let mut r = crate::sink::redis::RedisConfig {
-                host: s.redis_host.clone(),
-                port: s.redis_port,
-                db: s.redis_db,
-                username: s.redis_username.clone(),
-                password: s.redis_password.clone(),
-                tls: s.redis_tls,
-                ca_file: s.redis_ca_file.clone(),
-                signal_ttl_s: cfg.strategy.signal_ttl_s,
-                ..Default::default()
-            };
-            if let Some(url) = &s.redis_url {
-                r.apply_url(url.expose())
-                    .map_err(|message| ConfigError::Invalid {
-                        origin: "signals.redis_url".to_string(),
-                        message,
-                    })?;
-            }
-            r.apply_env()
-                .and_then(|()| r.validate())
-                .map_err(|e| ConfigError::Invalid {
-                    origin: "signals.redis".to_string(),
-                    message: e.to_string(),
-                })?;
-            Some(r)
+            let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+            Some(cfg.signals.redis_config(cfg.strategy.signal_ttl_s, env)?)
         } else {
             None
         };
