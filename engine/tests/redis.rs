@@ -1081,3 +1081,37 @@ fn rediss_with_the_given_ca_publishes_and_an_untrusted_server_is_refused() {
         Value::Int(1)
     );
 }
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_bounded_by_the_timeouts() {
+    // A hung Redis: the TCP handshake completes (the kernel's backlog) but nothing is ever
+    // read or written. Each attempt must end within the configured timeouts, counted, and the
+    // signal must stay in the backlog.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(64) {
+            held.push(s);
+        }
+    });
+    let sink = RedisSink::start(RedisConfig {
+        port,
+        connect_timeout_ms: 100,
+        io_timeout_ms: 100,
+        ..RedisConfig::default()
+    })
+    .unwrap();
+    sink.submit(signal("BTCUSDT", 1)).unwrap();
+    wait_for(&sink, "attempts that time out", |s| s.errors >= 3);
+    let report = sink.shutdown(Duration::from_millis(300));
+    assert!(!report.stats.connected, "{report:?}");
+    assert_eq!(
+        (
+            report.remaining,
+            report.stats.published,
+            report.stats.auth_failures
+        ),
+        (1, 0, 0)
+    );
+}

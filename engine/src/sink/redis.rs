@@ -111,12 +111,22 @@ pub enum ConnectError {
         /// What the client reported.
         source: RedisError,
     },
-    /// TCP, TLS, `SELECT` or a protocol failure.
-    #[error("{0}")]
+    /// TCP, TLS, `SELECT`, a timeout or a protocol failure.
+    #[error("{}", describe(.0))]
     Redis(RedisError),
     /// The connection answered `PING` with something else than `PONG`.
     #[error("PING: {0}")]
     Ping(String),
+}
+
+/// A client error for log lines: a socket timeout says so (the OS words it "Resource
+/// temporarily unavailable").
+fn describe(e: &RedisError) -> String {
+    if e.is_timeout() {
+        format!("timed out ({e})")
+    } else {
+        e.to_string()
+    }
 }
 
 /// A server error reply as the server wrote it (`CODE detail`).
@@ -485,7 +495,8 @@ impl RedisConfig {
             .map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))
     }
 
-    /// Opens a connection as the sink does (see [`open`]): for checks and tests.
+    /// Opens a connection as the sink does (TCP or TLS, `AUTH`, `SELECT`, `PING`; the
+    /// configured timeouts): for checks and tests.
     pub fn connect(&self) -> Result<Connection, ConnectError> {
         let client = self.client().map_err(|e| {
             ConnectError::Redis(RedisError::from((
@@ -1146,7 +1157,7 @@ fn publish(
                 .arg(job.json.as_bytes())
                 .get_packed_command();
             if let Err(e) = conn.send_packed_command(&request) {
-                return Outcome::NotSent(format!("writing: {e}"));
+                return Outcome::NotSent(format!("writing: {}", describe(&e)));
             }
             return match conn.recv_response() {
                 Ok(Value::Int(_)) => Outcome::Done,
@@ -1154,7 +1165,7 @@ fn publish(
                     Outcome::Refused(format!("PUBLISH alert: {}", server_error(&e)))
                 }
                 Ok(other) => Outcome::Refused(format!("PUBLISH alert: {other:?}")),
-                Err(e) => Outcome::Unknown(e.to_string()),
+                Err(e) => Outcome::Unknown(describe(&e)),
             };
         }
         Kind::Signal { symbol } => symbol,
@@ -1166,7 +1177,7 @@ fn publish(
             .arg(job.json.as_bytes())
             .get_packed_command();
         if let Err(e) = conn.send_packed_command(&request) {
-            return Outcome::NotSent(format!("writing: {e}"));
+            return Outcome::NotSent(format!("writing: {}", describe(&e)));
         }
         match conn.recv_response() {
             Ok(Value::Int(_)) => {
@@ -1185,7 +1196,7 @@ fn publish(
                     "redis: cannot tell whether signal {symbol} was applied before the connection dropped (LPOS: {other}); sending it again"
                 );
             }
-            Err(e) => return Outcome::Unknown(e.to_string()),
+            Err(e) => return Outcome::Unknown(describe(&e)),
         }
         job.ambiguous = false;
     }
@@ -1226,7 +1237,7 @@ fn publish(
     let queued = tx.len() - 1;
     if let Err(e) = conn.send_packed_command(&tx.get_packed_pipeline()) {
         // Not completely written: EXEC never reached the server, nothing was applied.
-        return Outcome::NotSent(format!("writing: {e}"));
+        return Outcome::NotSent(format!("writing: {}", describe(&e)));
     }
     // From here on the server may have executed the transaction.
     let mut refused = None;
@@ -1239,11 +1250,11 @@ fn publish(
                 }
             }
             Ok(_) => {}
-            Err(e) => return Outcome::Unknown(e.to_string()),
+            Err(e) => return Outcome::Unknown(describe(&e)),
         }
     }
     match conn.recv_response() {
-        Err(e) => Outcome::Unknown(e.to_string()),
+        Err(e) => Outcome::Unknown(describe(&e)),
         // EXECABORT (a command was refused while queueing) or a refused MULTI: nothing applied.
         Ok(Value::ServerError(e)) => {
             let e = server_error(&e);
