@@ -411,6 +411,13 @@ impl RedisConfig {
         if self.port == 0 {
             return fail("port 0");
         }
+        if self
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().is_empty())
+        {
+            return fail("the password is empty; leave it out for no AUTH");
+        }
         if self.username.is_some() && self.password.is_none() {
             return fail("a username needs a password (AUTH username password)");
         }
@@ -1423,6 +1430,12 @@ mod tests {
         };
         let e = user_only.validate().unwrap_err();
         assert!(e.to_string().contains("username needs a password"), "{e}");
+        let empty = RedisConfig {
+            password: Some("".into()),
+            ..RedisConfig::default()
+        };
+        let e = empty.validate().unwrap_err();
+        assert!(e.to_string().contains("password is empty"), "{e}");
         let ca_without_tls = RedisConfig {
             ca_file: Some("/nonexistent/ca.pem".into()),
             ..RedisConfig::default()
