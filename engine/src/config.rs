@@ -60,10 +60,57 @@ pub struct SignalsConfig {
     pub stdout: bool,
     /// Publish signals to Redis in the original's layout (seed-compat.md). Default false.
     pub redis: bool,
-    /// Redis server (env `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`, `REDIS_PASSWORD` override).
+    /// Redis server (env `REDIS_URL`, then `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`,
+    /// `REDIS_USERNAME`, `REDIS_PASSWORD` override; see [`crate::sink::redis::RedisConfig`]).
     pub redis_host: String,
     pub redis_port: u16,
     pub redis_db: u32,
+    /// ACL user (`AUTH username password`); needs `redis_password`.
+    pub redis_username: Option<String>,
+    /// `AUTH` password (ACL user's, or the default user's `requirepass`). Never logged.
+    pub redis_password: Option<crate::sink::redis::Secret>,
+    /// TLS to the server (what `rediss://` means).
+    pub redis_tls: bool,
+    /// PEM CA certificate(s) to trust for TLS instead of the webpki roots.
+    pub redis_ca_file: Option<PathBuf>,
+    /// `redis://[user:password@]host:port/db` or `rediss://…`: when set, replaces
+    /// host, port, db, username, password and tls above.
+    pub redis_url: Option<crate::sink::redis::Secret>,
+}
+
+impl SignalsConfig {
+    /// The Redis sink's settings: the `redis_*` fields, `redis_url` over them, then the
+    /// `REDIS_*` variables read through `env` over both (environment overrides the file);
+    /// validated. Errors never show a password.
+    pub fn redis_config(
+        &self,
+        signal_ttl_s: u64,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::sink::redis::RedisConfig, ConfigError> {
+        let invalid = |origin: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut r = crate::sink::redis::RedisConfig {
+            host: self.redis_host.clone(),
+            port: self.redis_port,
+            db: self.redis_db,
+            username: self.redis_username.clone(),
+            password: self.redis_password.clone(),
+            tls: self.redis_tls,
+            ca_file: self.redis_ca_file.clone(),
+            signal_ttl_s,
+            ..Default::default()
+        };
+        if let Some(url) = &self.redis_url {
+            r.apply_url(url.expose())
+                .map_err(|m| invalid("signals.redis_url", m))?;
+        }
+        r.apply_env_from(env)
+            .and_then(|()| r.validate())
+            .map_err(|e| invalid("signals.redis", e.to_string()))?;
+        Ok(r)
+    }
 }
 
 impl Default for SignalsConfig {
@@ -74,6 +121,11 @@ impl Default for SignalsConfig {
             redis_host: "127.0.0.1".to_string(),
             redis_port: 6379,
             redis_db: 0,
+            redis_username: None,
+            redis_password: None,
+            redis_tls: false,
+            redis_ca_file: None,
+            redis_url: None,
         }
     }
 }
@@ -639,6 +691,68 @@ pairs = ["btcusdt", "btcusd_perp"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("silent_after"), "unknown key named: {e}");
+    }
+
+    #[test]
+    fn redis_credentials_tls_and_url_from_the_file_and_the_environment() {
+        let cfg = parse(
+            "[signals]\nredis = true\nredis_host = \"redis.internal\"\nredis_port = 6380\n\
+             redis_db = 2\nredis_username = \"squeezeflow\"\nredis_password = \"hunter2\"\n\
+             redis_tls = true\nredis_ca_file = \"/etc/ca.pem\"\n",
+        )
+        .unwrap();
+        assert!(
+            !format!("{cfg:?}").contains("hunter2"),
+            "Debug shows the password"
+        );
+        let no_env = |_: &str| None;
+        let r = cfg.signals.redis_config(600, no_env).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.db, r.tls, r.signal_ttl_s),
+            ("redis.internal", 6380, 2, true, 600)
+        );
+        assert_eq!(r.username.as_deref(), Some("squeezeflow"));
+        assert_eq!(r.password.as_ref().map(|p| p.expose()), Some("hunter2"));
+        assert_eq!(r.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+
+        // redis_url replaces the separate fields (ca_file stays); REDIS_* override both.
+        let cfg = parse(
+            "[signals]\nredis_host = \"ignored\"\nredis_ca_file = \"/etc/ca.pem\"\n\
+             redis_url = \"rediss://sf:from-url@redis.tls:6390/5\"\n",
+        )
+        .unwrap();
+        assert!(
+            !format!("{cfg:?}").contains("from-url"),
+            "Debug shows the URL's password"
+        );
+        let r = cfg.signals.redis_config(600, no_env).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.db, r.tls),
+            ("redis.tls", 6390, 5, true)
+        );
+        assert_eq!(r.password.as_ref().map(|p| p.expose()), Some("from-url"));
+        let env = |k: &str| (k == "REDIS_PASSWORD").then(|| "from-env".to_string());
+        let r = cfg.signals.redis_config(600, env).unwrap();
+        assert_eq!(r.password.as_ref().map(|p| p.expose()), Some("from-env"));
+
+        // Bad combinations are errors that name the setting and hide the password.
+        let e = parse("[signals]\nredis_url = \"redis://u:from-url@h/x\"\n")
+            .unwrap()
+            .signals
+            .redis_config(600, no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("signals.redis_url") && !e.contains("from-url"),
+            "{e}"
+        );
+        let e = parse("[signals]\nredis_username = \"sf\"\n")
+            .unwrap()
+            .signals
+            .redis_config(600, no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs a password"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!   ([`crate::silence`]).
 
 use crate::backfill::{BackfillJob, BackfillOut, DoneWhy};
+use crate::backoff::reconnect as backoff;
 use crate::continuity::{
     Action, Continuity, ContinuityConfig, ContinuityCounters, Outcome, Record, Source,
 };
@@ -177,8 +178,6 @@ impl Downstream {
 
 /// Ticks buffered per shard before a push (one index store per batch).
 const BATCH: usize = 512;
-pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Failure count that puts `backoff` at its cap.
 const HOPELESS_FAILURES: u32 = 8;
 
@@ -1199,36 +1198,5 @@ fn log_record(table: &MarketTable, r: &Record) {
                 ),
             }
         }
-    }
-}
-
-/// Exponential backoff with ±25 % jitter: 250 ms, 500 ms, 1 s … capped at 30 s.
-fn backoff(failures: u32, state: &mut u64) -> Duration {
-    let base = BACKOFF_MIN
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(8))
-        .min(BACKOFF_MAX);
-    // xorshift64: cheap, good enough to spread reconnect storms.
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    let frac = (*state % 1000) as f64 / 1000.0; // 0..1
-    base.mul_f64(0.75 + 0.5 * frac)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        let mut s = 42;
-        let first = backoff(1, &mut s);
-        assert!(first >= Duration::from_millis(187) && first <= Duration::from_millis(313));
-        let big = backoff(30, &mut s);
-        assert!(big <= BACKOFF_MAX.mul_f64(1.25) && big >= BACKOFF_MAX.mul_f64(0.75));
-        let hopeless = backoff(HOPELESS_FAILURES, &mut s);
-        assert!(hopeless >= BACKOFF_MAX.mul_f64(0.75));
-        let third = backoff(3, &mut s);
-        assert!(third >= Duration::from_millis(750) && third <= Duration::from_millis(1250));
     }
 }

@@ -18,6 +18,7 @@
 pub mod aggregate;
 pub mod alerts;
 pub mod backfill;
+pub mod backoff;
 pub mod backtest;
 pub mod bar;
 pub mod capture;

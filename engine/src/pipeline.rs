@@ -255,20 +255,8 @@ impl Plan {
             None
         };
         let redis = if cfg.signals.redis {
-            let mut r = crate::sink::redis::RedisConfig {
-                host: cfg.signals.redis_host.clone(),
-                port: cfg.signals.redis_port,
-                db: cfg.signals.redis_db,
-                signal_ttl_s: cfg.strategy.signal_ttl_s,
-                ..Default::default()
-            };
-            r.apply_env()
-                .and_then(|()| r.validate())
-                .map_err(|e| ConfigError::Invalid {
-                    origin: "signals.redis".to_string(),
-                    message: e.to_string(),
-                })?;
-            Some(r)
+            let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+            Some(cfg.signals.redis_config(cfg.strategy.signal_ttl_s, env)?)
         } else {
             None
         };
@@ -420,12 +408,7 @@ impl Running {
                 true,
             );
             if let Some(rc) = plan.redis.clone() {
-                log::info!(
-                    "signals: publishing to Redis at {}:{} db {}",
-                    rc.host,
-                    rc.port,
-                    rc.db
-                );
+                log::info!("signals: publishing to Redis at {}", rc.endpoint());
                 let sink =
                     crate::sink::redis::RedisSink::start(rc).map_err(std::io::Error::other)?;
                 signals = signals.with_redis(sink);

@@ -4,7 +4,7 @@
 
 use engine::market::MarketTable;
 use engine::monitor::{read_snapshot, stats_path, EngineState, MonitorConfig, Publisher, Sources};
-use engine::sink::redis::{RedisConfig, Reply, RespConn};
+use engine::sink::redis::RedisConfig;
 use engine::stats::{FeedStats, ShardStats};
 use feeds::{Symbol, Venue};
 use std::net::TcpListener;
@@ -39,14 +39,13 @@ fn start_redis(dir: &std::path::Path) -> (Server, u16) {
         .expect("redis-server is required: sudo apt-get install -y redis-server");
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while RespConn::connect(
-        "127.0.0.1",
+    let probe = RedisConfig {
         port,
-        Duration::from_millis(200),
-        Duration::from_secs(1),
-    )
-    .is_err()
-    {
+        connect_timeout_ms: 200,
+        io_timeout_ms: 1_000,
+        ..RedisConfig::default()
+    };
+    while probe.connect().is_err() {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -57,16 +56,23 @@ fn start_redis(dir: &std::path::Path) -> (Server, u16) {
 fn stale_data_is_published_to_the_alerts_channel_and_resolved_state_kept() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, port) = start_redis(dir.path());
-    let mut sub = RespConn::connect(
-        "127.0.0.1",
+    let mut sub = RedisConfig {
         port,
-        Duration::from_secs(2),
-        Duration::from_secs(20),
+        io_timeout_ms: 20_000,
+        ..RedisConfig::default()
+    }
+    .connect()
+    .unwrap();
+    sub.send_packed_command(
+        &redis::cmd("SUBSCRIBE")
+            .arg("squeezeflow:alerts")
+            .get_packed_command(),
     )
     .unwrap();
-    sub.queue(&[b"SUBSCRIBE", b"squeezeflow:alerts"]);
-    sub.flush().unwrap();
-    assert!(matches!(sub.read_reply().unwrap(), Reply::Array(Some(_))));
+    assert!(matches!(
+        sub.recv_response().unwrap(),
+        redis::Value::Array(_)
+    ));
 
     let mut table = MarketTable::new(1);
     table.add(Venue::BinanceUsdm, Symbol::new(b"BTCUSDT").unwrap());
@@ -114,12 +120,15 @@ fn stale_data_is_published_to_the_alerts_channel_and_resolved_state_kept() {
     std::thread::sleep(Duration::from_millis(300));
     publisher.publish(&src);
 
-    let Reply::Array(Some(parts)) = sub.read_reply().unwrap() else {
+    let redis::Value::Array(parts) = sub.recv_response().unwrap() else {
         panic!("expected a pub/sub message");
     };
-    assert_eq!(parts[0], Reply::Bulk(Some(b"message".to_vec())));
-    assert_eq!(parts[1], Reply::Bulk(Some(b"squeezeflow:alerts".to_vec())));
-    let Reply::Bulk(Some(body)) = &parts[2] else {
+    assert_eq!(parts[0], redis::Value::BulkString(b"message".to_vec()));
+    assert_eq!(
+        parts[1],
+        redis::Value::BulkString(b"squeezeflow:alerts".to_vec())
+    );
+    let redis::Value::BulkString(body) = &parts[2] else {
         panic!("no body: {parts:?}");
     };
     let alert: serde_json::Value = serde_json::from_slice(body).unwrap();

@@ -1,17 +1,17 @@
 //! The Redis sink against a real `redis-server` (started per test on a free port, in a temp dir,
 //! killed at the end — also on panic). Keys are checked with `redis-cli` as well as with the
-//! sink's own RESP client, so a shared misunderstanding of the protocol cannot hide.
+//! `redis` crate the sink uses, so a shared misunderstanding of the protocol cannot hide.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use engine::sink::redis::{
-    OutSignal, RedisConfig, RedisSink, RedisStats, Reply, RespConn, SubmitError,
-};
+use engine::sink::redis::{OutSignal, RedisConfig, RedisSink, RedisStats, SubmitError};
+use redis::Value;
 
 const INSTALL: &str = "the Redis sink tests need a real Redis: install it with \
                        `sudo apt-get install -y redis-server` (Debian/Ubuntu; it brings redis-cli)";
@@ -79,13 +79,8 @@ impl Server {
                     panic!("redis-server exited ({status}): {}", self.log());
                 }
             }
-            if let Ok(mut c) = RespConn::connect(
-                "127.0.0.1",
-                self.port,
-                Duration::from_millis(200),
-                Duration::from_secs(2),
-            ) {
-                if c.command(&[b"PING"]).is_ok() {
+            if let Ok(mut c) = raw_conn(self.port, Duration::from_millis(200)) {
+                if command(&mut c, &[b"PING"]).is_ok() {
                     return;
                 }
             }
@@ -129,30 +124,27 @@ impl Server {
             .unwrap_or_else(|_| panic!("redis-cli {args:?}: not an integer: {s:?}"))
     }
 
-    fn conn(&self, db: u32) -> RespConn {
-        let mut c = RespConn::connect(
-            "127.0.0.1",
-            self.port,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        )
-        .expect("connect to the test redis");
+    fn conn(&self, db: u32) -> redis::Connection {
+        let mut c = raw_conn(self.port, Duration::from_secs(2)).expect("connect to the test redis");
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
         if db != 0 {
             assert_eq!(
-                c.command(&[b"SELECT", db.to_string().as_bytes()]).unwrap(),
-                Reply::Simple("OK".into())
+                command(&mut c, &[b"SELECT", db.to_string().as_bytes()]).unwrap(),
+                Value::Okay
             );
         }
         c
     }
 
     fn lrange(&self, db: u32, key: &str) -> Vec<String> {
-        match self
-            .conn(db)
-            .command(&[b"LRANGE", key.as_bytes(), b"0", b"-1"])
-            .unwrap()
+        match command(
+            &mut self.conn(db),
+            &[b"LRANGE", key.as_bytes(), b"0", b"-1"],
+        )
+        .unwrap()
         {
-            Reply::Array(Some(items)) => items.into_iter().map(bulk_string).collect(),
+            Value::Array(items) => items.into_iter().map(bulk_string).collect(),
             other => panic!("LRANGE {key}: {other:?}"),
         }
     }
@@ -181,11 +173,30 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-fn bulk_string(r: Reply) -> String {
+fn bulk_string(r: Value) -> String {
     match r {
-        Reply::Bulk(Some(b)) => String::from_utf8(b).expect("utf-8"),
+        Value::BulkString(b) => String::from_utf8(b).expect("utf-8"),
         other => panic!("expected a bulk string, got {other:?}"),
     }
+}
+
+/// A plain connection without `AUTH` (a server with a password answers `NOAUTH`).
+fn raw_conn(port: u16, connect_timeout: Duration) -> redis::RedisResult<redis::Connection> {
+    redis::Client::open(("127.0.0.1", port))?.get_connection_with_timeout(connect_timeout)
+}
+
+/// Sends one command and reads its reply, error replies included (as `Value::ServerError`).
+fn command(c: &mut redis::Connection, args: &[&[u8]]) -> redis::RedisResult<Value> {
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    c.send_packed_command(&cmd.get_packed_command())?;
+    c.recv_response()
+}
+
+fn is_error(v: &Value) -> bool {
+    matches!(v, Value::ServerError(_))
 }
 
 fn now_ms() -> i64 {
@@ -229,28 +240,36 @@ fn wait_for(sink: &RedisSink, what: &str, cond: impl Fn(&RedisStats) -> bool) {
 }
 
 #[test]
-fn resp_client_reads_real_replies_including_errors() {
+fn sink_connection_reads_real_replies_including_errors() {
+    // The connection the sink opens (RedisConfig::connect), used the way the sink uses it: one
+    // write, then one reply at a time, error replies as values on a connection still usable.
     let srv = Server::start(&[]);
-    let mut c = srv.conn(0);
-    assert_eq!(c.command(&[b"GET", b"nope"]).unwrap(), Reply::Bulk(None));
+    let mut c = srv.config().connect().unwrap();
+    assert_eq!(command(&mut c, &[b"GET", b"nope"]).unwrap(), Value::Nil);
     assert_eq!(
-        c.command(&[b"SET", b"k", b"a\r\nb"]).unwrap(),
-        Reply::Simple("OK".into())
+        command(&mut c, &[b"SET", b"k", b"a\r\nb"]).unwrap(),
+        Value::Okay
     );
     assert_eq!(
-        c.command(&[b"GET", b"k"]).unwrap(),
-        Reply::Bulk(Some(b"a\r\nb".to_vec()))
+        command(&mut c, &[b"GET", b"k"]).unwrap(),
+        Value::BulkString(b"a\r\nb".to_vec())
     );
-    assert_eq!(c.command(&[b"INCR", b"n"]).unwrap(), Reply::Integer(1));
-    let e = c.command(&[b"NOSUCHCOMMAND", b"x"]).unwrap();
-    assert!(e.as_error().is_some_and(|m| m.starts_with("ERR")), "{e:?}");
-    let e = c.command(&[b"INCR", b"k"]).unwrap();
-    assert!(e.as_error().is_some(), "{e:?}");
+    assert_eq!(command(&mut c, &[b"INCR", b"n"]).unwrap(), Value::Int(1));
+    let e = command(&mut c, &[b"NOSUCHCOMMAND", b"x"]).unwrap();
+    assert!(
+        matches!(&e, Value::ServerError(se) if se.code() == "ERR"),
+        "{e:?}"
+    );
+    let e = command(&mut c, &[b"INCR", b"k"]).unwrap();
+    assert!(is_error(&e), "{e:?}");
     // The connection is still usable after error replies.
-    assert_eq!(c.command(&[b"PING"]).unwrap(), Reply::Simple("PONG".into()));
     assert_eq!(
-        c.command(&[b"LRANGE", b"empty", b"0", b"-1"]).unwrap(),
-        Reply::Array(Some(vec![]))
+        command(&mut c, &[b"PING"]).unwrap(),
+        Value::SimpleString("PONG".into())
+    );
+    assert_eq!(
+        command(&mut c, &[b"LRANGE", b"empty", b"0", b"-1"]).unwrap(),
+        Value::Array(vec![])
     );
 }
 
@@ -258,16 +277,19 @@ fn resp_client_reads_real_replies_including_errors() {
 fn signal_layout_keys_ttls_channel_and_counter() {
     let srv = Server::start(&[]);
     let mut sub = srv.conn(0);
-    sub.queue(&[b"SUBSCRIBE", b"squeezeflow:signals", b"squeezeflow:alerts"]);
-    sub.flush().unwrap();
+    let subscribe = redis::cmd("SUBSCRIBE")
+        .arg("squeezeflow:signals")
+        .arg("squeezeflow:alerts")
+        .get_packed_command();
+    sub.send_packed_command(&subscribe).unwrap();
     for ch in ["squeezeflow:signals", "squeezeflow:alerts"] {
         assert_eq!(
-            sub.read_reply().unwrap(),
-            Reply::Array(Some(vec![
-                Reply::Bulk(Some(b"subscribe".to_vec())),
-                Reply::Bulk(Some(ch.as_bytes().to_vec())),
-                Reply::Integer(if ch.ends_with("signals") { 1 } else { 2 }),
-            ]))
+            sub.recv_response().unwrap(),
+            Value::Array(vec![
+                Value::BulkString(b"subscribe".to_vec()),
+                Value::BulkString(ch.as_bytes().to_vec()),
+                Value::Int(if ch.ends_with("signals") { 1 } else { 2 }),
+            ])
         );
     }
 
@@ -281,18 +303,18 @@ fn signal_layout_keys_ttls_channel_and_counter() {
     });
 
     let message = |channel: &str, body: &str| {
-        Reply::Array(Some(vec![
-            Reply::Bulk(Some(b"message".to_vec())),
-            Reply::Bulk(Some(channel.as_bytes().to_vec())),
-            Reply::Bulk(Some(body.as_bytes().to_vec())),
-        ]))
+        Value::Array(vec![
+            Value::BulkString(b"message".to_vec()),
+            Value::BulkString(channel.as_bytes().to_vec()),
+            Value::BulkString(body.as_bytes().to_vec()),
+        ])
     };
     assert_eq!(
-        sub.read_reply().unwrap(),
+        sub.recv_response().unwrap(),
         message("squeezeflow:signals", &sig.json)
     );
     assert_eq!(
-        sub.read_reply().unwrap(),
+        sub.recv_response().unwrap(),
         message("squeezeflow:alerts", &alert)
     );
 
@@ -399,6 +421,7 @@ fn authenticates_and_reports_a_wrong_password() {
     .unwrap();
     bad.submit(signal("BTCUSDT", 2)).unwrap();
     wait_for(&bad, "a refused connection", |s| s.errors >= 2);
+    assert!(bad.stats().auth_failures >= 2, "{:?}", bad.stats());
     let report = bad.shutdown(Duration::from_millis(300));
     assert!(!report.stats.connected);
     assert_eq!(report.stats.published, 0);
@@ -407,18 +430,14 @@ fn authenticates_and_reports_a_wrong_password() {
     // Without a password the server answers NOAUTH: also not a connection.
     let none = RedisSink::start(srv.config()).unwrap();
     none.submit(signal("BTCUSDT", 3)).unwrap();
-    wait_for(&none, "a refused connection", |s| s.errors >= 1);
+    wait_for(&none, "a refused connection", |s| s.auth_failures >= 1);
     assert_eq!(none.shutdown(Duration::from_millis(300)).remaining, 1);
 
     let mut c = srv.conn(0);
+    assert_eq!(command(&mut c, &[b"AUTH", b"s3cret"]).unwrap(), Value::Okay);
     assert_eq!(
-        c.command(&[b"AUTH", b"s3cret"]).unwrap(),
-        Reply::Simple("OK".into())
-    );
-    assert_eq!(
-        c.command(&[b"LLEN", b"squeezeflow:history:BTCUSDT"])
-            .unwrap(),
-        Reply::Integer(1)
+        command(&mut c, &[b"LLEN", b"squeezeflow:history:BTCUSDT"]).unwrap(),
+        Value::Int(1)
     );
 }
 
@@ -796,5 +815,303 @@ fn a_command_failing_inside_exec_is_counted_and_not_repeated() {
     assert_eq!(
         srv.cli(0, &["GET", "squeezeflow:signal:DOGEUSDT"]),
         json("DOGEUSDT", 2)
+    );
+}
+
+/// An ACL user allowed exactly what the sink sends, on its own keys and channels (the rules
+/// the README gives operators), with password `pw`.
+fn acl_user(pw: &str) -> Vec<String> {
+    [
+        "--user",
+        "squeezeflow",
+        "on",
+        &format!(">{pw}"),
+        "~squeezeflow:*",
+        "&squeezeflow:*",
+        "-@all",
+        "+@connection",
+        "+@transaction",
+        "+setex",
+        "+publish",
+        "+lpush",
+        "+ltrim",
+        "+expire",
+        "+incr",
+        "+lpos",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn start_with(extra: &[String]) -> Server {
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    Server::start(&extra)
+}
+
+#[test]
+fn an_acl_user_with_password_publishes_signals_and_alerts() {
+    let srv = start_with(&acl_user("s3cret-acl"));
+    let sink = RedisSink::start(RedisConfig {
+        username: Some("squeezeflow".into()),
+        password: Some("s3cret-acl".into()),
+        db: 2,
+        ..srv.config()
+    })
+    .unwrap();
+    sink.submit(signal("BTCUSDT", 1)).unwrap();
+    sink.publish_alert(r#"{"alert":"feed_down"}"#.into())
+        .unwrap();
+    wait_for(&sink, "a signal and an alert as the ACL user", |s| {
+        s.published == 1 && s.alerts_published == 1
+    });
+    let report = sink.shutdown(Duration::from_secs(5));
+    assert_eq!(report.remaining, 0);
+    assert_eq!(
+        (report.stats.errors, report.stats.auth_failures),
+        (0, 0),
+        "{report:?}"
+    );
+    // The transaction ran whole as that user: all three keys, in db 2.
+    assert_eq!(
+        srv.cli(2, &["GET", "squeezeflow:signal:BTCUSDT"]),
+        json("BTCUSDT", 1)
+    );
+    assert_eq!(
+        srv.lrange(2, "squeezeflow:history:BTCUSDT"),
+        [json("BTCUSDT", 1)]
+    );
+    assert_eq!(
+        srv.cli_int(2, &["GET", "squeezeflow:stats:signals_published"]),
+        1
+    );
+    let denials = srv.cli(0, &["ACL", "LOG"]);
+    assert!(!denials.contains("squeezeflow"), "ACL denials: {denials}");
+}
+
+#[test]
+fn a_wrong_acl_password_is_counted_keeps_the_backlog_and_delivers_once_the_server_accepts_it() {
+    let srv = start_with(&acl_user("the-servers-password"));
+    let sink = RedisSink::start(RedisConfig {
+        username: Some("squeezeflow".into()),
+        password: Some("the-sinks-password".into()),
+        ..srv.config()
+    })
+    .unwrap();
+    for i in 0..3 {
+        sink.submit(signal("ETHUSDT", i)).unwrap();
+    }
+    wait_for(&sink, "refused logins", |s| s.auth_failures >= 2);
+    let s = sink.stats();
+    assert!(!s.connected, "{s:?}");
+    assert_eq!((s.published, s.backlog), (0, 3), "kept, not lost: {s:?}");
+    assert!(s.errors >= s.auth_failures, "{s:?}");
+    assert_eq!(srv.cli_int(0, &["DBSIZE"]), 0);
+
+    // The operator fixes the user's password on the server: the waiting signals go out, in
+    // order, once each.
+    assert_eq!(
+        srv.cli(
+            0,
+            &[
+                "ACL",
+                "SETUSER",
+                "squeezeflow",
+                "resetpass",
+                ">the-sinks-password"
+            ]
+        ),
+        "OK"
+    );
+    wait_for(&sink, "the backlog after the fix", |s| {
+        s.published == 3 && s.backlog == 0 && s.connected
+    });
+    let want: Vec<String> = (0..3).rev().map(|i| json("ETHUSDT", i)).collect();
+    assert_eq!(srv.lrange(0, "squeezeflow:history:ETHUSDT"), want);
+    assert_eq!(
+        srv.cli_int(0, &["GET", "squeezeflow:stats:signals_published"]),
+        3
+    );
+    let stats = sink.shutdown(Duration::from_secs(5)).stats;
+    assert_eq!(
+        stats.reconnects, 0,
+        "the first login is not a reconnect: {stats:?}"
+    );
+}
+
+#[test]
+fn an_acl_user_without_a_permission_gets_refusals_nothing_half_applied() {
+    // No +lpush: the server refuses LPUSH while queueing (NOPERM), EXEC aborts the whole
+    // transaction. Retried with backoff until the permission is granted.
+    let mut rules = acl_user("pw");
+    rules.retain(|r| r != "+lpush");
+    let srv = start_with(&rules);
+    let sink = RedisSink::start(RedisConfig {
+        username: Some("squeezeflow".into()),
+        password: Some("pw".into()),
+        ..srv.config()
+    })
+    .unwrap();
+    sink.submit(signal("SOLUSDT", 1)).unwrap();
+    wait_for(&sink, "refused transactions", |s| s.errors >= 2);
+    let s = sink.stats();
+    assert_eq!(
+        (s.published, s.backlog, s.auth_failures),
+        (0, 1, 0),
+        "{s:?}"
+    );
+    assert_eq!(
+        srv.cli_int(0, &["DBSIZE"]),
+        0,
+        "an aborted transaction applied something"
+    );
+    assert_eq!(
+        srv.cli(0, &["ACL", "SETUSER", "squeezeflow", "+lpush"]),
+        "OK"
+    );
+    wait_for(&sink, "the signal", |s| s.published == 1 && s.backlog == 0);
+    assert_eq!(
+        srv.lrange(0, "squeezeflow:history:SOLUSDT"),
+        [json("SOLUSDT", 1)]
+    );
+    assert_eq!(sink.shutdown(Duration::from_secs(5)).remaining, 0);
+}
+
+/// A test CA and a server certificate it signed for `127.0.0.1` and `localhost`, as PEM files
+/// in `dir`: (ca, cert, key).
+fn tls_files(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "squeezeflow test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "redis test server");
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn rediss_with_the_given_ca_publishes_and_an_untrusted_server_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(certs.path());
+    let tls_port = free_port();
+    let path = |p: &PathBuf| p.to_str().unwrap().to_string();
+    // Plain port for redis-cli and the checks, TLS port for the sink.
+    let srv = start_with(&[
+        "--tls-port".into(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        path(&cert),
+        "--tls-key-file".into(),
+        path(&key),
+        "--tls-ca-cert-file".into(),
+        path(&ca),
+        "--tls-auth-clients".into(),
+        "no".into(),
+        "--requirepass".into(),
+        "over-tls".into(),
+    ]);
+
+    let mut cfg = RedisConfig {
+        ca_file: Some(ca.clone()),
+        ..RedisConfig::default()
+    };
+    cfg.apply_url(&format!("rediss://:over-tls@127.0.0.1:{tls_port}/3"))
+        .unwrap();
+    assert!(cfg.tls);
+    let sink = RedisSink::start(cfg.clone()).unwrap();
+    sink.submit(signal("BTCUSDT", 1)).unwrap();
+    wait_for(&sink, "a signal over TLS", |s| s.published == 1);
+    let report = sink.shutdown(Duration::from_secs(5));
+    assert_eq!(
+        (report.remaining, report.stats.errors),
+        (0, 0),
+        "{report:?}"
+    );
+    let mut c = srv.conn(0);
+    assert_eq!(
+        command(&mut c, &[b"AUTH", b"over-tls"]).unwrap(),
+        Value::Okay
+    );
+    assert_eq!(command(&mut c, &[b"SELECT", b"3"]).unwrap(), Value::Okay);
+    assert_eq!(
+        command(&mut c, &[b"GET", b"squeezeflow:signal:BTCUSDT"]).unwrap(),
+        Value::BulkString(json("BTCUSDT", 1).into_bytes())
+    );
+
+    // Without the CA the certificate chains to nothing the client trusts (webpki roots only):
+    // no connection, counted, the signal kept.
+    let untrusted = RedisSink::start(RedisConfig {
+        ca_file: None,
+        ..cfg.clone()
+    })
+    .unwrap();
+    untrusted.submit(signal("BTCUSDT", 2)).unwrap();
+    wait_for(&untrusted, "refused handshakes", |s| s.errors >= 2);
+    let report = untrusted.shutdown(Duration::from_millis(300));
+    assert_eq!(report.remaining, 1, "{report:?}");
+    assert_eq!((report.stats.published, report.stats.auth_failures), (0, 0));
+    assert!(!report.stats.connected);
+
+    // Plain RESP to the TLS port is no connection either.
+    let plain = RedisSink::start(RedisConfig {
+        tls: false,
+        ca_file: None,
+        ..cfg
+    })
+    .unwrap();
+    plain.submit(signal("BTCUSDT", 3)).unwrap();
+    wait_for(&plain, "failed plain connects", |s| s.errors >= 1);
+    assert_eq!(plain.shutdown(Duration::from_millis(300)).remaining, 1);
+    assert_eq!(
+        command(&mut c, &[b"LLEN", b"squeezeflow:history:BTCUSDT"]).unwrap(),
+        Value::Int(1)
+    );
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_is_bounded_by_the_timeouts() {
+    // A hung Redis: the TCP handshake completes (the kernel's backlog) but nothing is ever
+    // read or written. Each attempt must end within the configured timeouts, counted, and the
+    // signal must stay in the backlog.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(64) {
+            held.push(s);
+        }
+    });
+    let sink = RedisSink::start(RedisConfig {
+        port,
+        connect_timeout_ms: 100,
+        io_timeout_ms: 100,
+        ..RedisConfig::default()
+    })
+    .unwrap();
+    sink.submit(signal("BTCUSDT", 1)).unwrap();
+    wait_for(&sink, "attempts that time out", |s| s.errors >= 3);
+    let report = sink.shutdown(Duration::from_millis(300));
+    assert!(!report.stats.connected, "{report:?}");
+    assert_eq!(
+        (
+            report.remaining,
+            report.stats.published,
+            report.stats.auth_failures
+        ),
+        (1, 0, 0)
     );
 }

@@ -2,6 +2,7 @@
 
 use super::pace::{self, Bucket};
 use super::{BackfillConfig, BackfillJob, BackfillOut, BackfillStats, DoneWhy, WorkerLink};
+use crate::backoff::exponential as backoff;
 use crate::instruments::http;
 use crate::market::{MarketTable, Tick};
 use crate::ring::Producer;
@@ -147,10 +148,6 @@ fn push(
             }
         }
     }
-}
-
-fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1u32 << attempt.min(16)).min(max)
 }
 
 impl Worker {

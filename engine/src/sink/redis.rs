@@ -29,307 +29,168 @@
 //! (Redis < 6.0.6). Alerts have no history to check and are simply sent again.
 //!
 //! A transaction the server refuses while queueing (`EXECABORT` after `-OOM`, `-LOADING`,
-//! `-READONLY`, `-MISCONF` …) applied nothing and is retried with backoff. A command failing
-//! inside an executed transaction (e.g. `WRONGTYPE`) is counted and logged but not retried:
-//! Redis has no rollback, the rest was applied, and sending it again would duplicate it.
+//! `-READONLY`, `-MISCONF`, `-NOPERM` …) applied nothing and is retried with backoff. A command
+//! failing inside an executed transaction (e.g. `WRONGTYPE`) is counted and logged but not
+//! retried: Redis has no rollback, the rest was applied, and sending it again would duplicate it.
 //!
-//! [`RespConn`] is the small RESP2 client underneath (also usable for checks and tests).
+//! The connection is the `redis` crate's synchronous one (RESP2): TCP or TLS (`rediss://`,
+//! rustls, trusting the webpki roots or the configured `ca_file`), `AUTH [username] password`
+//! for ACL users or `requirepass`, `SELECT db`, all within `connect_timeout_ms`; every exchange
+//! after that within `io_timeout_ms`, so a hung Redis never blocks the thread for longer. The
+//! sink writes each transaction with one `send_packed_command` and reads the replies one by one
+//! (`recv_response`): a failed write (nothing executed) and a missing reply (outcome unknown)
+//! stay apart, which the exactly-once rule above needs. Passwords never reach a log line or a
+//! `Debug` output ([`Secret`]).
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ::redis::{
+    Client, Connection, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisError,
+    ServerError, TlsCertificates, Value,
+};
+
+use crate::backoff;
+
 // ------------------------------------------------------------------------------------------
-// RESP2 client
+// Connection
 // ------------------------------------------------------------------------------------------
 
-/// Longest status/error/integer line accepted from the server.
-const MAX_LINE: usize = 64 * 1024;
-/// Largest bulk string accepted from the server.
-const MAX_BULK: usize = 64 << 20;
-/// Most elements accepted in one array reply.
-const MAX_ARRAY: usize = 1 << 20;
-/// Deepest array nesting accepted.
-const MAX_DEPTH: usize = 8;
+/// A password, or a URL that may hold one: cloned and compared as usual, never printed
+/// (`Debug` shows `<redacted>`).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
 
-/// One RESP2 reply. Error replies (`-ERR …`) are values, not `Err`: the connection is still good.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// `+OK`
-    Simple(String),
-    /// `-ERR message`
-    Error(String),
-    /// `:42`
-    Integer(i64),
-    /// `$n` bulk string; `None` for the null bulk `$-1`.
-    Bulk(Option<Vec<u8>>),
-    /// `*n` array; `None` for the null array `*-1`.
-    Array(Option<Vec<Reply>>),
-}
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
 
-impl Reply {
-    /// The error message, if this is an error reply.
-    pub fn as_error(&self) -> Option<&str> {
-        match self {
-            Reply::Error(e) => Some(e),
-            _ => None,
-        }
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
-/// Why a RESP exchange failed. After any of these the connection must be dropped.
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// Why a connection could not be opened. Nothing here holds the password.
 #[derive(Debug, thiserror::Error)]
-pub enum RespError {
-    /// Socket error, including read/write timeouts.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// The server closed the connection (possibly in the middle of a reply).
-    #[error("connection closed by the server")]
-    Closed,
-    /// The server sent something that is not RESP2 (or exceeds this client's limits).
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    /// A set-up command (`AUTH`, `SELECT`, `PING`) got an error reply or an unexpected one.
-    #[error("{command}: {message}")]
-    Refused {
-        /// The command.
-        command: &'static str,
-        /// The server's reply.
-        message: String,
+pub enum ConnectError {
+    /// `AUTH` was refused, or the server wants a password and none is configured.
+    #[error("authentication as {user} refused: {hint} ({source})")]
+    Auth {
+        /// `user "name"` or `the default user`.
+        user: String,
+        /// What to check.
+        hint: &'static str,
+        /// What the client reported.
+        source: RedisError,
     },
+    /// TCP, TLS, `SELECT`, a timeout or a protocol failure.
+    #[error("{}", describe(.0))]
+    Redis(RedisError),
+    /// The connection answered `PING` with something else than `PONG`.
+    #[error("PING: {0}")]
+    Ping(String),
 }
 
-/// A blocking RESP2 connection over TCP with read/write timeouts.
-#[derive(Debug)]
-pub struct RespConn {
-    stream: BufReader<TcpStream>,
-    out: Vec<u8>,
-}
-
-impl RespConn {
-    /// Connects to `host:port` (every resolved address in turn) with the given timeouts.
-    pub fn connect(
-        host: &str,
-        port: u16,
-        connect_timeout: Duration,
-        io_timeout: Duration,
-    ) -> Result<Self, RespError> {
-        let mut last = None;
-        for addr in (host, port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, connect_timeout) {
-                Ok(s) => {
-                    s.set_nodelay(true)?;
-                    let conn = RespConn {
-                        stream: BufReader::with_capacity(16 * 1024, s),
-                        out: Vec::with_capacity(4096),
-                    };
-                    conn.set_timeout(io_timeout)?;
-                    return Ok(conn);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(RespError::Io(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{host}: no address to connect to"),
-            )
-        })))
-    }
-
-    /// Connects as the sink does: TCP, `AUTH` when a password is set, `SELECT` when the
-    /// database is not 0, then `PING`.
-    pub fn open(cfg: &RedisConfig) -> Result<Self, RespError> {
-        Self::open_within(cfg, cfg.connect_timeout(), cfg.io_timeout())
-    }
-
-    fn open_within(
-        cfg: &RedisConfig,
-        connect_timeout: Duration,
-        io_timeout: Duration,
-    ) -> Result<Self, RespError> {
-        let mut c = Self::connect(&cfg.host, cfg.port, connect_timeout, io_timeout)?;
-        if let Some(pw) = &cfg.password {
-            let r = c.command(&[b"AUTH", pw.as_bytes()])?;
-            expect_simple(r, "AUTH", "OK")?;
-        }
-        if cfg.db != 0 {
-            let r = c.command(&[b"SELECT", cfg.db.to_string().as_bytes()])?;
-            expect_simple(r, "SELECT", "OK")?;
-        }
-        let r = c.command(&[b"PING"])?;
-        expect_simple(r, "PING", "PONG")?;
-        Ok(c)
-    }
-
-    /// Sets both the read and the write timeout (a zero duration is raised to 1 ms).
-    pub fn set_timeout(&self, t: Duration) -> io::Result<()> {
-        let t = t.max(Duration::from_millis(1));
-        let s = self.stream.get_ref();
-        s.set_read_timeout(Some(t))?;
-        s.set_write_timeout(Some(t))
-    }
-
-    /// Appends one command to the output buffer (sent by [`RespConn::flush`]).
-    pub fn queue(&mut self, args: &[&[u8]]) {
-        encode_command(&mut self.out, args);
-    }
-
-    /// Writes every queued command. On error the buffer is discarded too: nothing is half-sent
-    /// twice.
-    pub fn flush(&mut self) -> io::Result<()> {
-        let r = self.stream.get_mut().write_all(&self.out);
-        self.out.clear();
-        r
-    }
-
-    /// Sends one command and reads its reply.
-    pub fn command(&mut self, args: &[&[u8]]) -> Result<Reply, RespError> {
-        self.queue(args);
-        self.flush()?;
-        self.read_reply()
-    }
-
-    /// Reads the next reply (also the messages of a subscribed connection).
-    pub fn read_reply(&mut self) -> Result<Reply, RespError> {
-        self.read_at(0)
-    }
-
-    fn read_at(&mut self, depth: usize) -> Result<Reply, RespError> {
-        let line = self.read_line()?;
-        let (&tag, rest) = line
-            .split_first()
-            .ok_or_else(|| RespError::Protocol("empty reply line".into()))?;
-        match tag {
-            b'+' => Ok(Reply::Simple(String::from_utf8_lossy(rest).into_owned())),
-            b'-' => Ok(Reply::Error(String::from_utf8_lossy(rest).into_owned())),
-            b':' => Ok(Reply::Integer(parse_int(rest)?)),
-            b'$' => {
-                let n = parse_int(rest)?;
-                if n == -1 {
-                    return Ok(Reply::Bulk(None));
-                }
-                let n = usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n <= MAX_BULK)
-                    .ok_or_else(|| RespError::Protocol(format!("bulk length {n}")))?;
-                let mut buf = vec![0u8; n + 2];
-                self.stream.read_exact(&mut buf).map_err(eof_is_closed)?;
-                if !buf.ends_with(b"\r\n") {
-                    return Err(RespError::Protocol("bulk string not ended by CRLF".into()));
-                }
-                buf.truncate(n);
-                Ok(Reply::Bulk(Some(buf)))
-            }
-            b'*' => {
-                let n = parse_int(rest)?;
-                if n == -1 {
-                    return Ok(Reply::Array(None));
-                }
-                let n = usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n <= MAX_ARRAY)
-                    .ok_or_else(|| RespError::Protocol(format!("array length {n}")))?;
-                if depth >= MAX_DEPTH {
-                    return Err(RespError::Protocol("arrays nested too deep".into()));
-                }
-                let mut items = Vec::with_capacity(n.min(64));
-                for _ in 0..n {
-                    items.push(self.read_at(depth + 1)?);
-                }
-                Ok(Reply::Array(Some(items)))
-            }
-            other => Err(RespError::Protocol(format!(
-                "unknown reply type byte 0x{other:02x}"
-            ))),
-        }
-    }
-
-    /// One CRLF-terminated line, without the CRLF.
-    fn read_line(&mut self) -> Result<Vec<u8>, RespError> {
-        let mut line = Vec::new();
-        let n = Read::take(&mut self.stream, (MAX_LINE + 2) as u64)
-            .read_until(b'\n', &mut line)
-            .map_err(eof_is_closed)?;
-        if n == 0 {
-            return Err(RespError::Closed);
-        }
-        if !line.ends_with(b"\r\n") {
-            return Err(if line.len() >= MAX_LINE + 2 {
-                RespError::Protocol(format!("reply line longer than {MAX_LINE} bytes"))
-            } else if line.ends_with(b"\n") {
-                RespError::Protocol("reply line ended by LF without CR".into())
-            } else {
-                RespError::Closed
-            });
-        }
-        line.truncate(line.len() - 2);
-        Ok(line)
-    }
-}
-
-fn eof_is_closed(e: io::Error) -> RespError {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        RespError::Closed
+/// A client error for log lines: a socket timeout says so (the OS words it "Resource
+/// temporarily unavailable").
+fn describe(e: &RedisError) -> String {
+    if e.is_timeout() {
+        format!("timed out ({e})")
     } else {
-        RespError::Io(e)
+        e.to_string()
     }
 }
 
-fn parse_int(digits: &[u8]) -> Result<i64, RespError> {
-    std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| {
-            RespError::Protocol(format!(
-                "not an integer: {:?}",
-                String::from_utf8_lossy(digits)
-            ))
-        })
-}
-
-fn expect_simple(r: Reply, command: &'static str, want: &str) -> Result<(), RespError> {
-    match r {
-        Reply::Simple(s) if s == want => Ok(()),
-        Reply::Error(message) => Err(RespError::Refused { command, message }),
-        other => Err(RespError::Refused {
-            command,
-            message: format!("unexpected reply {other:?}"),
-        }),
+/// A server error reply as the server wrote it (`CODE detail`).
+fn server_error(e: &ServerError) -> String {
+    match e.details() {
+        Some(d) => format!("{} {d}", e.code()),
+        None => e.code().to_string(),
     }
 }
 
-/// Encodes one command as a RESP array of bulk strings.
-pub fn encode_command(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.push(b'*');
-    push_num(out, args.len());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        out.push(b'$');
-        push_num(out, a.len());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
+/// Whether a refusal means "wrong or missing credentials".
+fn is_auth_refusal(message: &str) -> bool {
+    message.contains("NOAUTH") || message.contains("WRONGPASS")
+}
+
+/// Opens a connection as the sink does: TCP (TLS for `rediss`), `AUTH` when a password is
+/// set, `SELECT` when the database is not 0 (all within `connect_timeout`), then `PING`; the
+/// connection keeps `io_timeout` as its read and write timeout.
+fn open(
+    client: &Client,
+    cfg: &RedisConfig,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+) -> Result<Connection, ConnectError> {
+    let who = || match &cfg.username {
+        Some(u) => format!("user {u:?}"),
+        None => "the default user".to_string(),
+    };
+    let auth = |source: RedisError| ConnectError::Auth {
+        user: who(),
+        hint: if cfg.password.is_some() {
+            "wrong username or password, or the ACL user is disabled"
+        } else {
+            "the server wants a password and none is configured"
+        },
+        source,
+    };
+    let mut c = client
+        .get_connection_with_timeout(connect_timeout.max(Duration::from_millis(1)))
+        .map_err(|e| {
+            if e.kind() == ::redis::ErrorKind::AuthenticationFailed
+                || is_auth_refusal(&e.to_string())
+            {
+                auth(e)
+            } else {
+                ConnectError::Redis(e)
+            }
+        })?;
+    set_timeout(&c, io_timeout).map_err(ConnectError::Redis)?;
+    c.send_packed_command(&::redis::cmd("PING").get_packed_command())
+        .map_err(ConnectError::Redis)?;
+    match c.recv_response().map_err(ConnectError::Redis)? {
+        Value::SimpleString(s) if s == "PONG" => Ok(c),
+        Value::ServerError(e) if is_auth_refusal(e.code()) => Err(auth(RedisError::from(e))),
+        Value::ServerError(e) => Err(ConnectError::Ping(server_error(&e))),
+        other => Err(ConnectError::Ping(format!("unexpected reply {other:?}"))),
     }
 }
 
-fn push_num(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+/// Sets both the read and the write timeout (a zero duration is raised to 1 ms).
+fn set_timeout(c: &Connection, t: Duration) -> Result<(), RedisError> {
+    let t = Some(t.max(Duration::from_millis(1)));
+    c.set_read_timeout(t)?;
+    c.set_write_timeout(t)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -345,8 +206,16 @@ pub struct RedisConfig {
     pub port: u16,
     /// Database index, selected with `SELECT` when not 0 (env `REDIS_DB`).
     pub db: u32,
-    /// Sent with `AUTH` after connecting (env `REDIS_PASSWORD`).
-    pub password: Option<String>,
+    /// ACL user sent with `AUTH user password` (env `REDIS_USERNAME`); `None`: `AUTH password`
+    /// (the default user, `requirepass`). Needs a password.
+    pub username: Option<String>,
+    /// Sent with `AUTH` after connecting (env `REDIS_PASSWORD`); `None`: no `AUTH`.
+    pub password: Option<Secret>,
+    /// TLS (`rediss://`): the server's certificate must chain to `ca_file`, or to the webpki
+    /// roots without it, and name `host`.
+    pub tls: bool,
+    /// PEM file with the CA certificate(s) to trust for TLS instead of the webpki roots.
+    pub ca_file: Option<PathBuf>,
     /// Key prefix: `{prefix}:signal:…`, `{prefix}:signals`, ….
     pub key_prefix: String,
     /// Validity of an alert (alerts carry no TTL of their own); the TTL
@@ -358,7 +227,7 @@ pub struct RedisConfig {
     pub history_ttl_s: u64,
     /// Most entries waiting while Redis is unreachable; beyond it the oldest are dropped.
     pub backlog_max: usize,
-    /// TCP connect timeout.
+    /// Bound on opening a connection: TCP connect, TLS handshake, `AUTH` and `SELECT`.
     pub connect_timeout_ms: u64,
     /// Read and write timeout of every exchange.
     pub io_timeout_ms: u64,
@@ -370,7 +239,10 @@ impl Default for RedisConfig {
             host: "127.0.0.1".into(),
             port: 6379,
             db: 0,
+            username: None,
             password: None,
+            tls: false,
+            ca_file: None,
             key_prefix: "squeezeflow".into(),
             signal_ttl_s: 600,
             history_len: 100,
@@ -390,7 +262,7 @@ pub enum RedisConfigError {
     Env {
         /// The variable.
         var: &'static str,
-        /// Its value.
+        /// Its value (a URL with its password replaced by `***`).
         value: String,
         /// What is wrong.
         message: String,
@@ -400,9 +272,70 @@ pub enum RedisConfigError {
     Invalid(String),
 }
 
+/// `url` with the password of its user part (if any) replaced by `***`, for messages.
+fn redact_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return "<not a URL>".to_string();
+    };
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else {
+        return url.to_string();
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}:***{}", &url[..colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
 impl RedisConfig {
-    /// Applies `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB` and `REDIS_PASSWORD` from the process
-    /// environment. A set but unusable value is an error naming the variable.
+    /// Applies a `redis://[username][:password@]host[:port][/db]` or `rediss://…` URL: it
+    /// replaces `host`, `port`, `db`, `username`, `password` and `tls` (`ca_file` stays).
+    /// The error names the URL with its password hidden.
+    pub fn apply_url(&mut self, url: &str) -> Result<(), String> {
+        let shown = redact_url(url);
+        let bad = |why: &str| format!("{shown}: {why}");
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            return Err(bad(
+                "expected redis://[user:password@]host:port/db or rediss://…",
+            ));
+        }
+        let info = url
+            .into_connection_info()
+            .map_err(|e| bad(&format!("not a Redis URL ({e})")))?;
+        let (host, port, tls) = match info.addr() {
+            ConnectionAddr::Tcp(h, p) => (h.clone(), *p, false),
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                ..
+            } => {
+                if *insecure {
+                    return Err(bad(
+                        "#insecure (no certificate check) is not supported; give the CA with ca_file",
+                    ));
+                }
+                (host.clone(), *port, true)
+            }
+            _ => return Err(bad("expected a TCP address")),
+        };
+        let r = info.redis_settings();
+        let db = u32::try_from(r.db()).map_err(|_| bad("the database must be 0, 1, …"))?;
+        if host.is_empty() || port == 0 {
+            return Err(bad("expected a host and a port 1-65535"));
+        }
+        self.host = host;
+        self.port = port;
+        self.tls = tls;
+        self.db = db;
+        self.username = r.username().filter(|u| !u.is_empty()).map(str::to_string);
+        self.password = r.password().map(Secret::from);
+        Ok(())
+    }
+
+    /// Applies `REDIS_URL` (as [`RedisConfig::apply_url`]), then `REDIS_HOST`, `REDIS_PORT`,
+    /// `REDIS_DB`, `REDIS_USERNAME` and `REDIS_PASSWORD` from the process environment. A set
+    /// but unusable value is an error naming the variable.
     pub fn apply_env(&mut self) -> Result<(), RedisConfigError> {
         self.apply_env_from(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
     }
@@ -417,15 +350,25 @@ impl RedisConfig {
             value: value.to_string(),
             message: message.to_string(),
         };
+        // Parsed into a copy first: a bad variable changes nothing.
+        let mut next = self.clone();
+        if let Some(v) = get("REDIS_URL") {
+            next.apply_url(v.trim())
+                .map_err(|message| RedisConfigError::Env {
+                    var: "REDIS_URL",
+                    value: redact_url(v.trim()),
+                    message,
+                })?;
+        }
         if let Some(v) = get("REDIS_HOST") {
             let h = v.trim();
             if h.is_empty() || h.contains(char::is_whitespace) {
                 return Err(bad("REDIS_HOST", &v, "expected a host name or address"));
             }
-            self.host = h.to_string();
+            next.host = h.to_string();
         }
         if let Some(v) = get("REDIS_PORT") {
-            self.port = v
+            next.port = v
                 .trim()
                 .parse::<u16>()
                 .ok()
@@ -433,17 +376,29 @@ impl RedisConfig {
                 .ok_or_else(|| bad("REDIS_PORT", &v, "expected a TCP port 1-65535"))?;
         }
         if let Some(v) = get("REDIS_DB") {
-            self.db = v
+            next.db = v
                 .trim()
                 .parse::<u32>()
                 .map_err(|_| bad("REDIS_DB", &v, "expected a database index (0, 1, …)"))?;
+        }
+        if let Some(v) = get("REDIS_USERNAME") {
+            let u = v.trim();
+            if u.is_empty() || u.contains(char::is_whitespace) {
+                return Err(bad(
+                    "REDIS_USERNAME",
+                    &v,
+                    "expected an ACL user name; unset it for the default user",
+                ));
+            }
+            next.username = Some(u.to_string());
         }
         if let Some(v) = get("REDIS_PASSWORD") {
             if v.is_empty() {
                 return Err(bad("REDIS_PASSWORD", &v, "empty; unset it for no password"));
             }
-            self.password = Some(v);
+            next.password = Some(Secret(v));
         }
+        *self = next;
         Ok(())
     }
 
@@ -455,6 +410,19 @@ impl RedisConfig {
         }
         if self.port == 0 {
             return fail("port 0");
+        }
+        if self
+            .password
+            .as_ref()
+            .is_some_and(|p| p.expose().is_empty())
+        {
+            return fail("the password is empty; leave it out for no AUTH");
+        }
+        if self.username.is_some() && self.password.is_none() {
+            return fail("a username needs a password (AUTH username password)");
+        }
+        if self.ca_file.is_some() && !self.tls {
+            return fail("ca_file is only used with TLS (rediss:// or redis_tls = true)");
         }
         if self.key_prefix.is_empty() {
             return fail("key_prefix is empty");
@@ -472,6 +440,79 @@ impl RedisConfig {
             return fail("timeouts must be at least 1 ms");
         }
         Ok(())
+    }
+
+    /// Where the sink writes, for log lines: `host:port db N`, the user and TLS, never the
+    /// password.
+    pub fn endpoint(&self) -> String {
+        let mut s = format!("{}:{} db {}", self.host, self.port, self.db);
+        if let Some(u) = &self.username {
+            s.push_str(&format!(" as {u}"));
+        }
+        if self.tls {
+            s.push_str(" over TLS");
+        }
+        s
+    }
+
+    /// The `redis` client for this configuration; reads `ca_file`. Validates first.
+    pub fn client(&self) -> Result<Client, RedisConfigError> {
+        self.validate()?;
+        let invalid = |m: String| RedisConfigError::Invalid(m);
+        let addr = if self.tls {
+            // The redis crate builds its rustls config with the process-default provider;
+            // make it the one this workspace compiles in (ring) if none is installed yet.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            ConnectionAddr::TcpTls {
+                host: self.host.clone(),
+                port: self.port,
+                insecure: false,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(self.host.clone(), self.port)
+        };
+        let mut settings = RedisConnectionInfo::default().set_db(i64::from(self.db));
+        if let Some(u) = &self.username {
+            settings = settings.set_username(u);
+        }
+        if let Some(p) = &self.password {
+            settings = settings.set_password(p.expose());
+        }
+        let info = addr
+            .into_connection_info()
+            .map_err(|e| invalid(format!("{}: {e}", self.endpoint())))?
+            .set_redis_settings(settings);
+        let Some(path) = &self.ca_file else {
+            return Client::open(info).map_err(|e| invalid(format!("{}: {e}", self.endpoint())));
+        };
+        let pem =
+            std::fs::read(path).map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))?;
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err(invalid(format!(
+                "ca_file {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+        let certs = TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        Client::build_with_tls(info, certs)
+            .map_err(|e| invalid(format!("ca_file {}: {e}", path.display())))
+    }
+
+    /// Opens a connection as the sink does (TCP or TLS, `AUTH`, `SELECT`, `PING`; the
+    /// configured timeouts): for checks and tests.
+    pub fn connect(&self) -> Result<Connection, ConnectError> {
+        let client = self.client().map_err(|e| {
+            ConnectError::Redis(RedisError::from((
+                ::redis::ErrorKind::InvalidClientConfig,
+                "invalid configuration",
+                e.to_string(),
+            )))
+        })?;
+        open(&client, self, self.connect_timeout(), self.io_timeout())
     }
 
     fn connect_timeout(&self) -> Duration {
@@ -546,6 +587,8 @@ pub struct RedisStats {
     pub reconnects: u64,
     /// Failed connects, socket errors and error replies.
     pub errors: u64,
+    /// Failed connects because `AUTH` was refused or a password is missing (also in `errors`).
+    pub auth_failures: u64,
     /// Whether the sink currently holds a working connection.
     pub connected: bool,
 }
@@ -568,6 +611,7 @@ struct Shared {
     backlog: AtomicU64,
     reconnects: AtomicU64,
     errors: AtomicU64,
+    auth_failures: AtomicU64,
     connected: AtomicBool,
 }
 
@@ -581,6 +625,7 @@ impl Shared {
             backlog: self.backlog.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            auth_failures: self.auth_failures.load(Relaxed),
             connected: self.connected.load(Relaxed),
         }
     }
@@ -634,14 +679,15 @@ pub struct RedisSink {
 }
 
 impl RedisSink {
-    /// Validates `cfg` and starts the `redis-sink` thread. It connects in the background; a
-    /// Redis that is down at start is not an error (entries wait in the backlog).
+    /// Validates `cfg` (and reads its `ca_file`) and starts the `redis-sink` thread. It
+    /// connects in the background; a Redis that is down at start is not an error (entries wait
+    /// in the backlog), nor are refused credentials (counted, logged, retried with backoff).
     pub fn start(cfg: RedisConfig) -> Result<Self, RedisConfigError> {
-        cfg.validate()?;
+        let client = cfg.client()?;
         let shared = Arc::new(Shared::default());
         let alert_ttl_s = cfg.signal_ttl_s;
         let (tx, rx) = mpsc::channel();
-        let worker = Worker::new(cfg, shared.clone(), rx);
+        let worker = Worker::new(cfg, client, shared.clone(), rx);
         let thread = std::thread::Builder::new()
             .name("redis-sink".into())
             .spawn(move || worker.run())
@@ -748,21 +794,6 @@ fn unix_ms() -> i64 {
         .unwrap_or(0)
 }
 
-const BACKOFF_MIN: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// Exponential backoff with ±25 % jitter: 250 ms, 500 ms, 1 s … capped at 30 s.
-fn backoff(failures: u32, state: &mut u64) -> Duration {
-    let base = BACKOFF_MIN
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(8))
-        .min(BACKOFF_MAX);
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    let frac = (*state % 1000) as f64 / 1000.0;
-    base.mul_f64(0.75 + 0.5 * frac)
-}
-
 /// How one publish attempt ended.
 enum Outcome {
     /// Executed (or found already executed): remove it from the backlog.
@@ -777,11 +808,12 @@ enum Outcome {
 
 struct Worker {
     cfg: RedisConfig,
+    client: Client,
     shared: Arc<Shared>,
     rx: Receiver<Msg>,
     rx_closed: bool,
     backlog: VecDeque<Job>,
-    conn: Option<RespConn>,
+    conn: Option<Connection>,
     ever_connected: bool,
     /// Failed connection attempts since the last success.
     failures: u32,
@@ -799,10 +831,11 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(cfg: RedisConfig, shared: Arc<Shared>, rx: Receiver<Msg>) -> Self {
+    fn new(cfg: RedisConfig, client: Client, shared: Arc<Shared>, rx: Receiver<Msg>) -> Self {
         let seed = 0x9E37_79B9_7F4A_7C15u64 ^ unix_ms() as u64 ^ u64::from(std::process::id());
         Worker {
             cfg,
+            client,
             shared,
             rx,
             rx_closed: false,
@@ -933,10 +966,9 @@ impl Worker {
                 self.backlog.push_back(job);
                 if self.conn.is_none() && self.backlog.len() >= self.next_backlog_mark {
                     log::warn!(
-                        "redis: {} entries waiting for Redis ({}:{})",
+                        "redis: {} entries waiting for Redis ({})",
                         self.backlog.len(),
-                        self.cfg.host,
-                        self.cfg.port
+                        self.cfg.endpoint()
                     );
                     self.next_backlog_mark = self.next_backlog_mark.saturating_mul(10);
                 }
@@ -976,7 +1008,7 @@ impl Worker {
 
     fn connect(&mut self) {
         let (ct, io) = self.budget();
-        match RespConn::open_within(&self.cfg, ct, io) {
+        match open(&self.client, &self.cfg, ct, io) {
             Ok(c) => {
                 self.conn = Some(c);
                 if self.ever_connected {
@@ -988,26 +1020,26 @@ impl Worker {
                 self.next_backlog_mark = 100;
                 self.shared.connected.store(true, Relaxed);
                 log::info!(
-                    "redis: connected to {}:{} db {} ({} waiting)",
-                    self.cfg.host,
-                    self.cfg.port,
-                    self.cfg.db,
+                    "redis: connected to {} ({} waiting)",
+                    self.cfg.endpoint(),
                     self.backlog.len()
                 );
                 self.flush_overflow_log();
             }
             Err(e) => {
                 self.shared.errors.fetch_add(1, Relaxed);
+                if matches!(e, ConnectError::Auth { .. }) {
+                    self.shared.auth_failures.fetch_add(1, Relaxed);
+                }
                 self.failures = self.failures.saturating_add(1);
-                self.next_attempt = Instant::now() + backoff(self.failures, &mut self.jitter);
+                self.next_attempt =
+                    Instant::now() + backoff::reconnect(self.failures, &mut self.jitter);
                 if !self.outage_logged {
                     self.outage_logged = true;
                     log::error!(
-                        "redis: cannot connect to {}:{} db {}: {e}; retrying with backoff up to {} s, keeping up to {} entries",
-                        self.cfg.host,
-                        self.cfg.port,
-                        self.cfg.db,
-                        BACKOFF_MAX.as_secs(),
+                        "redis: cannot connect to {}: {e}; retrying with backoff up to {} s, keeping up to {} entries",
+                        self.cfg.endpoint(),
+                        backoff::RECONNECT_MAX.as_secs(),
                         self.cfg.backlog_max
                     );
                 }
@@ -1064,7 +1096,7 @@ impl Worker {
         let (Some(job), Some(conn)) = (self.backlog.front_mut(), self.conn.as_mut()) else {
             return;
         };
-        if let Err(e) = conn.set_timeout(io) {
+        if let Err(e) = set_timeout(conn, io) {
             self.lost(&e.to_string());
             return;
         }
@@ -1095,7 +1127,8 @@ impl Worker {
                 // connection after a backoff.
                 self.shared.errors.fetch_add(1, Relaxed);
                 self.failures = self.failures.saturating_add(1);
-                self.next_attempt = Instant::now() + backoff(self.failures, &mut self.jitter);
+                self.next_attempt =
+                    Instant::now() + backoff::reconnect(self.failures, &mut self.jitter);
                 if !self.refusing {
                     self.refusing = true;
                     log::error!(
@@ -1116,7 +1149,7 @@ impl Worker {
 
 /// One attempt at the front entry over `conn`.
 fn publish(
-    conn: &mut RespConn,
+    conn: &mut Connection,
     cfg: &RedisConfig,
     job: &mut Job,
     now_ms: i64,
@@ -1126,34 +1159,51 @@ fn publish(
     let symbol = match &job.kind {
         Kind::Alert => {
             let channel = format!("{p}:alerts");
-            conn.queue(&[b"PUBLISH", channel.as_bytes(), job.json.as_bytes()]);
-            if let Err(e) = conn.flush() {
-                return Outcome::NotSent(format!("writing: {e}"));
+            let request = ::redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(job.json.as_bytes())
+                .get_packed_command();
+            if let Err(e) = conn.send_packed_command(&request) {
+                return Outcome::NotSent(format!("writing: {}", describe(&e)));
             }
-            return match conn.read_reply() {
-                Ok(Reply::Integer(_)) => Outcome::Done,
+            return match conn.recv_response() {
+                Ok(Value::Int(_)) => Outcome::Done,
+                Ok(Value::ServerError(e)) => {
+                    Outcome::Refused(format!("PUBLISH alert: {}", server_error(&e)))
+                }
                 Ok(other) => Outcome::Refused(format!("PUBLISH alert: {other:?}")),
-                Err(e) => Outcome::Unknown(e.to_string()),
+                Err(e) => Outcome::Unknown(describe(&e)),
             };
         }
         Kind::Signal { symbol } => symbol,
     };
     let history = format!("{p}:history:{symbol}");
     if job.ambiguous {
-        match conn.command(&[b"LPOS", history.as_bytes(), job.json.as_bytes()]) {
-            Ok(Reply::Integer(_)) => {
+        let request = ::redis::cmd("LPOS")
+            .arg(&history)
+            .arg(job.json.as_bytes())
+            .get_packed_command();
+        if let Err(e) = conn.send_packed_command(&request) {
+            return Outcome::NotSent(format!("writing: {}", describe(&e)));
+        }
+        match conn.recv_response() {
+            Ok(Value::Int(_)) => {
                 log::info!(
                     "redis: signal {symbol} was applied before the connection dropped; not sent again"
                 );
                 return Outcome::Done;
             }
-            Ok(Reply::Bulk(None)) => {}
+            Ok(Value::Nil) => {}
             Ok(other) => {
+                let other = match other {
+                    Value::ServerError(e) => server_error(&e),
+                    other => format!("{other:?}"),
+                };
                 log::warn!(
-                    "redis: cannot tell whether signal {symbol} was applied before the connection dropped (LPOS: {other:?}); sending it again"
+                    "redis: cannot tell whether signal {symbol} was applied before the connection dropped (LPOS: {other}); sending it again"
                 );
             }
-            Err(e) => return Outcome::Unknown(e.to_string()),
+            Err(e) => return Outcome::Unknown(describe(&e)),
         }
         job.ambiguous = false;
     }
@@ -1162,52 +1212,69 @@ fn publish(
     let key = format!("{p}:signal:{symbol}");
     let channel = format!("{p}:signals");
     let counter = format!("{p}:stats:signals_published");
-    let (ttl, last, hist_ttl) = (
-        ttl.to_string(),
-        (cfg.history_len - 1).to_string(),
-        cfg.history_ttl_s.to_string(),
-    );
     let json = job.json.as_bytes();
-    let commands: [&[&[u8]]; 7] = [
-        &[b"SETEX", key.as_bytes(), ttl.as_bytes(), json],
-        &[b"PUBLISH", channel.as_bytes(), json],
-        &[b"LPUSH", history.as_bytes(), json],
-        &[b"LTRIM", history.as_bytes(), b"0", last.as_bytes()],
-        &[b"EXPIRE", history.as_bytes(), hist_ttl.as_bytes()],
-        &[b"INCR", counter.as_bytes()],
-        &[b"EXPIRE", counter.as_bytes(), hist_ttl.as_bytes()],
-    ];
-    conn.queue(&[b"MULTI"]);
-    for c in commands {
-        conn.queue(c);
-    }
-    conn.queue(&[b"EXEC"]);
-    if let Err(e) = conn.flush() {
+    // MULTI and EXEC written by hand (not `Pipeline::atomic`): every reply is read here, so a
+    // refusal while queueing, a failure inside EXEC and a missing reply each get their outcome.
+    let mut tx = ::redis::pipe();
+    tx.cmd("MULTI")
+        .cmd("SETEX")
+        .arg(&key)
+        .arg(ttl)
+        .arg(json)
+        .cmd("PUBLISH")
+        .arg(&channel)
+        .arg(json)
+        .cmd("LPUSH")
+        .arg(&history)
+        .arg(json)
+        .cmd("LTRIM")
+        .arg(&history)
+        .arg(0)
+        .arg(cfg.history_len - 1)
+        .cmd("EXPIRE")
+        .arg(&history)
+        .arg(cfg.history_ttl_s)
+        .cmd("INCR")
+        .arg(&counter)
+        .cmd("EXPIRE")
+        .arg(&counter)
+        .arg(cfg.history_ttl_s)
+        .cmd("EXEC");
+    // MULTI and the seven commands; EXEC's reply is read after them.
+    let queued = tx.len() - 1;
+    if let Err(e) = conn.send_packed_command(&tx.get_packed_pipeline()) {
         // Not completely written: EXEC never reached the server, nothing was applied.
-        return Outcome::NotSent(format!("writing: {e}"));
+        return Outcome::NotSent(format!("writing: {}", describe(&e)));
     }
     // From here on the server may have executed the transaction.
     let mut refused = None;
-    for i in 0..=commands.len() {
-        match conn.read_reply() {
-            Ok(Reply::Error(e)) => {
+    for i in 0..queued {
+        match conn.recv_response() {
+            Ok(Value::ServerError(e)) => {
                 if refused.is_none() {
                     let what = if i == 0 { "MULTI" } else { "queueing" };
-                    refused = Some(format!("{what}: {e}"));
+                    refused = Some(format!("{what}: {}", server_error(&e)));
                 }
             }
             Ok(_) => {}
-            Err(e) => return Outcome::Unknown(e.to_string()),
+            Err(e) => return Outcome::Unknown(describe(&e)),
         }
     }
-    match conn.read_reply() {
-        Err(e) => Outcome::Unknown(e.to_string()),
+    match conn.recv_response() {
+        Err(e) => Outcome::Unknown(describe(&e)),
         // EXECABORT (a command was refused while queueing) or a refused MULTI: nothing applied.
-        Ok(Reply::Error(e)) => {
+        Ok(Value::ServerError(e)) => {
+            let e = server_error(&e);
             Outcome::Refused(refused.map_or(e.clone(), |r| format!("{e} ({r})")))
         }
-        Ok(Reply::Array(Some(items))) => {
-            let failed: Vec<&str> = items.iter().filter_map(Reply::as_error).collect();
+        Ok(Value::Array(items)) => {
+            let failed: Vec<String> = items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::ServerError(e) => Some(server_error(e)),
+                    _ => None,
+                })
+                .collect();
             if !failed.is_empty() {
                 // Redis has no rollback: the other commands were applied, so sending the
                 // signal again would duplicate it. Counted and logged instead.
@@ -1227,17 +1294,6 @@ fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_commands_as_bulk_arrays() {
-        let mut out = Vec::new();
-        encode_command(&mut out, &[b"SET", b"k", b""]);
-        assert_eq!(out, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
-        out.clear();
-        push_num(&mut out, 1234567890);
-        push_num(&mut out, 0);
-        assert_eq!(out, b"12345678900");
-    }
 
     #[test]
     fn env_errors_name_the_variable() {
@@ -1268,6 +1324,130 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((c.host.as_str(), c.port, c.db), ("redis", 6380, 2));
+    }
+
+    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn urls_set_address_credentials_db_and_tls() {
+        let mut c = RedisConfig {
+            ca_file: Some("/etc/ca.pem".into()),
+            ..RedisConfig::default()
+        };
+        c.apply_url("rediss://squeezeflow:p%40ss@redis.internal:6380/3")
+            .unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.db, c.tls),
+            ("redis.internal", 6380, 3, true)
+        );
+        assert_eq!(c.username.as_deref(), Some("squeezeflow"));
+        assert_eq!(c.password.as_ref().map(Secret::expose), Some("p@ss"));
+        assert_eq!(c.ca_file, Some("/etc/ca.pem".into()), "ca_file stays");
+        c.validate().unwrap();
+
+        // A URL replaces every part it covers: no user, no password, no TLS, db 0.
+        c.apply_url("redis://127.0.0.1").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.db, c.tls),
+            ("127.0.0.1", 6379, 0, false)
+        );
+        assert_eq!((c.username.as_deref(), c.password.as_ref()), (None, None));
+        // `requirepass` style: a password for the default user.
+        c.apply_url("redis://:s3cret@localhost:6379/1").unwrap();
+        assert_eq!(c.username, None);
+        assert_eq!(c.password.as_ref().map(Secret::expose), Some("s3cret"));
+
+        for bad in [
+            "http://u:pw@host",
+            "unix:///tmp/redis.sock",
+            "rediss://u:pw@host/0#insecure",
+            "redis://u:pw@host/notadb",
+            "redis://u:pw@host/-1",
+        ] {
+            let e = c.clone().apply_url(bad).unwrap_err();
+            assert!(!e.contains("pw@"), "{bad}: the password leaks in {e:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_never_printed() {
+        let mut c = RedisConfig::default();
+        c.apply_url("redis://user:hunter2@host:6379/0").unwrap();
+        let shown = format!("{c:?} {}", c.endpoint());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert_eq!(
+            redact_url("rediss://user:hunter2@host:6380/2"),
+            "rediss://user:***@host:6380/2"
+        );
+        assert_eq!(redact_url("redis://:pw@h/0"), "redis://:***@h/0");
+        assert_eq!(redact_url("redis://host:6379/0"), "redis://host:6379/0");
+        let e = c
+            .apply_env_from(vars(&[("REDIS_URL", "redis://u:hunter2@h/x")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("REDIS_URL"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn env_url_then_single_variables_override() {
+        let mut c = RedisConfig::default();
+        c.apply_env_from(vars(&[
+            ("REDIS_URL", "rediss://a:b@redis.internal:6380/4"),
+            ("REDIS_PORT", "6390"),
+            ("REDIS_USERNAME", "squeezeflow"),
+            ("REDIS_PASSWORD", "from-env"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.db, c.tls),
+            ("redis.internal", 6390, 4, true)
+        );
+        assert_eq!(c.username.as_deref(), Some("squeezeflow"));
+        assert_eq!(c.password.as_ref().map(Secret::expose), Some("from-env"));
+
+        // A bad variable changes nothing, even after good ones.
+        let before = c.clone();
+        let e = c
+            .apply_env_from(vars(&[("REDIS_HOST", "other"), ("REDIS_USERNAME", " ")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("REDIS_USERNAME"), "{e}");
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn validation_of_credentials_and_tls() {
+        let user_only = RedisConfig {
+            username: Some("squeezeflow".into()),
+            ..RedisConfig::default()
+        };
+        let e = user_only.validate().unwrap_err();
+        assert!(e.to_string().contains("username needs a password"), "{e}");
+        let empty = RedisConfig {
+            password: Some("".into()),
+            ..RedisConfig::default()
+        };
+        let e = empty.validate().unwrap_err();
+        assert!(e.to_string().contains("password is empty"), "{e}");
+        let ca_without_tls = RedisConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..RedisConfig::default()
+        };
+        let e = ca_without_tls.validate().unwrap_err();
+        assert!(e.to_string().contains("ca_file"), "{e}");
+        let missing_ca = RedisConfig {
+            tls: true,
+            ..ca_without_tls
+        };
+        let e = missing_ca.client().unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
     }
 
     #[test]
