@@ -14,11 +14,11 @@
 //! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
 
-pub mod aggregate;
+pub use engine_core::{aggregate, bar, market, ring, stats, store};
+
 pub mod alerts;
 pub mod backfill;
 pub mod backtest;
-pub mod bar;
 pub mod capture;
 pub mod config;
 pub mod continuity;
@@ -29,20 +29,15 @@ pub mod host;
 pub mod http;
 pub mod influx;
 pub mod instruments;
-pub mod market;
 pub mod monitor;
 pub mod pipeline;
 pub mod replay;
-pub mod ring;
 pub mod route;
 pub mod runtime;
 pub mod shard;
 pub mod silence;
 pub mod sink;
-pub mod stats;
-pub mod store;
 pub mod strategy;
-mod sync;
 pub mod tape;
 
 pub use bar::Bar;
