@@ -14,14 +14,15 @@
 //! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
 #![deny(unsafe_code)]
 
-pub use engine_core::{aggregate, bar, market, ring, stats, store};
+pub use engine_core::{
+    aggregate, bar, continuity, market, recovery, ring, route, runtime, silence, stats, store,
+};
 
 pub mod alerts;
 pub mod backfill;
 pub mod backtest;
 pub mod capture;
 pub mod config;
-pub mod continuity;
 pub mod defaults;
 pub mod feed;
 pub mod gaps;
@@ -32,10 +33,7 @@ pub mod instruments;
 pub mod monitor;
 pub mod pipeline;
 pub mod replay;
-pub mod route;
-pub mod runtime;
 pub mod shard;
-pub mod silence;
 pub mod sink;
 pub mod strategy;
 pub mod tape;

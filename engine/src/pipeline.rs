@@ -50,7 +50,7 @@ pub struct Plan {
     /// Stats file, HTTP endpoints and alerts (`None` when `[monitor] enabled = false`).
     pub monitor: Option<crate::monitor::MonitorConfig>,
     /// `[continuity]`: watchdog, rotation and gap settings.
-    pub continuity: crate::continuity::ContinuitySettings,
+    pub continuity: crate::config::ContinuitySettings,
     /// `[backfill]`: the REST backfill worker.
     pub backfill: crate::backfill::BackfillConfig,
     /// Raw-frame capture (`None` when `[capture] enabled = false`).
@@ -84,7 +84,7 @@ impl StrategyPlan {
             message,
         })?;
         Ok(StrategyPlan {
-            settings: Settings::from_config(cfg),
+            settings: cfg.settings(),
             symbols,
         })
     }
