@@ -409,7 +409,7 @@ impl Feed {
                         s.venue == m.venue
                             && (s.symbols.is_empty()
                                 || s.symbols.iter().any(|p| {
-                                    crate::pipeline::frame_symbol(m.venue, p) == Some(m.symbol)
+                                    crate::market::frame_symbol(m.venue, p) == Some(m.symbol)
                                 }))
                     })
                     .map(|(i, _)| i)

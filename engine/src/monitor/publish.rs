@@ -3,8 +3,8 @@
 //! the HTTP endpoints kept serving.
 
 use super::proc;
-use super::shm::StatsWriter;
-use super::snapshot::{
+use crate::statsfile::shm::StatsWriter;
+use crate::statsfile::snapshot::{
     BackfillSnapshot, ContinuityTotals, EngineState, MarketStats, ProcessStats, Snapshot,
     StageLatency, ThreadStats, Totals, VenueStats,
 };
