@@ -22,8 +22,8 @@
 use crate::continuity::{
     Action, ConnPolicy, Continuity, ContinuityConfig, ContinuityCounters, Outcome, Record, Source,
 };
-use crate::recovery::{BackfillJob, BackfillOut, DoneWhy};
 use crate::market::{MarketTable, Tick};
+use crate::recovery::{BackfillJob, BackfillOut, DoneWhy};
 use crate::ring::{Consumer, Producer};
 use crate::route::Router;
 use crate::runtime::{IdlePolicy, StopFlag, Waker};

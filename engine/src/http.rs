@@ -8,9 +8,9 @@
 //! healthy and 503 otherwise (see [`crate::alerts`] for what degrades the engine).
 
 use crate::alerts::{evaluate, health_of, AlertThresholds, Health};
-use crate::statsfile::snapshot::{EngineState, Snapshot};
 use crate::statsfile::read_snapshot;
 use crate::statsfile::shm::StatsReader;
+use crate::statsfile::snapshot::{EngineState, Snapshot};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -24,8 +24,8 @@
 //!
 //! No allocation after construction: every table is sized up front.
 
-use crate::recovery::{BackfillJob, DoneWhy};
 use crate::market::{MarketIdx, MarketTable, Tick};
+use crate::recovery::{BackfillJob, DoneWhy};
 use feeds::{EventKind, Venue};
 
 /// `2026-11-24T04:12:00.123456Z` for a time in µs since the epoch.

@@ -101,4 +101,3 @@ pub fn links(feeds: usize, results_capacity: usize) -> (Vec<FeedLink>, Vec<Worke
         })
         .unzip()
 }
-
