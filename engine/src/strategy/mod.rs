@@ -3,7 +3,7 @@
 //! [`history`]); this module adds the cold parts:
 //!
 //! - [`StrategyConfig`]: `[strategy]` as read from TOML and the environment, resolved to the
-//!   hot [`Settings`](engine::Settings) by [`StrategyConfig::settings`];
+//!   hot [`Settings`] by [`StrategyConfig::settings`];
 //! - [`signal`]: signal JSON (seed-compat.md) and the reasoning text;
 //! - [`symbols`]: which markets make up each symbol.
 
