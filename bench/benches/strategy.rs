@@ -6,7 +6,6 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use engine::aggregate::ClosedBar;
 use engine::bar::Bar;
-use engine::strategy::engine::Settings;
 use engine::strategy::{Strategy, StrategyConfig, SymbolSpec};
 use feeds::MarketKind;
 use std::hint::black_box;
@@ -63,7 +62,7 @@ fn warmed(one_second: bool, markets: u32) -> (Strategy, i64) {
         reference: 1,
     };
     let mut st = Strategy::new(
-        Settings::from_config(&cfg),
+        cfg.settings(),
         vec![(0, spec)],
         Arc::new(AtomicUsize::new(0)),
     );

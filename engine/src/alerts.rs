@@ -11,7 +11,7 @@
 //! interval ([`AlertState`]): to the log, and with Redis enabled as `PUBLISH
 //! squeezeflow:alerts <json>`.
 
-use crate::monitor::snapshot::{EngineState, Snapshot};
+use crate::statsfile::snapshot::{EngineState, Snapshot};
 use serde::{Deserialize, Serialize};
 
 /// `[monitor.alerts]`: thresholds (the original's by default).
@@ -439,7 +439,7 @@ pub fn alert_json(change: &Change<'_>, now_us: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::snapshot::tests::sample;
+    use crate::statsfile::snapshot::tests::sample;
 
     const NOW: i64 = 1_700_000_000_000_000;
 
@@ -468,7 +468,7 @@ mod tests {
         s.process.host_cpu = 0.81;
         s.process.host_memory = 0.91;
         s.totals.backpressure_intervals = 5;
-        s.stages.push(crate::monitor::snapshot::StageLatency {
+        s.stages.push(crate::statsfile::snapshot::StageLatency {
             stage: "exchange_to_receive".into(),
             unit: "us".into(),
             count: 10,

@@ -3,6 +3,9 @@
 //!
 //! Precedence: command line > environment (`SQUEEZEFLOW_*`) > config file > defaults.
 
+use engine_core::continuity::{ConnPolicy, ContinuityConfig};
+pub use engine_core::runtime::CoreSpec;
+use engine_core::runtime::CoreSpecError;
 use feeds::Venue;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -45,7 +48,7 @@ pub struct Config {
     /// `[monitor]`: stats file, `/metrics` and `/health`, alert thresholds.
     pub monitor: crate::monitor::MonitorConfig,
     /// `[continuity]`: staleness watchdog, rotation, gap handling (see [`crate::continuity`]).
-    pub continuity: crate::continuity::ContinuitySettings,
+    pub continuity: ContinuitySettings,
     /// `[backfill]`: REST recovery of gaps and reconnect windows (see [`crate::backfill`]).
     pub backfill: crate::backfill::BackfillConfig,
     /// `[capture]`: raw-frame capture files (see [`crate::capture`]).
@@ -155,6 +158,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// `"auto"` or `{ feed = [1], shard = [2, 3], io = 0 }` (core ids as the OS numbers them).
+    #[serde(deserialize_with = "core_spec")]
     pub cores: CoreSpec,
     /// Spin forever on idle instead of parking (for isolated cores). Default false.
     pub busy_poll: bool,
@@ -175,37 +179,124 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Which cores run which role.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum CoreSpec {
-    /// Derived from the machine (`CoreMap::auto`).
-    #[default]
-    Auto,
-    Explicit {
-        feed: Vec<usize>,
-        shard: Vec<usize>,
-        io: usize,
-    },
+/// `cores = "auto"` or `cores = { feed = [..], shard = [..], io = N }`.
+fn core_spec<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CoreSpec, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Word(String),
+        Map {
+            feed: Vec<usize>,
+            shard: Vec<usize>,
+            io: usize,
+        },
+    }
+    match Raw::deserialize(d)? {
+        Raw::Word(w) if w == "auto" => Ok(CoreSpec::Auto),
+        Raw::Word(w) => Err(serde::de::Error::custom(format!(
+            "cores = {w:?}: expected \"auto\" or {{ feed = [..], shard = [..], io = N }}"
+        ))),
+        Raw::Map { feed, shard, io } => Ok(CoreSpec::Explicit { feed, shard, io }),
+    }
 }
 
-impl<'de> Deserialize<'de> for CoreSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CoreSpec, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Word(String),
-            Map {
-                feed: Vec<usize>,
-                shard: Vec<usize>,
-                io: usize,
-            },
+impl From<CoreSpecError> for ConfigError {
+    fn from(e: CoreSpecError) -> ConfigError {
+        ConfigError::Invalid {
+            origin: "runtime.cores".to_string(),
+            message: e.message,
         }
-        match Raw::deserialize(d)? {
-            Raw::Word(w) if w == "auto" => Ok(CoreSpec::Auto),
-            Raw::Word(w) => Err(serde::de::Error::custom(format!(
-                "cores = {w:?}: expected \"auto\" or {{ feed = [..], shard = [..], io = N }}"
-            ))),
-            Raw::Map { feed, shard, io } => Ok(CoreSpec::Explicit { feed, shard, io }),
+    }
+}
+
+/// `[continuity]`: connection health, rotation and gap handling (all optional).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContinuitySettings {
+    /// A connection silent for `stale_factor` × its usual gap between frames is dropped and
+    /// reconnected, but never before `stale_floor_s` nor later than `stale_cap_s`.
+    pub stale_factor: u32,
+    pub stale_floor_s: f64,
+    pub stale_cap_s: f64,
+    /// How long missing ids may stay missing before they count as a gap (a reordered frame
+    /// fills them first), ms.
+    pub hole_grace_ms: u64,
+    /// After a reconnect, how long to wait for a market's first trade before its window is
+    /// closed at the reconnect, s.
+    pub window_wait_s: f64,
+    /// During a rotation, the overlap after the boundary second before the old connection
+    /// is closed, ms.
+    pub rotation_overlap_ms: u64,
+    /// At start-up, backfill each market's downtime (from its last closed stored second).
+    pub restart_backfill: bool,
+    /// A subscribed market with no trade for this long while its connection is otherwise
+    /// alive is reported silent; a market that has learnt its usual gap between trades waits
+    /// [`SILENT_FACTOR`](crate::silence::SILENT_FACTOR) × that gap if longer (see [`crate::silence`]), s.
+    pub silent_after_s: f64,
+}
+
+impl Default for ContinuitySettings {
+    fn default() -> Self {
+        ContinuitySettings {
+            stale_factor: 20,
+            stale_floor_s: 10.0,
+            stale_cap_s: 300.0,
+            hole_grace_ms: 1000,
+            window_wait_s: 10.0,
+            rotation_overlap_ms: 2000,
+            restart_backfill: true,
+            silent_after_s: 120.0,
+        }
+    }
+}
+
+impl ContinuitySettings {
+    /// Errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = |v: f64| v.is_finite() && v > 0.0;
+        if !ok(self.stale_floor_s) || !ok(self.stale_cap_s) || self.stale_cap_s < self.stale_floor_s
+        {
+            return Err(format!(
+                "stale_floor_s ({}) and stale_cap_s ({}) must be positive, floor ≤ cap",
+                self.stale_floor_s, self.stale_cap_s
+            ));
+        }
+        if self.stale_factor == 0 {
+            return Err("stale_factor must be at least 1".into());
+        }
+        if !ok(self.window_wait_s) {
+            return Err(format!(
+                "window_wait_s ({}) must be positive",
+                self.window_wait_s
+            ));
+        }
+        // At least a millisecond (the sweep runs every 100 ms), at most a year.
+        if !(self.silent_after_s.is_finite()
+            && (0.001..=31_536_000.0).contains(&self.silent_after_s))
+        {
+            return Err(format!(
+                "silent_after_s ({}) must be a number of seconds between 0.001 and 31536000",
+                self.silent_after_s
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn policy(&self) -> ConnPolicy {
+        ConnPolicy {
+            stale_factor: self.stale_factor,
+            stale_floor: std::time::Duration::from_secs_f64(self.stale_floor_s),
+            stale_cap: std::time::Duration::from_secs_f64(self.stale_cap_s),
+            overlap: std::time::Duration::from_millis(self.rotation_overlap_ms),
+        }
+    }
+
+    pub fn state_config(&self, backfill: bool) -> ContinuityConfig {
+        ContinuityConfig {
+            hole_grace_ns: self.hole_grace_ms.saturating_mul(1_000_000),
+            window_wait_ns: (self.window_wait_s * 1e9) as u64,
+            backfill,
+            silent_after_ns: (self.silent_after_s * 1e9) as u64,
         }
     }
 }

@@ -19,12 +19,12 @@
 //!   venue re-routed, renamed or retired the stream) is reported silent until its trades return
 //!   ([`crate::silence`]).
 
-use crate::backfill::{BackfillJob, BackfillOut, DoneWhy};
 use crate::backoff::reconnect as backoff;
 use crate::continuity::{
-    Action, Continuity, ContinuityConfig, ContinuityCounters, Outcome, Record, Source,
+    Action, ConnPolicy, Continuity, ContinuityConfig, ContinuityCounters, Outcome, Record, Source,
 };
 use crate::market::{MarketTable, Tick};
+use crate::recovery::{BackfillJob, BackfillOut, DoneWhy};
 use crate::ring::{Consumer, Producer};
 use crate::route::Router;
 use crate::runtime::{IdlePolicy, StopFlag, Waker};
@@ -180,31 +180,6 @@ impl Downstream {
 const BATCH: usize = 512;
 /// Failure count that puts `backoff` at its cap.
 const HOPELESS_FAILURES: u32 = 8;
-
-/// How the feed keeps its connections healthy and its markets continuous.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnPolicy {
-    /// A connection that sent nothing (no data, no keepalive) for this many times its usual
-    /// gap between frames is dropped and reconnected, within [`ConnPolicy::stale_floor`] …
-    /// [`ConnPolicy::stale_cap`].
-    pub stale_factor: u32,
-    pub stale_floor: Duration,
-    pub stale_cap: Duration,
-    /// During a rotation, how long after the boundary second both connections overlap
-    /// before the old one is closed.
-    pub overlap: Duration,
-}
-
-impl Default for ConnPolicy {
-    fn default() -> Self {
-        ConnPolicy {
-            stale_factor: 20,
-            stale_floor: Duration::from_secs(10),
-            stale_cap: Duration::from_secs(300),
-            overlap: Duration::from_secs(2),
-        }
-    }
-}
 
 /// What a feed thread exchanges with the rest of the engine about continuity: its
 /// [`Continuity`] state, the rings to and from the backfill worker, and the ring of gap
@@ -433,7 +408,7 @@ impl Feed {
                         s.venue == m.venue
                             && (s.symbols.is_empty()
                                 || s.symbols.iter().any(|p| {
-                                    crate::pipeline::frame_symbol(m.venue, p) == Some(m.symbol)
+                                    crate::market::frame_symbol(m.venue, p) == Some(m.symbol)
                                 }))
                     })
                     .map(|(i, _)| i)

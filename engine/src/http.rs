@@ -8,8 +8,9 @@
 //! healthy and 503 otherwise (see [`crate::alerts`] for what degrades the engine).
 
 use crate::alerts::{evaluate, health_of, AlertThresholds, Health};
-use crate::monitor::snapshot::{EngineState, Snapshot};
-use crate::monitor::{read_snapshot, StatsReader};
+use crate::statsfile::read_snapshot;
+use crate::statsfile::shm::StatsReader;
+use crate::statsfile::snapshot::{EngineState, Snapshot};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -552,7 +553,7 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
         &'static str,
         &'static str,
         &'static str,
-        fn(&crate::monitor::snapshot::VenueStats) -> f64,
+        fn(&crate::statsfile::snapshot::VenueStats) -> f64,
     );
     let venue_cols: [VenueCol; 6] = [
         (
@@ -603,7 +604,7 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
         &'static str,
         &'static str,
         &'static str,
-        fn(&crate::monitor::snapshot::MarketStats) -> Option<f64>,
+        fn(&crate::statsfile::snapshot::MarketStats) -> Option<f64>,
     );
     let market_cols: [MarketCol; 15] = [
         (
@@ -720,7 +721,7 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
         &'static str,
         &'static str,
         &'static str,
-        fn(&crate::monitor::snapshot::MarketStats) -> Option<f64>,
+        fn(&crate::statsfile::snapshot::MarketStats) -> Option<f64>,
     );
     let silent_cols: [SilentCol; 3] = [
         (
@@ -759,7 +760,7 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
         &'static str,
         &'static str,
         &'static str,
-        fn(&crate::monitor::snapshot::ThreadStats) -> f64,
+        fn(&crate::statsfile::snapshot::ThreadStats) -> f64,
     );
     let thread_cols: [ThreadCol; 4] = [
         (
@@ -832,7 +833,7 @@ pub fn render_metrics(snap: Option<&Snapshot>, now_us: i64, th: &AlertThresholds
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::snapshot::tests::sample;
+    use crate::statsfile::snapshot::tests::sample;
 
     const NOW: i64 = 1_700_000_000_000_000;
 
@@ -946,7 +947,7 @@ mod tests {
         let dash: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut s = sample(NOW);
-        s.stages.push(crate::monitor::snapshot::StageLatency {
+        s.stages.push(crate::statsfile::snapshot::StageLatency {
             stage: "exchange_to_receive".into(),
             unit: "us".into(),
             count: 1,
@@ -996,7 +997,7 @@ mod tests {
     fn serves_over_http() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("engine.stats");
-        let mut w = crate::monitor::StatsWriter::create(&path, 8192).unwrap();
+        let mut w = crate::statsfile::shm::StatsWriter::create(&path, 8192).unwrap();
         let now = feeds::clock::wall_us();
         let mut buf = Vec::new();
         let mut s = sample(now);

@@ -1,29 +1,35 @@
-//! Events → bars → signals: SPSC rings, the pinned runtime, bar aggregation and the bar store.
+//! Events → bars → signals. The hot path (rings, runtime, markets, routing, continuity,
+//! aggregation, the bar store, the strategy's evaluation) is the `engine-core` crate, whose
+//! modules are re-exported here under their old paths; this crate adds the cold parts.
 //!
-//! - [`ring`]: the bounded lock-free SPSC ring joining threads.
-//! - [`runtime`]: core map, pinning, idle policy, stop flag.
-//! - [`market`]: which markets are followed, which shard owns each, the `Tick` on the rings.
-//! - [`route`]: frame → decoded events → ticks (shared by live feeds and replay).
-//! - [`feed`] / [`shard`]: the two hot thread loops; [`pipeline`] wires them up.
-//! - [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
-//! - [`sink`]: where signals go (Redis).
+//! - From `engine-core`: [`ring`], [`runtime`], [`market`], [`route`], [`continuity`],
+//!   [`silence`], [`recovery`], [`aggregate`], [`bar`], [`store`], [`stats`], and the hot half
+//!   of [`strategy`].
+//! - [`feed`] / [`shard`]: the two hot thread loops (still here; they move to `engine-core`
+//!   next); [`pipeline`] wires them up.
+//! - [`config`]: the TOML configuration; [`defaults`]: the default feeds.
+//! - [`sink`]: where signals go (Redis); [`gaps`]: the gap journal.
 //! - [`influx`]: bars to and from InfluxDB 1.x in aggr-server's schema.
-//! - [`config`], [`stats`], [`tape`], [`replay`]; [`capture`]: raw-frame capture files.
+//! - [`tape`], [`replay`]; [`capture`]: raw-frame capture files.
 //! - [`instruments`]: contract sizes at start-up (REST → cache → bundled snapshot).
 //! - [`backfill`]: the REST worker that recovers the trades of gaps.
-//! - [`http_client`]: the cold-path HTTP client (ureq) of instruments, backfill and InfluxDB.
-//! - [`monitor`] (stats file), [`http`] (`/metrics`, `/health`), [`alerts`].
+//! - [`http_client`]: the cold-path HTTP client (ureq) of instruments, backfill and InfluxDB;
+//!   [`backoff`]: the one reconnect/retry backoff.
+//! - [`statsfile`] (the stats file), [`alerts`], [`http`] (`/metrics`, `/health`) and
+//!   [`monitor`] (the publisher), in that order of dependency.
+//! - [`backtest`], [`host`] (host checks and tuning).
 #![deny(unsafe_code)]
 
-pub mod aggregate;
+pub use engine_core::{
+    aggregate, bar, continuity, market, recovery, ring, route, runtime, silence, stats, store,
+};
+
 pub mod alerts;
 pub mod backfill;
 pub mod backoff;
 pub mod backtest;
-pub mod bar;
 pub mod capture;
 pub mod config;
-pub mod continuity;
 pub mod defaults;
 pub mod feed;
 pub mod gaps;
@@ -32,20 +38,13 @@ pub mod http;
 pub mod http_client;
 pub mod influx;
 pub mod instruments;
-pub mod market;
 pub mod monitor;
 pub mod pipeline;
 pub mod replay;
-pub mod ring;
-pub mod route;
-pub mod runtime;
 pub mod shard;
-pub mod silence;
 pub mod sink;
-pub mod stats;
-pub mod store;
+pub mod statsfile;
 pub mod strategy;
-mod sync;
 pub mod tape;
 
 pub use bar::Bar;

@@ -4,6 +4,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::feed::{Downstream, Feed, FeedReport, ShardLink, Subscription};
+pub use crate::market::frame_symbol;
 use crate::market::{MarketTable, Tick};
 use crate::ring::{self, Consumer};
 use crate::runtime::{available_cores, pin_current, CoreMap, IdlePolicy, Sleeper, StopFlag};
@@ -15,7 +16,7 @@ use crate::strategy::engine::Settings;
 use crate::strategy::symbols::{resolve, MarketInfo};
 use crate::strategy::{SignalEvent, Strategy, SymbolSpec};
 use feeds::ws::WsConfig;
-use feeds::{Symbol, Venue};
+use feeds::Venue;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,7 +51,7 @@ pub struct Plan {
     /// Stats file, HTTP endpoints and alerts (`None` when `[monitor] enabled = false`).
     pub monitor: Option<crate::monitor::MonitorConfig>,
     /// `[continuity]`: watchdog, rotation and gap settings.
-    pub continuity: crate::continuity::ContinuitySettings,
+    pub continuity: crate::config::ContinuitySettings,
     /// `[backfill]`: the REST backfill worker.
     pub backfill: crate::backfill::BackfillConfig,
     /// Raw-frame capture (`None` when `[capture] enabled = false`).
@@ -84,7 +85,7 @@ impl StrategyPlan {
             message,
         })?;
         Ok(StrategyPlan {
-            settings: Settings::from_config(cfg),
+            settings: cfg.settings(),
             symbols,
         })
     }
@@ -175,17 +176,6 @@ impl StrategyPlan {
                 ),
             }
         }
-    }
-}
-
-/// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance;
-/// other venues' frames spell instruments as their requests do).
-pub fn frame_symbol(venue: Venue, pair: &str) -> Option<Symbol> {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            Symbol::new(pair.to_ascii_uppercase().as_bytes())
-        }
-        _ => Symbol::new(pair.as_bytes()),
     }
 }
 

@@ -276,7 +276,6 @@ fn open_interest_ticks_allocate_nothing_after_warm_up() {
 fn strategy_allocates_nothing(one_second: bool) {
     use engine::aggregate::ClosedBar;
     use engine::bar::Bar;
-    use engine::strategy::engine::Settings;
     use engine::strategy::{Strategy, StrategyConfig, SymbolSpec};
     use feeds::MarketKind;
     use std::sync::atomic::AtomicUsize;
@@ -295,7 +294,7 @@ fn strategy_allocates_nothing(one_second: bool) {
         reference: 1,
     };
     let mut st = Strategy::new(
-        Settings::from_config(&cfg),
+        cfg.settings(),
         vec![(0, spec)],
         Arc::new(AtomicUsize::new(0)),
     );

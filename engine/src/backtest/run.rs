@@ -7,7 +7,6 @@ use super::result::{BacktestResult, SymbolSeries};
 use crate::aggregate::ClosedBar;
 use crate::market::base_asset;
 use crate::store::{Store, StoreError};
-use crate::strategy::engine::Settings;
 use crate::strategy::history::feed_stored_bars;
 use crate::strategy::signal::{name, signal_json};
 use crate::strategy::symbols::{classify_market_id, resolve, MarketInfo};
@@ -153,7 +152,7 @@ pub fn run(
         });
     }
 
-    let settings = Settings::from_config(&spec.strategy);
+    let settings = spec.strategy.settings();
     let tf = settings.timeframe_s;
     let mut strategy = Strategy::new(
         settings,

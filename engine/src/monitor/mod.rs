@@ -1,9 +1,9 @@
 //! Monitoring: the engine publishes its state to a small shared-memory stats file in the data
-//! directory (`<data_dir>/engine.stats`), which `squeezeflow monitor`, the HTTP endpoints
-//! (`/metrics`, `/health`, [`crate::http`]) and anything else read without disturbing it.
+//! directory (`<data_dir>/engine.stats`, [`crate::statsfile`]), which `squeezeflow monitor`,
+//! the HTTP endpoints (`/metrics`, `/health`, [`crate::http`]) and anything else read without
+//! disturbing it.
 //!
-//! - [`shm`]: the file (header, seqlocked payload; the only mapped-memory code here).
-//! - [`snapshot`]: what a snapshot holds and its encoding.
+//! - [`shm`], [`snapshot`]: the file and its payload (re-exported from [`crate::statsfile`]).
 //! - [`Publisher`]: owned by the IO thread; folds closed bars into per-market freshness and
 //!   rates, reads the hot threads' counters and `/proc` once per interval, publishes, and
 //!   raises alerts ([`crate::alerts`]).
@@ -11,40 +11,14 @@
 
 pub mod proc;
 pub mod publish;
-pub mod shm;
-pub mod snapshot;
 
+pub use crate::statsfile::{read_snapshot, shm, snapshot, stats_path, STATS_FILE};
 pub use publish::{Publisher, Sources, ThreadInfo};
 pub use shm::{StatsReader, StatsWriter};
 pub use snapshot::{BackfillSnapshot, ContinuityTotals, EngineState, Snapshot};
 
 use crate::alerts::AlertThresholds;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
-
-/// File name of the stats file inside the data directory.
-pub const STATS_FILE: &str = "engine.stats";
-
-/// Where the stats file of the engine using `data_dir` lives.
-pub fn stats_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(STATS_FILE)
-}
-
-/// Reads the current snapshot of the stats file at `path`: `Ok(None)` when there is no file
-/// (or nothing published yet), an error for a file that is not a valid stats file.
-pub fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, String> {
-    let reader = match StatsReader::open(path) {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    match reader.read() {
-        Some(bytes) => Snapshot::decode(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => Ok(None),
-    }
-}
 
 /// `[monitor]`: the stats file, the HTTP endpoints and alert thresholds.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -3,11 +3,6 @@
 //! the HTTP endpoints kept serving.
 
 use super::proc;
-use super::shm::StatsWriter;
-use super::snapshot::{
-    BackfillSnapshot, ContinuityTotals, EngineState, MarketStats, ProcessStats, Snapshot,
-    StageLatency, ThreadStats, Totals, VenueStats,
-};
 use super::MonitorConfig;
 use crate::aggregate::ClosedBar;
 use crate::alerts::{alert_json, evaluate, AlertState, Change};
@@ -15,6 +10,11 @@ use crate::continuity::{Outcome, Record};
 use crate::market::MarketTable;
 use crate::sink::redis::{RedisConfig, RedisSink};
 use crate::stats::{FeedStats, Percentiles, ShardStats};
+use crate::statsfile::shm::StatsWriter;
+use crate::statsfile::snapshot::{
+    BackfillSnapshot, ContinuityTotals, EngineState, MarketStats, ProcessStats, Snapshot,
+    StageLatency, ThreadStats, Totals, VenueStats,
+};
 use feeds::Venue;
 use hdrhistogram::Histogram;
 use std::path::Path;

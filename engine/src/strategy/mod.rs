@@ -1,24 +1,19 @@
-//! The SqueezeFlow strategy (reference/strategy.md): five phases evaluated every
-//! `run_interval` seconds of event time on each symbol's window of analysis bars.
+//! The SqueezeFlow strategy (reference/strategy.md): the hot evaluation is
+//! `engine_core::strategy` (re-exported here: [`engine`], [`math`], [`phases`], [`window`],
+//! [`history`]); this module adds the cold parts:
 //!
-//! - [`math`]: means, deviations, slopes and quantiles over slices;
-//! - [`window`]: one symbol's analysis bars and re-based CVDs, built second by second;
-//! - [`phases`]: the five phases as pure functions of a window;
-//! - [`engine`]: per-shard driver (pending bars, evaluation clock, paper positions, validator);
+//! - [`StrategyConfig`]: `[strategy]` as read from TOML and the environment, resolved to the
+//!   hot [`Settings`] by [`StrategyConfig::settings`];
 //! - [`signal`]: signal JSON (seed-compat.md) and the reasoning text;
-//! - [`history`]: stored bars fed back in second order (start-up warm-up, backtests);
 //! - [`symbols`]: which markets make up each symbol.
 
-pub mod engine;
-pub mod history;
-pub mod math;
-pub mod phases;
+pub use engine_core::strategy::*;
+
 pub mod signal;
 pub mod symbols;
-pub mod window;
 
-pub use engine::{Action, Position, SignalEvent, Strategy, StrategyCounters, SymbolSpec};
-
+use engine::Settings;
+use phases::Params;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -97,6 +92,30 @@ impl Default for StrategyConfig {
 }
 
 impl StrategyConfig {
+    /// The hot strategy's settings.
+    pub fn settings(&self) -> Settings {
+        let one_second = self.enable_1s_mode;
+        Settings {
+            params: Params {
+                scale: if one_second { 60 } else { 1 },
+                min_cvd_change: self.min_cvd_change,
+                flow_floor: self.flow_floor,
+                enable_oi: self.enable_oi,
+                min_data_points: self.min_data_points,
+            },
+            one_second,
+            timeframe_s: if one_second { 1 } else { self.timeframe_secs() },
+            lookback_s: (self.lookback_hours * 3600.0).round() as i64,
+            run_interval_s: self.run_interval.max(1) as i64,
+            min_entry_score: self.min_entry_score,
+            max_open_positions: self.max_open_positions,
+            paper_equity: self.paper_equity,
+            ttl_s: self.signal_ttl_s,
+            cooldown_s: self.cooldown_s as i64,
+            max_per_hour: self.max_signals_per_hour,
+        }
+    }
+
     /// The timeframe in seconds (validated by [`StrategyConfig::validate`]; 60 if invalid).
     pub fn timeframe_secs(&self) -> i64 {
         crate::store::parse_timeframe(&self.timeframe)

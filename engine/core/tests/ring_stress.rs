@@ -4,11 +4,11 @@
 //! once and in order. The consumer stops only on the shutdown signal (producer abandoned and
 //! ring empty), so these runs also check that no item is lost at shutdown.
 //!
-//! Run in release: `cargo test -p engine --release --test ring_stress`.
+//! Run in release: `cargo test -p engine-core --release --test ring_stress`.
 
 use std::thread;
 
-use engine::ring::{channel, Consumer, Producer};
+use engine_core::ring::{channel, Consumer, Producer};
 
 /// How one side moves items each time it gets a turn.
 #[derive(Debug, Clone, Copy)]

@@ -106,7 +106,7 @@ use crate::bar::Bar;
 pub use file::{DayReader, DayWriter};
 pub use layout::{HEADER_SIZE, OI_SLOT_SIZE, SLOTS_PER_DAY, SLOT_SIZE};
 pub use oi::{resample_oi, OiPoint, OiReader, OiWriter};
-pub(crate) use path::civil_from_days;
+pub use path::civil_from_days;
 pub use path::{day_path, oi_day_path};
 pub use query::{parse_timeframe, resample, Store};
 pub use recover::{recover_market, Recovered};

@@ -9,7 +9,7 @@
 
 use std::ops::RangeInclusive;
 
-use engine::strategy::phases::*;
+use engine_core::strategy::phases::*;
 
 /// `min_cvd_change` default (phase 2 floor `F`).
 const F: f64 = 1e6;

@@ -24,8 +24,8 @@
 //!
 //! No allocation after construction: every table is sized up front.
 
-use crate::backfill::{BackfillJob, DoneWhy};
 use crate::market::{MarketIdx, MarketTable, Tick};
+use crate::recovery::{BackfillJob, DoneWhy};
 use feeds::{EventKind, Venue};
 
 /// `2026-11-24T04:12:00.123456Z` for a time in µs since the epoch.
@@ -42,94 +42,27 @@ pub fn iso_time_us(us: i64) -> String {
     )
 }
 
-/// `[continuity]`: connection health, rotation and gap handling (all optional).
-#[derive(Debug, Clone, serde::Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ContinuitySettings {
-    /// A connection silent for `stale_factor` × its usual gap between frames is dropped and
-    /// reconnected, but never before `stale_floor_s` nor later than `stale_cap_s`.
+/// How the feed keeps its connections healthy and its markets continuous.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnPolicy {
+    /// A connection that sent nothing (no data, no keepalive) for this many times its usual
+    /// gap between frames is dropped and reconnected, within [`ConnPolicy::stale_floor`] …
+    /// [`ConnPolicy::stale_cap`].
     pub stale_factor: u32,
-    pub stale_floor_s: f64,
-    pub stale_cap_s: f64,
-    /// How long missing ids may stay missing before they count as a gap (a reordered frame
-    /// fills them first), ms.
-    pub hole_grace_ms: u64,
-    /// After a reconnect, how long to wait for a market's first trade before its window is
-    /// closed at the reconnect, s.
-    pub window_wait_s: f64,
-    /// During a rotation, the overlap after the boundary second before the old connection
-    /// is closed, ms.
-    pub rotation_overlap_ms: u64,
-    /// At start-up, backfill each market's downtime (from its last closed stored second).
-    pub restart_backfill: bool,
-    /// A subscribed market with no trade for this long while its connection is otherwise
-    /// alive is reported silent; a market that has learnt its usual gap between trades waits
-    /// [`crate::silence::SILENT_FACTOR`] × that gap if longer (see [`crate::silence`]), s.
-    pub silent_after_s: f64,
+    pub stale_floor: std::time::Duration,
+    pub stale_cap: std::time::Duration,
+    /// During a rotation, how long after the boundary second both connections overlap
+    /// before the old one is closed.
+    pub overlap: std::time::Duration,
 }
 
-impl Default for ContinuitySettings {
+impl Default for ConnPolicy {
     fn default() -> Self {
-        ContinuitySettings {
+        ConnPolicy {
             stale_factor: 20,
-            stale_floor_s: 10.0,
-            stale_cap_s: 300.0,
-            hole_grace_ms: 1000,
-            window_wait_s: 10.0,
-            rotation_overlap_ms: 2000,
-            restart_backfill: true,
-            silent_after_s: 120.0,
-        }
-    }
-}
-
-impl ContinuitySettings {
-    /// Errors name the field.
-    pub fn validate(&self) -> Result<(), String> {
-        let ok = |v: f64| v.is_finite() && v > 0.0;
-        if !ok(self.stale_floor_s) || !ok(self.stale_cap_s) || self.stale_cap_s < self.stale_floor_s
-        {
-            return Err(format!(
-                "stale_floor_s ({}) and stale_cap_s ({}) must be positive, floor ≤ cap",
-                self.stale_floor_s, self.stale_cap_s
-            ));
-        }
-        if self.stale_factor == 0 {
-            return Err("stale_factor must be at least 1".into());
-        }
-        if !ok(self.window_wait_s) {
-            return Err(format!(
-                "window_wait_s ({}) must be positive",
-                self.window_wait_s
-            ));
-        }
-        // At least a millisecond (the sweep runs every 100 ms), at most a year.
-        if !(self.silent_after_s.is_finite()
-            && (0.001..=31_536_000.0).contains(&self.silent_after_s))
-        {
-            return Err(format!(
-                "silent_after_s ({}) must be a number of seconds between 0.001 and 31536000",
-                self.silent_after_s
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn policy(&self) -> crate::feed::ConnPolicy {
-        crate::feed::ConnPolicy {
-            stale_factor: self.stale_factor,
-            stale_floor: std::time::Duration::from_secs_f64(self.stale_floor_s),
-            stale_cap: std::time::Duration::from_secs_f64(self.stale_cap_s),
-            overlap: std::time::Duration::from_millis(self.rotation_overlap_ms),
-        }
-    }
-
-    pub fn state_config(&self, backfill: bool) -> ContinuityConfig {
-        ContinuityConfig {
-            hole_grace_ns: self.hole_grace_ms.saturating_mul(1_000_000),
-            window_wait_ns: (self.window_wait_s * 1e9) as u64,
-            backfill,
-            silent_after_ns: (self.silent_after_s * 1e9) as u64,
+            stale_floor: std::time::Duration::from_secs(10),
+            stale_cap: std::time::Duration::from_secs(300),
+            overlap: std::time::Duration::from_secs(2),
         }
     }
 }

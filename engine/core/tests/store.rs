@@ -7,11 +7,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use engine::store::{
+use engine_core::store::{
     day_path, flags, parse_timeframe, resample, DayReader, DayWriter, Store, StoreError, StoredBar,
     HEADER_SIZE, SLOTS_PER_DAY, SLOT_SIZE,
 };
-use engine::Bar;
+use engine_core::Bar;
 use proptest::prelude::*;
 
 /// 2024-02-29.

@@ -9,7 +9,6 @@ use super::phases::{
     Phase2, Phase3, Phase4,
 };
 use super::window::{SecondFlow, Window};
-use super::StrategyConfig;
 use crate::aggregate::ClosedBar;
 use crate::bar::Bar;
 use crate::market::MarketIdx;
@@ -168,7 +167,7 @@ struct SymbolState {
     validator: Validator,
 }
 
-/// Strategy settings resolved from [`StrategyConfig`].
+/// Strategy settings, resolved from `[strategy]` by `engine::strategy::StrategyConfig::settings`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     pub params: Params,
@@ -182,31 +181,6 @@ pub struct Settings {
     pub ttl_s: u64,
     pub cooldown_s: i64,
     pub max_per_hour: usize,
-}
-
-impl Settings {
-    pub fn from_config(cfg: &StrategyConfig) -> Settings {
-        let one_second = cfg.enable_1s_mode;
-        Settings {
-            params: Params {
-                scale: if one_second { 60 } else { 1 },
-                min_cvd_change: cfg.min_cvd_change,
-                flow_floor: cfg.flow_floor,
-                enable_oi: cfg.enable_oi,
-                min_data_points: cfg.min_data_points,
-            },
-            one_second,
-            timeframe_s: if one_second { 1 } else { cfg.timeframe_secs() },
-            lookback_s: (cfg.lookback_hours * 3600.0).round() as i64,
-            run_interval_s: cfg.run_interval.max(1) as i64,
-            min_entry_score: cfg.min_entry_score,
-            max_open_positions: cfg.max_open_positions,
-            paper_equity: cfg.paper_equity,
-            ttl_s: cfg.signal_ttl_s,
-            cooldown_s: cfg.cooldown_s as i64,
-            max_per_hour: cfg.max_signals_per_hour,
-        }
-    }
 }
 
 /// The strategy of one shard's symbols.

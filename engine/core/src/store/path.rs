@@ -165,7 +165,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 // Hinnant's "chrono-compatible low-level date algorithms".
 
 /// (year, month 1–12, day 1–31) of a day number.
-pub(crate) fn civil_from_days(day: i64) -> (i64, i64, i64) {
+pub fn civil_from_days(day: i64) -> (i64, i64, i64) {
     // Day 0 of era 0 is 0000-03-01, 719 468 days before 1970-01-01.
     let z = day + 719_468;
     let era = z.div_euclid(146_097);

@@ -1,11 +1,31 @@
 //! The thread-per-core runtime: which core runs which role, pinning, how idle threads wait, and
-//! the stop signal.
+//! the stop signal. (`[runtime]` is read by the cold `engine::config`, which hands
+//! [`CoreSpec`] here.)
 
-use crate::config::{ConfigError, CoreSpec};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::Thread;
 use std::time::Duration;
+
+/// Which cores run which role (`[runtime] cores`; parsed by `engine::config`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CoreSpec {
+    /// Derived from the machine ([`CoreMap::auto`]).
+    #[default]
+    Auto,
+    Explicit {
+        feed: Vec<usize>,
+        shard: Vec<usize>,
+        io: usize,
+    },
+}
+
+/// Why a [`CoreSpec`] does not fit this machine; shown as `runtime.cores: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("runtime.cores: {message}")]
+pub struct CoreSpecError {
+    pub message: String,
+}
 
 /// Where each role's thread runs; `None` = not pinned (small machines).
 ///
@@ -51,15 +71,12 @@ impl CoreMap {
     }
 
     /// Resolve the configured spec on a machine with `available` cores.
-    pub fn resolve(spec: &CoreSpec, available: usize) -> Result<CoreMap, ConfigError> {
+    pub fn resolve(spec: &CoreSpec, available: usize) -> Result<CoreMap, CoreSpecError> {
         let (feed, shard, io) = match spec {
             CoreSpec::Auto => return Ok(CoreMap::auto(available)),
             CoreSpec::Explicit { feed, shard, io } => (feed, shard, *io),
         };
-        let invalid = |message: String| ConfigError::Invalid {
-            origin: "runtime.cores".to_string(),
-            message,
-        };
+        let invalid = |message: String| CoreSpecError { message };
         if feed.is_empty() {
             return Err(invalid("needs at least one feed core".to_string()));
         }
@@ -263,6 +280,7 @@ mod tests {
         let e = CoreMap::resolve(&spec(vec![1], vec![9], 0), 4)
             .unwrap_err()
             .to_string();
+        assert!(e.starts_with("runtime.cores: "), "{e}");
         assert!(e.contains("core 9 does not exist"), "{e}");
         let e = CoreMap::resolve(&spec(vec![1], vec![1], 0), 4)
             .unwrap_err()

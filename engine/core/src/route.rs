@@ -9,7 +9,7 @@ use feeds::{Decode, DecodeError, EventKind, Frame, Instruments, Symbol, Venue};
 use std::sync::Arc;
 
 /// How often a given error kind is written to the log: its 1st, 10th, 100th … occurrence.
-pub(crate) fn should_sample(count: u64) -> bool {
+pub fn should_sample(count: u64) -> bool {
     let mut n = count;
     while n >= 10 && n % 10 == 0 {
         n /= 10;
@@ -50,7 +50,7 @@ impl Router {
     }
 
     /// A router whose decoders take contract sizes from `instruments` (the start-up result of
-    /// [`crate::instruments::load`]) instead of the bundled snapshot.
+    /// `engine::instruments::load`) instead of the bundled snapshot.
     pub fn with_instruments(stats: Arc<FeedStats>, instruments: &Arc<Instruments>) -> Router {
         Router {
             decoders: Venue::ALL

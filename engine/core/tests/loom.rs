@@ -2,10 +2,10 @@
 //! producer and one consumer thread, checked for lost, duplicated or reordered items, for
 //! data races on the slots, and for leaked or double-dropped leftovers.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p engine --test loom --release`
+//! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p engine-core --test loom --release`
 #![cfg(loom)]
 
-use engine::ring::{channel, Consumer, Producer};
+use engine_core::ring::{channel, Consumer, Producer};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
