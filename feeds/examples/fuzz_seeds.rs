@@ -46,9 +46,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("../shared/reference/vectors not found: seeds from the fixtures only");
     }
     let mut written = 0;
-    for ((name, venue), (origin, dir)) in FILES
-        .iter()
-        .flat_map(|f| dirs.iter().map(move |d| (f, d)))
+    for ((name, venue), (origin, dir)) in
+        FILES.iter().flat_map(|f| dirs.iter().map(move |d| (f, d)))
     {
         let path = dir.join(format!("{name}.jsonl"));
         if *origin == "recorded" && !path.is_file() {
