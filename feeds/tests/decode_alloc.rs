@@ -162,7 +162,7 @@ fn counter_sees_allocations_inside_decode() {
 
 /// Raw lines of a vector file (a docs-built fixture or a shared recording).
 fn vector_lines(p: &std::path::Path) -> Vec<Vec<u8>> {
-    std::fs::read_to_string(&p)
+    std::fs::read_to_string(p)
         .unwrap_or_else(|e| panic!("cannot read {} ({e})", p.display()))
         .lines()
         .map(|l| l.as_bytes().to_vec())
