@@ -1,5 +1,7 @@
 //! The open-interest series: store round trip, damaged files refused with errors that name
-//! them, and replay of real venue frames into the exact per-second series.
+//! them, and replay of venue frames into the exact per-second series (the frames of feeds'
+//! fixtures, written from the venues' docs; the recorded ones in `../shared/reference/vectors`
+//! in an optional conformance test).
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -16,15 +18,15 @@ use feeds::Decimal;
 const DAY: i64 = 20_494;
 const DAY_MS: i64 = 86_400_000;
 
-fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors")
+/// feeds' fixtures (`feeds/tests/fixtures`, written from the venues' docs).
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../feeds/tests/fixtures")
 }
 
-/// Line `n` (1-based) of a vectors file.
-fn vector_line(file: &str, n: usize) -> String {
-    let path = vectors().join(file);
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/reference/vectors)", path.display()));
+/// Line `n` (1-based) of `dir/file`.
+fn vector_line(dir: &Path, file: &str, n: usize) -> String {
+    let path = dir.join(file);
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .nth(n - 1)
         .unwrap_or_else(|| panic!("{file} has no line {n}"))
@@ -263,22 +265,73 @@ fn bybit_snapshot(oi: &str, mark: &str, ts: i64) -> String {
     )
 }
 
+/// The open-interest frames of one vectors folder and the literals the test changes or
+/// expects: OKX `open-interest` (line 10 of okx.jsonl), Bitget `ticker` (line 7 of
+/// bitget.jsonl) and a Bybit `tickers` delta without `openInterest` (line 8 of
+/// bybit_linear.jsonl: nothing to store).
+struct OiFrames<'a> {
+    dir: PathBuf,
+    /// OKX `oiCcy` and `ts` (ms) literals.
+    okx_oi: &'a str,
+    okx_ts_ms: i64,
+    /// Bitget market id, `holdingAmount`, `markPrice` and `ts` (ms).
+    bitget_market: &'a str,
+    bitget_oi: &'a str,
+    bitget_mark: f64,
+    bitget_ts_ms: i64,
+}
+
 #[test]
 fn replay_of_venue_frames_stores_the_exact_series() {
-    // Real frames from the vectors: OKX `open-interest` (line 10), Bitget `ticker` (line 7),
-    // and a Bybit `tickers` delta without `openInterest` (line 8: nothing to store).
-    let okx = vector_line("okx.jsonl", 10);
+    replay_stores_the_exact_series(&OiFrames {
+        dir: fixtures(),
+        okx_oi: "26044.1229000000417",
+        okx_ts_ms: 1_796_630_805_000,
+        bitget_market: "BITGET:ETHUSDT",
+        bitget_oi: "812345.6700000000417",
+        bitget_mark: 3409.58,
+        bitget_ts_ms: 1_796_630_901_250,
+    });
+}
+
+/// Optional: the recorded frames of `../shared/reference/vectors`, when present.
+#[test]
+fn replay_of_recorded_frames_conformance() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors");
+    if !dir.is_dir() {
+        println!("SKIPPED: ../shared/reference/vectors not found (optional conformance test)");
+        return;
+    }
+    replay_stores_the_exact_series(&OiFrames {
+        dir,
+        okx_oi: "22161.1301000000309",
+        okx_ts_ms: 1_743_041_250_440,
+        bitget_market: "BITGET:BTCUSDT",
+        bitget_oi: "31911.3455999999605",
+        bitget_mark: 83692.3,
+        bitget_ts_ms: 1_790_358_794_983,
+    });
+}
+
+fn replay_stores_the_exact_series(v: &OiFrames) {
+    let okx = vector_line(&v.dir, "okx.jsonl", 10);
     assert!(okx.contains("\"open-interest\""), "{okx}");
-    let bitget = vector_line("bitget.jsonl", 7);
-    let bybit_delta = vector_line("bybit_linear.jsonl", 8);
+    let okx_ts = v.okx_ts_ms.to_string();
+    assert!(okx.contains(v.okx_oi) && okx.contains(&okx_ts), "{okx}");
+    let bitget = vector_line(&v.dir, "bitget.jsonl", 7);
+    assert!(bitget.contains(v.bitget_oi), "{bitget}");
+    let bybit_delta = vector_line(&v.dir, "bybit_linear.jsonl", 8);
     assert!(bybit_delta.contains("tickers.BTCUSDT") && !bybit_delta.contains("\"openInterest\""));
     // The same OKX reading later in the same second and in the next one (values changed).
+    let second_ms = v.okx_ts_ms - v.okx_ts_ms.rem_euclid(1000);
+    let (same_ms, next_ms) = (second_ms + 990, second_ms + 1_003);
+    assert!(same_ms > v.okx_ts_ms, "the second reading comes later");
     let okx_same_second = okx
-        .replace("22161.1301000000309", "22170.5")
-        .replace("1743041250440", "1743041250990");
+        .replace(v.okx_oi, "22170.5")
+        .replace(&okx_ts, &same_ms.to_string());
     let okx_next_second = okx
-        .replace("22161.1301000000309", "22171")
-        .replace("1743041250440", "1743041251003");
+        .replace(v.okx_oi, "22171")
+        .replace(&okx_ts, &next_ms.to_string());
 
     let tape = [
         tape_line("okx-swap", 1, &okx),
@@ -321,7 +374,7 @@ fn replay_of_venue_frames_stores_the_exact_series() {
     let st = Store::new(dir.path());
     assert_eq!(
         st.oi_markets().unwrap(),
-        vec!["BITGET:BTCUSDT", "BYBIT:BTCUSDT", "OKEX:BTC-USDT-SWAP"]
+        vec![v.bitget_market, "BYBIT:BTCUSDT", "OKEX:BTC-USDT-SWAP"]
     );
     assert!(
         st.markets().unwrap().is_empty(),
@@ -333,16 +386,16 @@ fn replay_of_venue_frames_stores_the_exact_series() {
         all("OKEX:BTC-USDT-SWAP"),
         vec![
             OiPoint {
-                time_ms: 1_743_041_250_000,
+                time_ms: second_ms,
                 oi: 22170.5,
                 price: 0.0,
-                ts_us: 1_743_041_250_990_000
+                ts_us: same_ms * 1000
             },
             OiPoint {
-                time_ms: 1_743_041_251_000,
+                time_ms: second_ms + 1000,
                 oi: 22171.0,
                 price: 0.0,
-                ts_us: 1_743_041_251_003_000
+                ts_us: next_ms * 1000
             },
         ]
     );
@@ -355,17 +408,18 @@ fn replay_of_venue_frames_stores_the_exact_series() {
             ts_us: 1_673_272_861_999_000
         }]
     );
-    let bitget_series = all("BITGET:BTCUSDT");
+    let bitget_series = all(v.bitget_market);
     assert_eq!(
         bitget_series,
         vec![OiPoint {
-            time_ms: 1_790_358_794_000,
-            oi: exact("31911.3455999999605"),
-            price: 83692.3,
-            ts_us: 1_790_358_794_983_000
+            time_ms: v.bitget_ts_ms - v.bitget_ts_ms.rem_euclid(1000),
+            oi: exact(v.bitget_oi),
+            price: v.bitget_mark,
+            ts_us: v.bitget_ts_ms * 1000
         }]
     );
-    assert!((bitget_series[0].oi - 31911.3456).abs() < 1e-9);
+    let short: f64 = v.bitget_oi.parse().unwrap();
+    assert!((bitget_series[0].oi - short).abs() < 1e-9);
 
     // The first OKX reading alone: exactly its `oiCcy`.
     let one = tempfile::tempdir().unwrap();
@@ -382,13 +436,15 @@ fn replay_of_venue_frames_stores_the_exact_series() {
         .oi_range("OKEX:BTC-USDT-SWAP", 0, i64::MAX / 2)
         .unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].oi, exact("22161.1301000000309"));
-    assert!((got[0].oi - 22161.1301).abs() < 1e-9);
+    assert_eq!(got[0].oi, exact(v.okx_oi));
+    let short: f64 = v.okx_oi.parse().unwrap();
+    assert!((got[0].oi - short).abs() < 1e-9);
+    assert_eq!(got[0].ts_us, v.okx_ts_ms * 1000);
 
     // Replay is deterministic: the same tape gives byte-identical files.
     let again = tempfile::tempdir().unwrap();
     assert_eq!(run(again.path()), report);
-    for id in ["OKEX:BTC-USDT-SWAP", "BYBIT:BTCUSDT", "BITGET:BTCUSDT"] {
+    for id in ["OKEX:BTC-USDT-SWAP", "BYBIT:BTCUSDT", v.bitget_market] {
         for day in st.oi_days(id).unwrap() {
             let a = fs::read(oi_day_path(dir.path(), id, day).unwrap()).unwrap();
             let b = fs::read(oi_day_path(again.path(), id, day).unwrap()).unwrap();

@@ -9,85 +9,50 @@ use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Fixture files (directory relative to this crate) and the venue of their frames. Files for
-/// venues without a decoder yet are seeds all the same.
-const FILES: &[(&str, &str, Venue)] = &[
-    (
-        "../../shared/reference/vectors",
-        "binance_spot",
-        Venue::BinanceSpot,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "binance_usdm",
-        Venue::BinanceUsdm,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "bybit_linear",
-        Venue::BybitLinear,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "bybit_linear",
-        Venue::BybitInverse,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "bybit_spot",
-        Venue::BybitSpot,
-    ),
-    ("../../shared/reference/vectors", "okx", Venue::OkxSwap),
-    ("../../shared/reference/vectors", "bitget", Venue::Bitget),
-    (
-        "../../shared/reference/vectors",
-        "bitget",
-        Venue::BitgetSpot,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "hyperliquid",
-        Venue::Hyperliquid,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "coinbase_advanced",
-        Venue::CoinbaseAdvanced,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "coinbase_exchange",
-        Venue::Coinbase,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "kraken_v2",
-        Venue::KrakenSpot,
-    ),
-    (
-        "../../shared/reference/vectors",
-        "kraken_v1",
-        Venue::KrakenSpot,
-    ),
-    ("../../shared/reference/vectors", "bitmex", Venue::Bitmex),
-    ("../../shared/reference/vectors", "deribit", Venue::Deribit),
-    (
-        "../../shared/reference/vectors",
-        "bitfinex",
-        Venue::Bitfinex,
-    ),
-    ("tests/fixtures", "huobi", Venue::Huobi),
-    ("tests/fixtures", "huobi_swap", Venue::HuobiSwap),
-    ("tests/fixtures", "gate", Venue::GateFutures),
+/// Fixture files (`tests/fixtures/NAME.jsonl`) and the venue of their frames. The recorded
+/// vectors of the same names in `../shared/reference/vectors`, when that folder is beside the
+/// workspace, are seeds too.
+const FILES: &[(&str, Venue)] = &[
+    ("binance_spot", Venue::BinanceSpot),
+    ("binance_usdm", Venue::BinanceUsdm),
+    ("bybit_linear", Venue::BybitLinear),
+    ("bybit_linear", Venue::BybitInverse),
+    ("bybit_spot", Venue::BybitSpot),
+    ("okx", Venue::OkxSwap),
+    ("bitget", Venue::Bitget),
+    ("bitget", Venue::BitgetSpot),
+    ("hyperliquid", Venue::Hyperliquid),
+    ("coinbase_advanced", Venue::CoinbaseAdvanced),
+    ("coinbase_exchange", Venue::Coinbase),
+    ("kraken_v2", Venue::KrakenSpot),
+    ("kraken_v1", Venue::KrakenSpot),
+    ("bitmex", Venue::Bitmex),
+    ("deribit", Venue::Deribit),
+    ("bitfinex", Venue::Bitfinex),
+    ("huobi", Venue::Huobi),
+    ("huobi_swap", Venue::HuobiSwap),
+    ("gate", Venue::GateFutures),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::args().nth(1).ok_or("usage: fuzz_seeds OUT_DIR")?);
     std::fs::create_dir_all(&out)?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![("fixture", root.join("tests/fixtures"))];
+    let shared = root.join("../../shared/reference/vectors");
+    if shared.is_dir() {
+        dirs.push(("recorded", shared));
+    } else {
+        println!("../shared/reference/vectors not found: seeds from the fixtures only");
+    }
     let mut written = 0;
-    for (dir, name, venue) in FILES {
-        let path = root.join(dir).join(format!("{name}.jsonl"));
+    for ((name, venue), (origin, dir)) in
+        FILES.iter().flat_map(|f| dirs.iter().map(move |d| (f, d)))
+    {
+        let path = dir.join(format!("{name}.jsonl"));
+        if *origin == "recorded" && !path.is_file() {
+            continue;
+        }
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let index = Venue::ALL
@@ -106,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut seed = vec![tag];
                 seed.extend_from_slice(frame);
                 std::fs::write(
-                    out.join(format!("{}-{name}-{}-{k}", venue.name(), n + 1)),
+                    out.join(format!("{}-{origin}-{name}-{}-{k}", venue.name(), n + 1)),
                     seed,
                 )?;
                 written += 1;

@@ -1,34 +1,32 @@
-//! The Binance decoder against the shared reference vectors, against a plain serde_json
-//! reference decoder (differential), and against hostile input (truncations, odd numbers).
+//! The Binance decoder against its fixtures, against a plain serde_json reference decoder
+//! (differential), and against hostile input (truncations, odd numbers).
 //!
-//! Vectors live in `shared/reference/vectors/` beside the workspace: `NAME.jsonl` holds raw
-//! frames, `NAME.expected.json` what each line must produce.
+//! Fixtures live in `tests/fixtures/` (written from Binance's docs): `NAME.jsonl` holds raw
+//! frames, `NAME.expected.json` what each line must produce. The recorded vectors in
+//! `../shared/reference/vectors/` beside the workspace feed an optional conformance test.
 
 use feeds::binance::Decoder;
 use feeds::{Decimal, Decode, DecodeError, Event, EventKind, Frame, Side, Symbol, Venue};
 use proptest::prelude::*;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::Path;
+
+mod support;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors")
+/// The raw lines of the fixture `NAME.jsonl` and the parsed `NAME.expected.json`.
+fn load(name: &str) -> (Vec<String>, Value) {
+    load_in(&support::fixtures(), name)
 }
 
-/// The raw lines of `NAME.jsonl` and the parsed `NAME.expected.json`.
-fn load(name: &str) -> (Vec<String>, Value) {
-    let dir = vectors_dir();
+/// The raw lines of `dir/NAME.jsonl` and the parsed `dir/NAME.expected.json`.
+fn load_in(dir: &Path, name: &str) -> (Vec<String>, Value) {
     let read = |file: String| {
         let path = dir.join(&file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "test vectors missing: cannot read {} ({e}); they are expected in \
-                 shared/reference/vectors beside the workspace",
-                path.display()
-            )
-        })
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {} ({e})", path.display()))
     };
     let lines = read(format!("{name}.jsonl"))
         .lines()
@@ -77,9 +75,14 @@ fn expected_frame(kind: &str, events: usize, line: &str) -> Result<Frame, Decode
     }
 }
 
-/// Decode line `line` (1-based) of vector file `file` and compare with its expectation.
+/// Decode line `line` (1-based) of fixture `file` and compare with its expectation.
 fn check(file: &str, line: usize) {
-    let (lines, expected) = load(file);
+    check_in(&support::fixtures(), file, line);
+}
+
+/// Decode line `line` (1-based) of `dir/file` and compare with its expectation.
+fn check_in(dir: &Path, file: &str, line: usize) {
+    let (lines, expected) = load_in(dir, file);
     let raw = &lines[line - 1];
     let entry = expected["lines"]
         .as_array()
@@ -143,13 +146,17 @@ fn check(file: &str, line: usize) {
     }
 }
 
-/// Every line of `file` through [`check`], and every line has an expectation.
+/// Every line of fixture `file` through [`check`], and every line has an expectation.
 fn check_all(file: &str) {
-    let (lines, expected) = load(file);
+    check_all_in(&support::fixtures(), file);
+}
+
+fn check_all_in(dir: &Path, file: &str) {
+    let (lines, expected) = load_in(dir, file);
     let described = expected["lines"].as_array().expect("`lines` array").len();
     assert_eq!(lines.len(), described, "{file}: every line is described");
     for line in 1..=lines.len() {
-        check(file, line);
+        check_in(dir, file, line);
     }
 }
 
@@ -164,6 +171,24 @@ fn spot_vectors() {
 #[test]
 fn usdm_vectors() {
     check_all("binance_usdm");
+}
+
+/// Optional: the recorded vectors in `../shared/reference/vectors`, when present: every line
+/// against its expectation and through the differential reference.
+#[test]
+fn shared_vectors_conformance() {
+    let Some(dir) = support::shared_vectors() else {
+        return;
+    };
+    for (file, venue) in [
+        ("binance_spot", Venue::BinanceSpot),
+        ("binance_usdm", Venue::BinanceUsdm),
+    ] {
+        check_all_in(&dir, file);
+        for line in &load_in(&dir, file).0 {
+            differential(venue, line);
+        }
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! harness's other threads (and tests running in parallel) cannot disturb the count.
 
 mod common;
+mod support;
 
 use feeds::binance::Decoder;
 use feeds::{Decode, DecodeError, Event, Frame, Venue};
@@ -159,11 +160,9 @@ fn counter_sees_allocations_inside_decode() {
     assert!(allocations > 0);
 }
 
-/// Raw lines of a vector file (shared recordings) or a docs-built fixture.
-fn vector_lines(path: &str) -> Vec<Vec<u8>> {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let p = root.join(path);
-    std::fs::read_to_string(&p)
+/// Raw lines of a vector file (a docs-built fixture or a shared recording).
+fn vector_lines(p: &std::path::Path) -> Vec<Vec<u8>> {
+    std::fs::read_to_string(p)
         .unwrap_or_else(|e| panic!("cannot read {} ({e})", p.display()))
         .lines()
         .map(|l| l.as_bytes().to_vec())
@@ -171,39 +170,48 @@ fn vector_lines(path: &str) -> Vec<Vec<u8>> {
 }
 
 /// Per venue: every line of its vectors (acks, errors, snapshots, malformed lines, …) and
-/// 200 distinct generated trade frames.
-fn other_venue_frames() -> Vec<(Venue, Vec<Vec<u8>>)> {
-    let shared = "../../shared/reference/vectors/";
+/// 200 distinct generated trade frames. The files of venues with recordings are read from
+/// `recorded` (this crate's fixtures, or `../shared/reference/vectors`); Kraken Futures and
+/// COIN-M always from the fixtures.
+fn other_venue_frames(recorded: &std::path::Path) -> Vec<(Venue, Vec<Vec<u8>>)> {
+    let fixtures = support::fixtures();
     let mut out = Vec::new();
     for (venue, files) in [
         (
             Venue::Coinbase,
-            vec![format!("{shared}coinbase_exchange.jsonl")],
+            vec![recorded.join("coinbase_exchange.jsonl")],
         ),
         (
             Venue::CoinbaseAdvanced,
-            vec![format!("{shared}coinbase_advanced.jsonl")],
+            vec![recorded.join("coinbase_advanced.jsonl")],
         ),
         (
             Venue::KrakenSpot,
             vec![
-                format!("{shared}kraken_v2.jsonl"),
-                format!("{shared}kraken_v1.jsonl"),
+                recorded.join("kraken_v2.jsonl"),
+                recorded.join("kraken_v1.jsonl"),
             ],
         ),
         (
             Venue::KrakenFutures,
-            vec!["tests/fixtures/kraken_futures.jsonl".to_owned()],
+            vec![fixtures.join("kraken_futures.jsonl")],
         ),
-        (Venue::Bitmex, vec![format!("{shared}bitmex.jsonl")]),
-        (Venue::Deribit, vec![format!("{shared}deribit.jsonl")]),
-        (Venue::Bitfinex, vec![format!("{shared}bitfinex.jsonl")]),
+        (Venue::Bitmex, vec![recorded.join("bitmex.jsonl")]),
+        (Venue::Deribit, vec![recorded.join("deribit.jsonl")]),
+        (Venue::Bitfinex, vec![recorded.join("bitfinex.jsonl")]),
         (
             Venue::BinanceCoinm,
-            vec!["tests/fixtures/binance_coinm.jsonl".to_owned()],
+            vec![fixtures.join("binance_coinm.jsonl")],
         ),
     ] {
         let mut frames: Vec<Vec<u8>> = files.iter().flat_map(|f| vector_lines(f)).collect();
+        if venue == Venue::Bitfinex {
+            // The channel the generated Bitfinex frames below arrive on.
+            frames.push(
+                br#"{"event":"subscribed","channel":"trades","chanId":856834,"symbol":"tBTCUSD","pair":"BTCUSD"}"#
+                    .to_vec(),
+            );
+        }
         for i in 0..200u64 {
             let (price, qty, ms, id) = (
                 60_000 + i * 7,
@@ -246,7 +254,18 @@ fn other_venue_frames() -> Vec<(Venue, Vec<Vec<u8>>)> {
 
 #[test]
 fn other_venues_steady_state_does_not_allocate() {
-    let venues = other_venue_frames();
+    steady_state_allocates_nothing(other_venue_frames(&support::fixtures()));
+}
+
+/// Optional: the same with the recorded vectors of `../shared/reference/vectors`, when present.
+#[test]
+fn other_venues_on_shared_vectors_do_not_allocate() {
+    if let Some(dir) = support::shared_vectors() {
+        steady_state_allocates_nothing(other_venue_frames(&dir));
+    }
+}
+
+fn steady_state_allocates_nothing(venues: Vec<(Venue, Vec<Vec<u8>>)>) {
     let mut decoders: Vec<Box<dyn Decode + Send>> =
         venues.iter().map(|(v, _)| v.decoder()).collect();
     let mut buf = Vec::with_capacity(4096);

@@ -5,6 +5,7 @@
 //! different field first, except that invalid JSON is `Malformed` for both).
 
 mod reference;
+mod support;
 
 use feeds::{DecodeError, Instruments, Venue};
 use proptest::prelude::*;
@@ -12,23 +13,19 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Fixture files (shared vectors and this crate's doc fixtures) and the venue decoding them.
+/// Fixture files (`tests/fixtures`, written from the venues' docs) and the venue decoding them.
 const FILES: &[(&str, &str, Venue)] = &[
-    (VECTORS, "bybit_linear", Venue::BybitLinear),
-    (VECTORS, "bybit_spot", Venue::BybitSpot),
-    (VECTORS, "okx", Venue::OkxSwap),
-    (VECTORS, "bitget", Venue::Bitget),
-    (VECTORS, "bitget", Venue::BitgetSpot),
-    (VECTORS, "hyperliquid", Venue::Hyperliquid),
+    (FIXTURES, "bybit_linear", Venue::BybitLinear),
+    (FIXTURES, "bybit_spot", Venue::BybitSpot),
+    (FIXTURES, "okx", Venue::OkxSwap),
+    (FIXTURES, "bitget", Venue::Bitget),
+    (FIXTURES, "bitget", Venue::BitgetSpot),
+    (FIXTURES, "hyperliquid", Venue::Hyperliquid),
     (FIXTURES, "huobi", Venue::Huobi),
     (FIXTURES, "huobi_swap", Venue::HuobiSwap),
     (FIXTURES, "gate", Venue::GateFutures),
 ];
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/vectors"
-);
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// Extra frames exercising paths the fixtures do not: inverse contracts, open interest,
@@ -121,11 +118,32 @@ fn every_fixture_line_agrees() {
     assert!(n > 50);
 }
 
+/// Optional: the recorded vectors in `../shared/reference/vectors` (the files of [`FILES`]
+/// that exist there), when present, line by line through both decoders.
+#[test]
+fn shared_vectors_agree() {
+    let Some(dir) = support::shared_vectors() else {
+        return;
+    };
+    let instruments = instruments();
+    let mut n = 0;
+    for (_, file, venue) in FILES {
+        if !dir.join(format!("{file}.jsonl")).is_file() {
+            continue;
+        }
+        for line in lines(dir.to_str().unwrap(), file) {
+            agree(*venue, line.as_bytes(), &instruments).unwrap();
+            n += 1;
+        }
+    }
+    assert!(n > 50, "{n} recorded lines");
+}
+
 /// The reference is not trivially agreeable: it sees a real difference (a flipped side).
 #[test]
 fn reference_disagrees_with_a_wrong_answer() {
     let instruments = instruments();
-    let line = &lines(VECTORS, "hyperliquid")[1];
+    let line = &lines(FIXTURES, "hyperliquid")[1];
     let flipped = line.replace(r#""side":"B""#, r#""side":"A""#);
     let venue = Venue::Hyperliquid;
     let fast = {

@@ -1,13 +1,16 @@
 //! Differential tests: our simd-json decoders against the plain serde_json reference
 //! decoders of `tests/reference/` on every fixture line of Coinbase, Kraken, BitMEX, Deribit,
-//! Bitfinex and Binance COIN-M, and on generated trade frames (random prices, sizes, sides, ids, times).
+//! Bitfinex and Binance COIN-M (`tests/fixtures`; the recordings in `../shared/reference/vectors`
+//! in an optional test), and on generated trade frames (random prices, sizes, sides, ids, times).
 //! Both must agree on success vs failure and on every event: kind, side, symbol, ids and
 //! times exactly; price within 1e-12 and quantity within 1e-9 relative (the reference works
 //! in f64, we in exact decimals).
 
 use feeds::{Event, Venue};
 use proptest::prelude::*;
-use std::path::PathBuf;
+use std::path::Path;
+
+mod support;
 
 mod reference {
     pub mod binance_coinm;
@@ -72,13 +75,7 @@ fn compare(
     Ok(ours.len())
 }
 
-fn fixture_lines(dir: &str, name: &str) -> Vec<String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = if dir == "shared" {
-        root.join("../../shared/reference/vectors")
-    } else {
-        root.join("tests/fixtures")
-    };
+fn fixture_lines(dir: &Path, name: &str) -> Vec<String> {
     let p = dir.join(format!("{name}.jsonl"));
     std::fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("cannot read {} ({e})", p.display()))
@@ -87,8 +84,14 @@ fn fixture_lines(dir: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every line of a file through both decoders, in order (one connection).
-fn file(dir: &str, name: &str, venue: Venue) -> usize {
+/// Every line of a fixture (`tests/fixtures/NAME.jsonl`) through both decoders, in order (one
+/// connection).
+fn file(name: &str, venue: Venue) -> usize {
+    lines_agree(&support::fixtures(), name, venue)
+}
+
+/// Every line of `dir/NAME.jsonl` through both decoders, in order; the events compared.
+fn lines_agree(dir: &Path, name: &str, venue: Venue) -> usize {
     let mut decoder = venue.decoder();
     let mut events = 0;
     for (i, line) in fixture_lines(dir, name).iter().enumerate() {
@@ -102,35 +105,50 @@ fn file(dir: &str, name: &str, venue: Venue) -> usize {
 
 #[test]
 fn coinbase_fixtures() {
-    assert_eq!(file("shared", "coinbase_exchange", Venue::Coinbase), 6);
-    assert!(file("shared", "coinbase_advanced", Venue::CoinbaseAdvanced) > 100);
+    assert_eq!(file("coinbase_exchange", Venue::Coinbase), 6);
+    assert_eq!(file("coinbase_advanced", Venue::CoinbaseAdvanced), 17);
 }
 
 #[test]
 fn kraken_fixtures() {
-    assert_eq!(file("shared", "kraken_v2", Venue::KrakenSpot), 2);
-    assert_eq!(file("shared", "kraken_v1", Venue::KrakenSpot), 6);
-    assert_eq!(file("fixtures", "kraken_futures", Venue::KrakenFutures), 4);
+    assert_eq!(file("kraken_v2", Venue::KrakenSpot), 2);
+    assert_eq!(file("kraken_v1", Venue::KrakenSpot), 6);
+    assert_eq!(file("kraken_futures", Venue::KrakenFutures), 4);
 }
 
 #[test]
 fn bitmex_fixtures() {
-    assert_eq!(file("shared", "bitmex", Venue::Bitmex), 7);
+    assert_eq!(file("bitmex", Venue::Bitmex), 7);
 }
 
 #[test]
 fn deribit_fixtures() {
-    assert_eq!(file("shared", "deribit", Venue::Deribit), 3);
+    assert_eq!(file("deribit", Venue::Deribit), 3);
 }
 
 #[test]
 fn binance_coinm_fixtures() {
-    assert_eq!(file("fixtures", "binance_coinm", Venue::BinanceCoinm), 2);
+    assert_eq!(file("binance_coinm", Venue::BinanceCoinm), 2);
 }
 
 #[test]
 fn bitfinex_fixtures() {
-    assert!(file("shared", "bitfinex", Venue::Bitfinex) > 20);
+    assert_eq!(file("bitfinex", Venue::Bitfinex), 10);
+}
+
+/// Optional: the recorded vectors in `../shared/reference/vectors`, when present.
+#[test]
+fn shared_vectors_agree() {
+    let Some(dir) = support::shared_vectors() else {
+        return;
+    };
+    assert_eq!(lines_agree(&dir, "coinbase_exchange", Venue::Coinbase), 6);
+    assert!(lines_agree(&dir, "coinbase_advanced", Venue::CoinbaseAdvanced) > 100);
+    assert_eq!(lines_agree(&dir, "kraken_v2", Venue::KrakenSpot), 2);
+    assert_eq!(lines_agree(&dir, "kraken_v1", Venue::KrakenSpot), 6);
+    assert_eq!(lines_agree(&dir, "bitmex", Venue::Bitmex), 7);
+    assert_eq!(lines_agree(&dir, "deribit", Venue::Deribit), 3);
+    assert!(lines_agree(&dir, "bitfinex", Venue::Bitfinex) > 20);
 }
 
 // ---- generated frames ----

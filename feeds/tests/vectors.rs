@@ -1,12 +1,16 @@
-//! Every venue decoder against the shared reference vectors (`shared/reference/vectors/`)
-//! and against this crate's own fixtures for venues without recorded vectors
-//! (`feeds/tests/fixtures/`, built from official docs, sources in each `expected.json`).
+//! Every venue decoder against this crate's fixtures (`feeds/tests/fixtures/`, written from
+//! the venues' documentation, sources in each `expected.json` and the folder's README), and,
+//! as an optional conformance test, against the recorded vectors in
+//! `../shared/reference/vectors/` when that folder is beside the workspace (it prints a
+//! `SKIPPED:` line otherwise).
 //!
 //! `NAME.jsonl` holds raw frames, `NAME.expected.json` what each line must produce. Files map
 //! to decoders through [`ROUTES`]; vector files whose venue has no decoder yet are listed in
 //! [`PENDING`], and a test checks that this list is exactly the set of files not routed and
 //! that their decoders really are still missing (so a finished adapter must be moved to
 //! `ROUTES`, never skipped silently).
+
+mod support;
 
 use feeds::{Decimal, DecodeError, Event, EventKind, Frame, Side, Venue};
 use serde_json::Value;
@@ -30,7 +34,7 @@ fn bitget_family(line: &str) -> Venue {
     }
 }
 
-/// Shared vector files (`shared/reference/vectors/NAME.jsonl`) and their decoders.
+/// Vector files (`NAME.jsonl`, in the fixtures and in the recorded vectors) and their decoders.
 const ROUTES: &[(&str, Route)] = &[
     ("binance_spot", Route::Venue(Venue::BinanceSpot)),
     ("binance_usdm", Route::Venue(Venue::BinanceUsdm)),
@@ -54,25 +58,21 @@ const CHECKED_IN_VECTORS_B: &[&str] = &[
     "kraken_v2",
 ];
 
+/// Fixtures checked by `tests/vectors_b.rs` that have no recorded counterpart.
+const FIXTURE_ONLY_IN_VECTORS_B: &[&str] = &["binance_coinm", "kraken_futures"];
+
 /// Vector files whose adapter is not built yet, with the venue that will decode them.
 const PENDING: &[(&str, Venue)] = &[];
 
-/// This crate's fixtures (`feeds/tests/fixtures/NAME.jsonl`) and their decoders.
+/// Fixtures of venues without recorded vectors, and their decoders.
 const FIXTURES: &[(&str, Route)] = &[
     ("huobi", Route::Venue(Venue::Huobi)),
     ("huobi_swap", Route::Venue(Venue::HuobiSwap)),
     ("gate", Route::Venue(Venue::GateFutures)),
 ];
 
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/reference/vectors"
-    ))
-}
-
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+    support::fixtures()
 }
 
 fn read(path: PathBuf) -> String {
@@ -284,10 +284,23 @@ fn check_file(dir: PathBuf, file: &str, route: Route) -> usize {
 }
 
 #[test]
-fn shared_vectors() {
+fn venue_fixtures() {
     let mut checked = 0;
     for (file, route) in ROUTES {
-        checked += check_file(vectors_dir(), file, *route);
+        checked += check_file(fixtures_dir(), file, *route);
+    }
+    assert!(checked > 50, "{checked} lines");
+}
+
+/// Optional: the recorded vectors in `../shared/reference/vectors`, when present.
+#[test]
+fn shared_vectors_conformance() {
+    let Some(dir) = support::shared_vectors() else {
+        return;
+    };
+    let mut checked = 0;
+    for (file, route) in ROUTES {
+        checked += check_file(dir.clone(), file, *route);
     }
     assert!(checked > 50, "{checked} lines");
     let pending: Vec<&str> = PENDING.iter().map(|(f, _)| *f).collect();
@@ -296,6 +309,7 @@ fn shared_vectors() {
         ROUTES.len(),
         pending.join(", ")
     );
+    files_are_exactly_the_known_ones(&dir, &[]);
 }
 
 #[test]
@@ -324,12 +338,19 @@ fn huobi_fixtures_gzipped() {
     }
 }
 
-/// Every vector file is either routed to a decoder or pending; pending ones really have no
-/// decoder yet (their venue answers `Unknown` to every line). When an adapter lands, this
-/// fails until its file moves from `PENDING` to `ROUTES`.
+/// Every fixture file is either routed to a decoder, checked by vectors_b.rs, a docs fixture
+/// or pending; pending ones really have no decoder yet (their venue answers `Unknown` to every
+/// line). When an adapter lands, this fails until its file moves from `PENDING` to `ROUTES`.
 #[test]
 fn pending_files_are_exactly_the_unbuilt_ones() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(vectors_dir())
+    let mut fixture_only: Vec<&str> = FIXTURES.iter().map(|(f, _)| *f).collect();
+    fixture_only.extend(FIXTURE_ONLY_IN_VECTORS_B);
+    files_are_exactly_the_known_ones(&fixtures_dir(), &fixture_only);
+}
+
+/// The `.jsonl` files in `dir` are exactly the routed, vectors_b, pending and `extra` ones.
+fn files_are_exactly_the_known_ones(dir: &std::path::Path, extra: &[&str]) {
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
         .expect("vectors directory")
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -345,6 +366,7 @@ fn pending_files_are_exactly_the_unbuilt_ones() {
         .map(|(f, _)| f.to_string())
         .chain(PENDING.iter().map(|(f, _)| f.to_string()))
         .chain(CHECKED_IN_VECTORS_B.iter().map(|f| f.to_string()))
+        .chain(extra.iter().map(|f| f.to_string()))
         .collect();
     known.sort();
     assert_eq!(
@@ -352,7 +374,7 @@ fn pending_files_are_exactly_the_unbuilt_ones() {
         "every vector file is routed, checked by vectors_b.rs or pending, once"
     );
     for (file, venue) in PENDING {
-        let (lines, _) = load(vectors_dir(), file);
+        let (lines, _) = load(dir.to_path_buf(), file);
         for line in &lines {
             let (result, events) = decode(*venue, line.as_bytes());
             assert_eq!(

@@ -1,7 +1,7 @@
 //! Coinbase, Kraken, BitMEX, Deribit, Bitfinex and Binance COIN-M decoders against their
-//! vectors: every line of `shared/reference/vectors/NAME.jsonl` (and of the hand-built,
-//! docs-cited fixtures in `tests/fixtures/` for venues without recordings) against
-//! `NAME.expected.json` — frame kind, event count, and per event type, side, symbol,
+//! vectors: every line of the docs-built fixtures `tests/fixtures/NAME.jsonl` (and, as an
+//! optional conformance test, of the recorded `../shared/reference/vectors/NAME.jsonl` when
+//! that folder is beside the workspace) against `NAME.expected.json` — frame kind, event count, and per event type, side, symbol,
 //! price and quantity (numerically; `quantity_tolerance_rel` where given), `ts_us` and
 //! `trade_id`. Each file is decoded in order by one decoder, as one connection would see it
 //! (Bitfinex learns channel ids, BitMEX its clock). Every prefix of every line is also fed
@@ -9,7 +9,9 @@
 
 use feeds::{Decimal, DecodeError, Event, EventKind, Frame, Side, Venue};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::Path;
+
+mod support;
 
 /// Only the RFC 3339 helper is used here.
 #[allow(dead_code, unreachable_pub)]
@@ -17,38 +19,33 @@ mod reference {
     pub mod types;
 }
 
-/// Vector files of this harness: (directory, name, venue).
-const FILES: &[(Dir, &str, Venue)] = &[
-    (Dir::Shared, "coinbase_exchange", Venue::Coinbase),
-    (Dir::Shared, "coinbase_advanced", Venue::CoinbaseAdvanced),
-    (Dir::Shared, "kraken_v2", Venue::KrakenSpot),
-    (Dir::Shared, "kraken_v1", Venue::KrakenSpot),
-    (Dir::Shared, "bitmex", Venue::Bitmex),
-    (Dir::Shared, "deribit", Venue::Deribit),
-    (Dir::Shared, "bitfinex", Venue::Bitfinex),
-    (Dir::Fixtures, "kraken_futures", Venue::KrakenFutures),
-    (Dir::Fixtures, "binance_coinm", Venue::BinanceCoinm),
+/// Fixture files of this harness (`tests/fixtures/NAME.jsonl`) and their venue.
+const FILES: &[(&str, Venue)] = &[
+    ("coinbase_exchange", Venue::Coinbase),
+    ("coinbase_advanced", Venue::CoinbaseAdvanced),
+    ("kraken_v2", Venue::KrakenSpot),
+    ("kraken_v1", Venue::KrakenSpot),
+    ("bitmex", Venue::Bitmex),
+    ("deribit", Venue::Deribit),
+    ("bitfinex", Venue::Bitfinex),
+    ("kraken_futures", Venue::KrakenFutures),
+    ("binance_coinm", Venue::BinanceCoinm),
 ];
 
-#[derive(Clone, Copy)]
-enum Dir {
-    /// `shared/reference/vectors` beside the workspace (recordings and docs examples).
-    Shared,
-    /// `feeds/tests/fixtures` (built from official docs, cited per line).
-    Fixtures,
-}
+/// The files of [`FILES`] that also exist as recordings in `../shared/reference/vectors`.
+const RECORDED: &[&str] = &[
+    "coinbase_exchange",
+    "coinbase_advanced",
+    "kraken_v2",
+    "kraken_v1",
+    "bitmex",
+    "deribit",
+    "bitfinex",
+];
 
-fn path(dir: Dir, file: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    match dir {
-        Dir::Shared => root.join("../../shared/reference/vectors").join(file),
-        Dir::Fixtures => root.join("tests/fixtures").join(file),
-    }
-}
-
-fn load(dir: Dir, name: &str) -> (Vec<String>, Value) {
+fn load(dir: &Path, name: &str) -> (Vec<String>, Value) {
     let read = |file: String| {
-        let p = path(dir, &file);
+        let p = dir.join(&file);
         std::fs::read_to_string(&p)
             .unwrap_or_else(|e| panic!("test vectors missing: cannot read {} ({e})", p.display()))
     };
@@ -101,7 +98,7 @@ fn expected_trade_id(want: &Value) -> Option<u64> {
     want.as_str().and_then(|s| s.parse().ok())
 }
 
-fn check_file(dir: Dir, name: &str, venue: Venue) -> usize {
+fn check_file(dir: &Path, name: &str, venue: Venue) -> usize {
     let (lines, expected) = load(dir, name);
     let entries = expected["lines"].as_array().expect("`lines` array");
     assert_eq!(
@@ -210,62 +207,95 @@ fn check_file(dir: Dir, name: &str, venue: Venue) -> usize {
     checked
 }
 
+fn fixture(name: &str, venue: Venue) -> usize {
+    check_file(&support::fixtures(), name, venue)
+}
+
 #[test]
 fn coinbase_exchange() {
-    assert_eq!(
-        check_file(Dir::Shared, "coinbase_exchange", Venue::Coinbase),
-        6
-    );
+    assert_eq!(fixture("coinbase_exchange", Venue::Coinbase), 6);
 }
 
 #[test]
 fn coinbase_advanced() {
-    assert!(check_file(Dir::Shared, "coinbase_advanced", Venue::CoinbaseAdvanced) > 100);
+    // A 12-trade snapshot and five updates.
+    assert_eq!(
+        fixture("coinbase_advanced", Venue::CoinbaseAdvanced),
+        12 + 5
+    );
 }
 
 #[test]
 fn kraken_spot_v2_and_v1() {
-    assert_eq!(check_file(Dir::Shared, "kraken_v2", Venue::KrakenSpot), 2);
-    assert_eq!(check_file(Dir::Shared, "kraken_v1", Venue::KrakenSpot), 6);
+    assert_eq!(fixture("kraken_v2", Venue::KrakenSpot), 2);
+    assert_eq!(fixture("kraken_v1", Venue::KrakenSpot), 6);
 }
 
 #[test]
 fn kraken_futures_docs_fixtures() {
-    assert_eq!(
-        check_file(Dir::Fixtures, "kraken_futures", Venue::KrakenFutures),
-        4
-    );
+    assert_eq!(fixture("kraken_futures", Venue::KrakenFutures), 4);
 }
 
 #[test]
 fn bitmex() {
-    assert_eq!(check_file(Dir::Shared, "bitmex", Venue::Bitmex), 7);
+    // A partial, 2 + 3 inserted fills, one liquidation.
+    assert_eq!(fixture("bitmex", Venue::Bitmex), 7);
 }
 
 #[test]
 fn deribit() {
-    assert_eq!(check_file(Dir::Shared, "deribit", Venue::Deribit), 3);
+    assert_eq!(fixture("deribit", Venue::Deribit), 3);
 }
 
 #[test]
 fn bitfinex() {
-    assert!(check_file(Dir::Shared, "bitfinex", Venue::Bitfinex) > 20);
+    // Snapshots of 6 and 3 trades, one `te` (its `tu` is a duplicate).
+    assert_eq!(fixture("bitfinex", Venue::Bitfinex), 10);
 }
 
 #[test]
 fn binance_coinm_docs_fixtures() {
-    assert_eq!(
-        check_file(Dir::Fixtures, "binance_coinm", Venue::BinanceCoinm),
-        2
-    );
+    assert_eq!(fixture("binance_coinm", Venue::BinanceCoinm), 2);
+}
+
+/// Optional: the recorded vectors in `../shared/reference/vectors`, when present, line by
+/// line and every prefix of every line.
+#[test]
+fn shared_vectors_conformance() {
+    let Some(dir) = support::shared_vectors() else {
+        return;
+    };
+    let venue = |name: &str| FILES.iter().find(|(f, _)| *f == name).unwrap().1;
+    assert_eq!(check_file(&dir, "coinbase_exchange", Venue::Coinbase), 6);
+    assert!(check_file(&dir, "coinbase_advanced", Venue::CoinbaseAdvanced) > 100);
+    assert_eq!(check_file(&dir, "kraken_v2", Venue::KrakenSpot), 2);
+    assert_eq!(check_file(&dir, "kraken_v1", Venue::KrakenSpot), 6);
+    assert_eq!(check_file(&dir, "bitmex", Venue::Bitmex), 7);
+    assert_eq!(check_file(&dir, "deribit", Venue::Deribit), 3);
+    assert!(check_file(&dir, "bitfinex", Venue::Bitfinex) > 20);
+    let prefixes: usize = RECORDED
+        .iter()
+        .map(|name| truncations(&dir, name, venue(name)))
+        .sum();
+    assert!(prefixes > 10_000);
 }
 
 /// Every prefix of every line, through a fresh decoder: never a panic; a prefix that is not
 /// valid JSON is `Malformed`; nothing is emitted from a frame that fails.
 #[test]
 fn truncated_lines_are_malformed_never_a_panic() {
+    let dir = support::fixtures();
+    let prefixes: usize = FILES
+        .iter()
+        .map(|&(name, venue)| truncations(&dir, name, venue))
+        .sum();
+    assert!(prefixes > 10_000);
+}
+
+/// Every prefix of every line of `name` through a fresh decoder; how many were tried.
+fn truncations(dir: &Path, name: &str, venue: Venue) -> usize {
     let mut prefixes = 0;
-    for &(dir, name, venue) in FILES {
+    {
         let (lines, _) = load(dir, name);
         for raw in &lines {
             for end in 0..raw.len() {
@@ -287,7 +317,7 @@ fn truncated_lines_are_malformed_never_a_panic() {
             }
         }
     }
-    assert!(prefixes > 10_000);
+    prefixes
 }
 
 /// Market ids follow aggr-server (seed-compat.md): Kraken spot v2 names map to the v1 names,
@@ -335,9 +365,10 @@ mod mutations {
 
     /// Every line of every file, for the mutation test (read once).
     static CORPUS: std::sync::LazyLock<Vec<(Venue, String)>> = std::sync::LazyLock::new(|| {
+        let dir = support::fixtures();
         FILES
             .iter()
-            .flat_map(|&(dir, name, venue)| load(dir, name).0.into_iter().map(move |l| (venue, l)))
+            .flat_map(|&(name, venue)| load(&dir, name).0.into_iter().map(move |l| (venue, l)))
             .collect()
     });
 

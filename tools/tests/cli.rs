@@ -195,19 +195,29 @@ fn bars_errors_are_clear() {
 
 #[test]
 fn decode_prints_events_and_reports_bad_lines() {
-    let vectors = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/vectors/binance_usdm.jsonl");
-    let out = squeezeflow(&[
-        "decode",
-        "--venue",
-        "binance-usdm",
-        vectors.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
-    let events: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = decode_usdm(&common::fixture("binance_usdm.jsonl"));
+    assert_eq!(events.len(), 6);
+    let liq = &events[3];
+    assert_eq!(liq["kind"], "liquidation");
+    assert_eq!(liq["market"], "BINANCE_FUTURES:btcusdt");
+    assert_eq!(liq["price"], "99422.70", "the average fill price");
+    assert_eq!(liq["qty"], "0.015");
+    assert_eq!(liq["side"], "sell");
+    assert_eq!(liq["ts_us"], 1_796_630_503_498_000i64);
+    assert!(liq["trade_id"].is_null());
+
+    let out = squeezeflow(&["decode", "--venue", "krakken"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown venue \"krakken\""));
+}
+
+/// Optional: the recorded USD-M vectors of `../shared/reference/vectors`, when present.
+#[test]
+fn decode_shared_vectors_conformance() {
+    let Some(dir) = common::shared_vectors() else {
+        return;
+    };
+    let events = decode_usdm(&dir.join("binance_usdm.jsonl"));
     assert_eq!(events.len(), 6);
     let liq = &events[3];
     assert_eq!(liq["kind"], "liquidation");
@@ -217,12 +227,19 @@ fn decode_prints_events_and_reports_bad_lines() {
     assert_eq!(liq["side"], "buy");
     assert_eq!(liq["ts_us"], 1_781_416_602_260_000i64);
     assert!(liq["trade_id"].is_null());
+}
+
+/// `squeezeflow decode --venue binance-usdm FILE`: the events; line 9 must be reported as
+/// malformed JSON.
+fn decode_usdm(file: &Path) -> Vec<serde_json::Value> {
+    let out = squeezeflow(&["decode", "--venue", "binance-usdm", file.to_str().unwrap()]);
+    assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("line 9: malformed JSON"), "{err}");
-
-    let out = squeezeflow(&["decode", "--venue", "krakken"]);
-    assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("unknown venue \"krakken\""));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]

@@ -1,40 +1,38 @@
 //! `squeezeflow replay` of a tape with open-interest frames, then
-//! `squeezeflow bars --series oi` printing the stored series.
+//! `squeezeflow bars --series oi` printing the stored series. The OKX `open-interest` frame
+//! is feeds' fixture (written from OKX's docs); the recorded one in
+//! `../shared/reference/vectors` feeds an optional conformance test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn squeezeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_squeezeflow"))
-        .args(args)
-        .env_remove("SQUEEZEFLOW_LOG_LEVEL")
-        .env_remove("SQUEEZEFLOW_DATA_DIR")
-        .output()
-        .expect("run squeezeflow")
-}
+use common::{squeezeflow, text};
+use std::path::Path;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn vector_line(file: &str, n: usize) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/vectors")
-        .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// Line `n` (1-based) of `file`.
+fn line_of(file: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     text.lines().nth(n - 1).unwrap().to_string()
 }
 
-/// The real OKX `open-interest` frame of the vectors, then the same reading moved 1.2 s and
-/// 61 s later with other values.
-fn write_tape(path: &Path) {
-    let okx = vector_line("okx.jsonl", 10);
+/// An OKX `open-interest` frame: its text, its `oiCcy` literal and its `ts` (ms) literal.
+struct OkxOi<'a> {
+    frame: String,
+    oi: &'a str,
+    ts_ms: i64,
+}
+
+/// The OKX `open-interest` frame, then the same reading moved 1.2 s and 61 s later with other
+/// values.
+fn write_tape(path: &Path, okx: &OkxOi) {
+    let ts = okx.ts_ms.to_string();
     let frames = [
-        okx.clone(),
-        okx.replace("22161.1301000000309", "22170.5")
-            .replace("1743041250440", "1743041251640"),
-        okx.replace("22161.1301000000309", "22180")
-            .replace("1743041250440", "1743041311440"),
+        okx.frame.clone(),
+        okx.frame
+            .replace(okx.oi, "22170.5")
+            .replace(&ts, &(okx.ts_ms + 1_200).to_string()),
+        okx.frame
+            .replace(okx.oi, "22180")
+            .replace(&ts, &(okx.ts_ms + 61_000).to_string()),
     ];
     let mut out = String::new();
     for (i, f) in frames.iter().enumerate() {
@@ -47,9 +45,46 @@ fn write_tape(path: &Path) {
 
 #[test]
 fn replayed_open_interest_prints_as_csv_and_json() {
+    let okx = OkxOi {
+        frame: line_of(&common::fixture("okx.jsonl"), 10),
+        oi: "26044.1229000000417",
+        ts_ms: 1_796_630_805_000,
+    };
+    // The f64 of the exact literal, printed shortest.
+    replay_and_print(
+        &okx,
+        "26044.122900000042",
+        ["2026-12-07T08:00:00Z", "2026-12-07T09:00:00Z"],
+    );
+}
+
+/// Optional: the recorded OKX frame of `../shared/reference/vectors`, when present.
+#[test]
+fn shared_vectors_conformance() {
+    let Some(dir) = common::shared_vectors() else {
+        return;
+    };
+    let okx = OkxOi {
+        frame: line_of(&dir.join("okx.jsonl"), 10),
+        oi: "22161.1301000000309",
+        ts_ms: 1_743_041_250_440,
+    };
+    replay_and_print(
+        &okx,
+        "22161.13010000003",
+        ["2025-03-27T02:00:00Z", "2025-03-27T03:00:00Z"],
+    );
+}
+
+/// Replays the tape of [`write_tape`] and checks `bars --series oi` in CSV, in one-minute JSON
+/// buckets, and its errors; `first_oi` is how the first reading prints.
+fn replay_and_print(okx: &OkxOi, first_oi: &str, [from, to]: [&str; 2]) {
+    assert!(okx.frame.contains("\"open-interest\""), "{}", okx.frame);
+    assert!(okx.frame.contains(okx.oi) && okx.frame.contains(&okx.ts_ms.to_string()));
+
     let tmp = tempfile::tempdir().unwrap();
     let tape = tmp.path().join("oi.jsonl");
-    write_tape(&tape);
+    write_tape(&tape, okx);
     let data = tmp.path().join("data");
     let d = data.to_str().unwrap();
     let out = squeezeflow(&["replay", tape.to_str().unwrap(), "--data", d]);
@@ -57,12 +92,7 @@ fn replayed_open_interest_prints_as_csv_and_json() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("3 open-interest readings"), "{err}");
 
-    let range = [
-        "--from",
-        "2025-03-27T02:00:00Z",
-        "--to",
-        "2025-03-27T03:00:00Z",
-    ];
+    let range = ["--from", from, "--to", to];
     let mut args = vec![
         "bars",
         "--data",
@@ -77,13 +107,16 @@ fn replayed_open_interest_prints_as_csv_and_json() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let csv = text(&out.stdout);
     let lines: Vec<&str> = csv.lines().collect();
+    let ts = okx.ts_ms;
+    let second = |ms: i64| ms - ms.rem_euclid(1000);
+    let minute = |ms: i64| ms - ms.rem_euclid(60_000);
     assert_eq!(
         lines,
         vec![
-            "time,oi,price,ts_us",
-            "1743041250000,22161.13010000003,0,1743041250440000",
-            "1743041251000,22170.5,0,1743041251640000",
-            "1743041311000,22180,0,1743041311440000",
+            "time,oi,price,ts_us".to_owned(),
+            format!("{},{first_oi},0,{}", second(ts), ts * 1000),
+            format!("{},22170.5,0,{}", second(ts + 1_200), (ts + 1_200) * 1000),
+            format!("{},22180,0,{}", second(ts + 61_000), (ts + 61_000) * 1000),
         ],
         "{csv}"
     );
@@ -97,9 +130,9 @@ fn replayed_open_interest_prints_as_csv_and_json() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0]["time"], 1_743_041_220_000i64);
+    assert_eq!(rows[0]["time"], minute(ts));
     assert_eq!(rows[0]["oi"], 22170.5);
-    assert_eq!(rows[1]["time"], 1_743_041_280_000i64);
+    assert_eq!(rows[1]["time"], minute(ts + 61_000));
     assert_eq!(rows[1]["oi"], 22180.0);
     assert_eq!(rows[1]["market"], "OKEX:BTC-USDT-SWAP");
 

@@ -17,3 +17,25 @@ pub(crate) fn squeezeflow(args: &[&str]) -> Output {
 pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A fixture of the feeds crate: `feeds/tests/fixtures/NAME` (written from the venues' docs).
+#[allow(dead_code)] // not every test binary reads fixtures
+pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../feeds/tests/fixtures")
+        .join(name)
+}
+
+/// `../shared/reference/vectors` beside the workspace when it exists (the recorded vectors
+/// that feed optional conformance tests); otherwise prints the SKIPPED line and returns `None`.
+#[allow(dead_code)]
+pub(crate) fn shared_vectors() -> Option<std::path::PathBuf> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("SKIPPED: ../shared/reference/vectors not found (optional conformance test)");
+        None
+    }
+}

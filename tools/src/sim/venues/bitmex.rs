@@ -471,7 +471,7 @@ mod tests {
 
     #[test]
     fn frames_have_the_real_shape() {
-        let real = |needle: &str| vector("shared/bitmex.jsonl", needle);
+        let real = |needle: &str| vector("feeds/bitmex.jsonl", needle);
         let v = Venue::Bitmex;
         let mut f = fixture();
         let mut p = new(v);

@@ -668,8 +668,8 @@ mod tests {
 
     #[test]
     fn frames_have_the_real_shape() {
-        let ex = |needle: &str| vector("shared/coinbase_exchange.jsonl", needle);
-        let adv = |needle: &str| vector("shared/coinbase_advanced.jsonl", needle);
+        let ex = |needle: &str| vector("feeds/coinbase_exchange.jsonl", needle);
+        let adv = |needle: &str| vector("feeds/coinbase_advanced.jsonl", needle);
         let venue = Venue::Coinbase;
         let mut f = fixture(venue);
         let mut p = new(venue);

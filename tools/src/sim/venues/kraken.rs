@@ -677,7 +677,7 @@ mod tests {
 
     #[test]
     fn frames_have_the_real_shape() {
-        let real = |needle: &str| vector("shared/kraken_v2.jsonl", needle);
+        let real = |needle: &str| vector("feeds/kraken_v2.jsonl", needle);
         let v = Venue::KrakenSpot;
         let mut f = spot();
         let mut p = new(v);
