@@ -484,6 +484,15 @@ struct FeedLoop {
     closing_deadline: Option<u64>,
 }
 
+/// What fills the backfill result buffer before anything is popped into it.
+const NO_RESULT: BackfillOut = BackfillOut::Done {
+    gap: 0,
+    market: 0,
+    trades: 0,
+    complete: false,
+    why: DoneWhy::Stopped,
+};
+
 impl FeedLoop {
     /// Takes `feed` apart for running; every buffer the loop uses is allocated here.
     fn start(feed: Feed) -> std::io::Result<(WsClient, FeedLoop)> {
@@ -508,13 +517,6 @@ impl FeedLoop {
         let silence = Silence::new(cont.silent_after_ns(), &carriers(&table, &subs), subs.len());
         let n = subs.len();
         let clock = Clock::start();
-        let done = BackfillOut::Done {
-            gap: 0,
-            market: 0,
-            trades: 0,
-            complete: false,
-            why: DoneWhy::Stopped,
-        };
         let feed = FeedLoop {
             slots: (0..n).map(ConnSlot::new).collect(),
             by_conn: HashMap::with_capacity(n * 4),
@@ -524,7 +526,7 @@ impl FeedLoop {
             lost: Vec::with_capacity(n * 2),
             hopeless: Vec::with_capacity(n),
             pending_jobs: Vec::with_capacity(4096),
-            recovered: vec![done; BACKFILL_BATCH],
+            recovered: vec![NO_RESULT; BACKFILL_BATCH],
             counters_seen: cont.counters(),
             decode_ns: latency_histogram(),
             network_us: latency_histogram(),

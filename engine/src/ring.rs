@@ -660,3 +660,107 @@ mod tests {
         assert_send::<Consumer<String>>();
     }
 }
+
+// # Chunks
+//
+// A ring of `Copy` items can also carry records made of several runs (the capture's frames:
+// a header and a payload, over a `channel::<u8>`): `Producer::push_chunks` writes them all
+// and publishes them with one `tail` store, all or nothing, so the consumer never sees part
+// of a record; `Consumer::pop_batch` takes them out. Same slots, same counters, same two
+// Release/Acquire edges as single items, so the loom models in `tests/loom.rs` check it too.
+
+impl<T: Copy> Producer<T> {
+    /// Pushes every slice of `chunks`, in order, or nothing if they do not all fit; returns
+    /// whether they were pushed. They become visible to the consumer together, with one index
+    /// store. A record larger than the ring never fits.
+    #[inline]
+    pub fn push_chunks(&mut self, chunks: &[&[T]]) -> bool {
+        let need: usize = chunks.iter().map(|c| c.len()).sum();
+        if self.free(need) < need {
+            return false;
+        }
+        let mut at = self.tail;
+        for chunk in chunks {
+            let (first, second) = self.shared.runs(at, chunk.len());
+            let (chunk_first, chunk_second) = chunk.split_at(first.len());
+            write_run(first, chunk_first);
+            write_run(second, chunk_second);
+            at = at.wrapping_add(chunk.len());
+        }
+        self.publish(at);
+        true
+    }
+}
+
+/// Copies `items` into `run` (slots the caller has shown to be free, of the same length).
+#[inline]
+fn write_run<T: Copy>(run: &[Slot<T>], items: &[T]) {
+    debug_assert_eq!(run.len(), items.len());
+    for (slot, item) in run.iter().zip(items) {
+        // SAFETY: `push_chunks` saw at least `need` free slots after an Acquire load of `head`
+        // (which ordered the consumer's last reads of them before these writes), and the runs
+        // it passes here are the `need` slots from `tail` on, each written once; the consumer
+        // reads none of them until `publish` stores the new `tail` (Release).
+        slot.with_mut(|slot| unsafe { slot.write(MaybeUninit::new(*item)) });
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_pushed_all_or_nothing_across_the_wrap() {
+        let (mut p, mut c) = channel::<u8>(16);
+        assert!(p.push_chunks(&[b"abcdef", b"ghij"]));
+        assert!(!p.push_chunks(&[b"0123456"]), "10 + 7 > 16");
+        assert_eq!(p.len(), 10, "a refused record leaves nothing behind");
+        let mut out = [0u8; 6];
+        assert_eq!(c.pop_batch(&mut out), 6);
+        assert_eq!(&out, b"abcdef");
+        // 4 used, 12 free: this record wraps past the end of the slots.
+        assert!(p.push_chunks(&[b"0123", b"45678901"]));
+        let mut out = [0u8; 32];
+        assert_eq!(c.pop_batch(&mut out), 16);
+        assert_eq!(&out[..16], b"ghij012345678901");
+        assert_eq!(c.pop_batch(&mut out), 0);
+        assert!(p.push_chunks(&[]), "an empty record always fits");
+        assert!(!p.push_chunks(&[&[0u8; 17]]), "larger than the ring");
+        drop(p);
+        assert!(c.is_abandoned());
+    }
+
+    #[test]
+    fn threads_see_every_byte_in_order() {
+        let (mut p, mut c) = channel::<u8>(64);
+        let t = std::thread::spawn(move || {
+            let mut next = 0u8;
+            let mut got = 0usize;
+            let mut out = [0u8; 7];
+            loop {
+                let n = c.pop_batch(&mut out);
+                for &b in &out[..n] {
+                    assert_eq!(b, next);
+                    next = next.wrapping_add(1);
+                }
+                got += n;
+                if n == 0 && c.is_abandoned() && c.pop_batch(&mut out) == 0 {
+                    return got;
+                }
+            }
+        });
+        let mut v = 0u8;
+        let mut sent = 0usize;
+        for len in (1..20u8).cycle().take(20_000) {
+            let chunk: Vec<u8> = (0..len).map(|k| v.wrapping_add(k)).collect();
+            let (head, rest) = chunk.split_at(usize::from(len / 3));
+            while !p.push_chunks(&[head, rest]) {
+                std::thread::yield_now();
+            }
+            v = v.wrapping_add(len);
+            sent += usize::from(len);
+        }
+        drop(p);
+        assert_eq!(t.join().unwrap(), sent);
+    }
+}
