@@ -161,7 +161,7 @@ fn chunked_records_arrive_whole_once_and_in_order() {
         loop {
             // As large as the ring: a pop takes everything published.
             let mut out = [u8::MAX; 4];
-            let n = consumer.pop_batch(&mut out);
+            let n = consumer.pop_chunks(&mut out);
             if n > 0 {
                 got.extend_from_slice(&out[..n]);
                 assert!(

@@ -72,7 +72,7 @@ impl CaptureRx {
     /// Take up to `out.len()` bytes of ring content (records in file layout, CRC not yet
     /// filled in); the writer thread does this, tests may too.
     pub fn pop_bytes(&mut self, out: &mut [u8]) -> usize {
-        self.ring.pop_batch(out)
+        self.ring.pop_chunks(out)
     }
 
     /// This ring's feed-side counters.
