@@ -365,685 +365,991 @@ impl Feed {
 
     /// Connect every subscription and pump frames until `stop` is set.
     pub fn run(self, idle: IdlePolicy, stop: &StopFlag) -> std::io::Result<FeedReport> {
+        let (mut client, mut feed) = FeedLoop::start(self)?;
+        while feed.turn(&mut client, &idle, stop)? {}
+        Ok(feed.finish(client))
+    }
+}
+
+/// Wall time derived from the monotonic receive stamp: no extra clock read per frame.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    mono0: u64,
+    wall0: i64,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        let (mono0, wall0) = (mono_ns(), wall_us());
+        Clock { mono0, wall0 }
+    }
+
+    /// Unix µs of monotonic stamp `mono`.
+    #[inline]
+    fn wall_us(&self, mono: u64) -> i64 {
+        self.wall0 + (mono.saturating_sub(self.mono0) / 1000) as i64
+    }
+
+    /// Unix ns of monotonic stamp `mono` (the capture's receive time).
+    #[inline]
+    fn wall_ns(&self, mono: u64) -> u64 {
+        (self.wall0 * 1000) as u64 + mono.saturating_sub(self.mono0)
+    }
+}
+
+/// Where a WebSocket event came from: the connection, its subscription, its role there.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    conn: ConnId,
+    sub: usize,
+    role: Role,
+}
+
+/// A running feed thread: what [`Feed::run`] keeps between turns of its loop, with one handler
+/// per thing that happens — a connection is dialled, opens, sends a frame, errs, closes or is
+/// lost; a timer fires; a rotation moves on; backfill results come back.
+///
+/// The WebSocket client is not a field: `poll` borrows it while it hands each event to
+/// [`FeedLoop::on_event`], and the handlers that send or close take it as an argument.
+#[derive(Debug)]
+struct FeedLoop {
+    id: usize,
+    subs: Vec<Subscription>,
+    table: Arc<MarketTable>,
+    stats: Arc<FeedStats>,
+    router: Router,
+    downstream: Downstream,
+    cont: Continuity,
+    policy: ConnPolicy,
+    silence: Silence,
+    backfill: Option<(Producer<BackfillJob>, Consumer<BackfillOut>)>,
+    records: Option<Producer<Record>>,
+    capture: Option<crate::capture::CaptureTx>,
+    /// One per subscription (index = subscription).
+    slots: Vec<ConnSlot>,
+    /// Each connection's subscription and role.
+    by_conn: HashMap<ConnId, (usize, Role)>,
+    /// Connections that opened while polling (handled right after).
+    opened: Vec<ConnId>,
+    /// Answers owed to connections (filled while polling, sent right after).
+    answers: Vec<(ConnId, Answer)>,
+    pong_buf: Vec<u8>,
+    /// Connections that closed while polling, and whether cleanly.
+    lost: Vec<(ConnId, bool)>,
+    /// Connections whose last error will not go away by retrying (rejected handshake, bad
+    /// URL …): retried at the slowest pace only, and said so.
+    hopeless: Vec<ConnId>,
+    /// Jobs the backfill ring had no room for (sent on a later turn, never dropped).
+    pending_jobs: Vec<BackfillJob>,
+    /// Backfill results are popped into this.
+    recovered: Vec<BackfillOut>,
+    counters_seen: ContinuityCounters,
+    decode_ns: Histogram<u64>,
+    network_us: Histogram<u64>,
+    clock: Clock,
+    jitter: u64,
+    last_publish: u64,
+    last_timer: u64,
+    idle_since: Option<u64>,
+    /// Frames routed in the current turn.
+    frames: u64,
+    /// Set once `stop` is seen: every connection has been sent a close frame, and frames that
+    /// still arrive before the peers answer are routed like any other (nothing is dropped).
+    closing_deadline: Option<u64>,
+}
+
+/// What fills the backfill result buffer before anything is popped into it.
+const NO_RESULT: BackfillOut = BackfillOut::Done {
+    gap: 0,
+    market: 0,
+    trades: 0,
+    complete: false,
+    why: DoneWhy::Stopped,
+};
+
+impl FeedLoop {
+    /// Takes `feed` apart for running; every buffer the loop uses is allocated here.
+    fn start(feed: Feed) -> std::io::Result<(WsClient, FeedLoop)> {
         let Feed {
             id,
             subs,
             table,
-            mut downstream,
-            mut router,
+            downstream,
+            router,
             ws,
             continuity,
-            mut capture,
-        } = self;
+            capture,
+        } = feed;
         let stats = router.stats().clone();
         let FeedContinuity {
-            state: mut cont,
+            state: cont,
             policy,
-            mut backfill,
-            mut records,
-        } = continuity.unwrap_or_else(|| FeedContinuity {
-            state: Continuity::new(
-                ContinuityConfig {
-                    backfill: false,
-                    ..ContinuityConfig::default()
-                },
-                &table,
-                &[],
-                subs.len(),
-                id,
-            ),
-            policy: ConnPolicy::default(),
-            backfill: None,
-            records: None,
-        });
-        let mut client = WsClient::new(ws)?;
-        // Which of this thread's subscriptions carry each market (a subscription without a
-        // symbol list carries every market of its venue), for the silent-market detector.
-        let carriers: Vec<Vec<usize>> = table
-            .iter()
-            .map(|(_, m)| {
-                subs.iter()
-                    .enumerate()
-                    .filter(|(_, s)| {
-                        s.venue == m.venue
-                            && (s.symbols.is_empty()
-                                || s.symbols.iter().any(|p| {
-                                    crate::market::frame_symbol(m.venue, p) == Some(m.symbol)
-                                }))
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect();
-        let mut silence = Silence::new(cont.silent_after_ns(), &carriers, subs.len());
-        drop(carriers);
-        let mut slots: Vec<ConnSlot> = (0..subs.len())
-            .map(|sub| ConnSlot {
-                sub,
-                cur: None,
-                next: None,
-                retry_at_ns: 0,
-                failures: 0,
-                rotate_at_ns: 0,
-                rotate_now: false,
-                rotation_started_ns: 0,
-                replacement_ready_ns: 0,
-                learnt_gap_ns: 0,
-            })
-            .collect();
-        // Answers owed to connections (filled while polling, sent right after).
-        let mut answers: Vec<(ConnId, Answer)> = Vec::with_capacity(64);
-        let mut opened: Vec<ConnId> = Vec::with_capacity(subs.len() * 2);
-        let mut pong_buf: Vec<u8> = Vec::with_capacity(64);
-        let mut by_conn: HashMap<ConnId, (usize, Role)> = HashMap::with_capacity(subs.len() * 4);
-        let mut decode_ns = latency_histogram();
-        let mut network_us = latency_histogram();
-        // Wall time is derived from the monotonic receive stamp: no extra clock read per frame.
-        let (mono0, wall0) = (mono_ns(), wall_us());
-        let wall_at = |mono: u64| wall0 + (mono.saturating_sub(mono0) / 1000) as i64;
-        let mut lost: Vec<(ConnId, bool)> = Vec::with_capacity(subs.len() * 2);
-        // Connections whose last error will not go away by retrying (rejected handshake, bad
-        // URL …): retried at the slowest pace only, and said so.
-        let mut hopeless: Vec<ConnId> = Vec::with_capacity(subs.len());
-        let mut last_publish = mono0;
-        let mut last_timer = mono0;
-        let mut idle_since: Option<u64> = None;
-        let mut jitter = 0x9E37_79B9_7F4A_7C15u64 ^ wall0 as u64 ^ id as u64;
-        // Jobs the backfill ring had no room for (sent on a later loop, never dropped).
-        let mut pending_jobs: Vec<BackfillJob> = Vec::with_capacity(4096);
-        let mut recovered: Vec<BackfillOut> = Vec::with_capacity(BACKFILL_BATCH);
-        recovered.resize(
-            BACKFILL_BATCH,
-            BackfillOut::Done {
-                gap: 0,
-                market: 0,
-                trades: 0,
-                complete: false,
-                why: DoneWhy::Stopped,
+            backfill,
+            records,
+        } = continuity.unwrap_or_else(|| without_continuity(&table, subs.len(), id));
+        let client = WsClient::new(ws)?;
+        let silence = Silence::new(cont.silent_after_ns(), &carriers(&table, &subs), subs.len());
+        let n = subs.len();
+        let clock = Clock::start();
+        let feed = FeedLoop {
+            slots: (0..n).map(ConnSlot::new).collect(),
+            by_conn: HashMap::with_capacity(n * 4),
+            opened: Vec::with_capacity(n * 2),
+            answers: Vec::with_capacity(64),
+            pong_buf: Vec::with_capacity(64),
+            lost: Vec::with_capacity(n * 2),
+            hopeless: Vec::with_capacity(n),
+            pending_jobs: Vec::with_capacity(4096),
+            recovered: vec![NO_RESULT; BACKFILL_BATCH],
+            counters_seen: cont.counters(),
+            decode_ns: latency_histogram(),
+            network_us: latency_histogram(),
+            jitter: 0x9E37_79B9_7F4A_7C15u64 ^ clock.wall0 as u64 ^ id as u64,
+            last_publish: clock.mono0,
+            last_timer: clock.mono0,
+            clock,
+            idle_since: None,
+            frames: 0,
+            closing_deadline: None,
+            id,
+            subs,
+            table,
+            stats,
+            router,
+            downstream,
+            cont,
+            policy,
+            silence,
+            backfill,
+            records,
+            capture,
+        };
+        Ok((client, feed))
+    }
+
+    /// One turn of the loop: dial, poll (events go to [`FeedLoop::on_event`]), then handle
+    /// what the poll left and what is due. False once closing is done.
+    fn turn(
+        &mut self,
+        client: &mut WsClient,
+        idle: &IdlePolicy,
+        stop: &StopFlag,
+    ) -> std::io::Result<bool> {
+        let now = mono_ns();
+        if stop.is_set() && self.closing_deadline.is_none() {
+            self.begin_closing(client, now);
+        }
+        match self.closing_deadline {
+            Some(deadline) if client.open_connections() == 0 || now >= deadline => {
+                return Ok(false)
+            }
+            Some(_) => {}
+            None => self.dial(client, now),
+        }
+        let timeout = self.poll_timeout(idle, now);
+        self.frames = 0;
+        client.poll(Some(timeout), &mut |conn, ev| self.on_event(conn, ev))?;
+        let now = mono_ns();
+        self.take_recovered(now);
+        if now.saturating_sub(self.last_timer) >= TIMER_NS {
+            self.on_timer(client, now);
+        }
+        let wall_now = self.clock.wall_us(now);
+        self.apply_actions();
+        self.send_jobs();
+        self.downstream.flush(&self.stats, now);
+        self.on_opened(now, wall_now);
+        self.send_answers(client);
+        if self.closing_deadline.is_none() {
+            for i in 0..self.slots.len() {
+                self.keep_alive(client, i, now);
+                self.advance_rotation(client, i, now, wall_now);
+            }
+        }
+        self.on_lost(now, wall_now);
+        self.end_turn(client, now);
+        Ok(true)
+    }
+
+    /// `stop` was seen: every connection is sent a close frame; the peers get a second.
+    fn begin_closing(&mut self, client: &mut WsClient, now: u64) {
+        for slot in &self.slots {
+            for conn in [slot.cur, slot.next].into_iter().flatten() {
+                client.close(conn.id, 1000);
+            }
+        }
+        self.closing_deadline = Some(now + 1_000_000_000);
+    }
+
+    /// Per subscription: (re)connect what is down and due, open a due rotation's replacement.
+    fn dial(&mut self, client: &mut WsClient, now: u64) {
+        for i in 0..self.slots.len() {
+            self.reconnect(client, i, now);
+            self.begin_rotation(client, i, now);
+        }
+    }
+
+    /// Connects slot `i` if it has no connection and its retry time has come.
+    fn reconnect(&mut self, client: &mut WsClient, i: usize, now: u64) {
+        let id = self.id;
+        let slot = &mut self.slots[i];
+        if slot.cur.is_some() || now < slot.retry_at_ns {
+            return;
+        }
+        let sub = &self.subs[slot.sub];
+        match client.connect(&sub.url) {
+            Ok(conn) => {
+                log::info!("feed {id}: connecting {} {}", sub.venue, sub.url);
+                let mut c = Conn::new(conn, now, &self.policy);
+                if slot.learnt_gap_ns != 0 {
+                    // What the last connection learnt about this stream.
+                    c.gap_ewma_ns = slot.learnt_gap_ns;
+                }
+                slot.cur = Some(c);
+                self.by_conn.insert(conn, (slot.sub, Role::Current));
+            }
+            Err(e) => {
+                slot.failures += 1;
+                let wait = backoff(slot.failures, &mut self.jitter);
+                slot.retry_at_ns = now + wait.as_nanos() as u64;
+                log::error!(
+                    "feed {id}: cannot connect {} {}: {e}; retrying in {:.1} s",
+                    sub.venue,
+                    sub.url,
+                    wait.as_secs_f64()
+                );
+            }
+        }
+    }
+
+    /// Planned rotation: opens slot `i`'s replacement before the venue's limit (or at once
+    /// when the venue announced a shutdown).
+    fn begin_rotation(&mut self, client: &mut WsClient, i: usize, now: u64) {
+        let id = self.id;
+        let slot = &mut self.slots[i];
+        let due = slot.rotate_now || (slot.rotate_at_ns != 0 && now >= slot.rotate_at_ns);
+        if !due || slot.next.is_some() || !slot.cur.is_some_and(|c| c.open) {
+            return;
+        }
+        let sub = &self.subs[slot.sub];
+        match client.connect(&sub.url) {
+            Ok(conn) => {
+                log::info!(
+                    "feed {id}: rotating {} connection {} ({}): opening its replacement {}",
+                    sub.venue,
+                    slot.cur.map_or(0, |c| c.id.0),
+                    if slot.rotate_now {
+                        "the venue announced a shutdown"
+                    } else {
+                        "connection lifetime"
+                    },
+                    conn.0
+                );
+                let mut c = Conn::new(conn, now, &self.policy);
+                if let Some(cur) = slot.cur {
+                    c.gap_ewma_ns = cur.gap_ewma_ns;
+                }
+                slot.next = Some(c);
+                slot.rotation_started_ns = now;
+                slot.replacement_ready_ns = 0;
+                self.by_conn.insert(conn, (slot.sub, Role::Replacement));
+                self.cont.handover_begin(slot.sub);
+            }
+            Err(e) => {
+                log::warn!(
+                    "feed {id}: cannot open a replacement for {}: {e}",
+                    sub.venue
+                );
+                slot.rotate_now = false;
+                slot.rotate_at_ns = now + 5_000_000_000;
+            }
+        }
+    }
+
+    /// How long the poll may wait: not at all while busy polling or spinning, then `park`.
+    fn poll_timeout(&self, idle: &IdlePolicy, now: u64) -> Duration {
+        if idle.busy_poll {
+            return Duration::ZERO;
+        }
+        match self.idle_since {
+            Some(since) if now - since >= idle.spin.as_nanos() as u64 => idle.park,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// One event of `poll`: stamps the connection's last frame, then hands the event on.
+    fn on_event(&mut self, conn: ConnId, ev: WsEvent<'_>) {
+        let Some(&(sub, role)) = self.by_conn.get(&conn) else {
+            return;
+        };
+        let at = Origin { conn, sub, role };
+        if let Some(slot) = self.slots.get_mut(sub) {
+            if let Some(c) = slot.conn_mut(role).filter(|c| c.id == conn) {
+                let t = mono_ns();
+                c.saw_frame(t);
+                self.silence.frame(sub, t);
+            }
+        }
+        match ev {
+            WsEvent::Text { payload, recv_ns } => self.on_frame(at, false, payload, recv_ns),
+            WsEvent::Binary { payload, recv_ns } => self.on_frame(at, true, payload, recv_ns),
+            WsEvent::Open => self.on_open(at),
+            WsEvent::Ping { .. } => {}
+            WsEvent::Closed {
+                code,
+                reason,
+                clean,
+            } => self.on_closed(at, code, reason, clean),
+            WsEvent::Error(e) => self.on_error(at, e),
+        }
+    }
+
+    /// A text or binary frame: captured, then routed; each tick passes the silent-market
+    /// detector and the continuity check on its way to its shard.
+    fn on_frame(&mut self, at: Origin, binary: bool, payload: &mut [u8], recv_ns: u64) {
+        if at.role == Role::Retired {
+            return; // rotated out: its replacement carries the markets
+        }
+        let venue = self.subs[at.sub].venue;
+        if let Some(cap) = self.capture.as_mut() {
+            let wall_ns = self.clock.wall_ns(recv_ns);
+            cap.record(recv_ns, wall_ns, venue, at.conn.0, binary, payload);
+        }
+        self.frames += 1;
+        if let Some(c) = self.stats.conns.get(at.sub) {
+            c.frames.inc();
+        }
+        let wall_recv_us = self.clock.wall_us(recv_ns);
+        let src = Source {
+            sub: at.sub,
+            replacement: at.role == Role::Replacement,
+        };
+        let (table, stats) = (&*self.table, &*self.stats);
+        let (downstream, cont, silence) = (&mut self.downstream, &mut self.cont, &mut self.silence);
+        let mut last_ts = 0i64;
+        let outcome = self.router.route(
+            venue,
+            at.conn.0 as u64,
+            payload,
+            recv_ns,
+            &mut |v, s| table.lookup(v, s),
+            &mut |tick| {
+                if matches!(tick.kind, EventKind::Trade | EventKind::NonMarket) {
+                    silence.trade(tick.market, recv_ns);
+                }
+                if cont.admit(&tick, src, recv_ns) {
+                    last_ts = tick.ts_us;
+                    push_tick(downstream, table, stats, tick);
+                }
             },
         );
-        let mut counters_seen = cont.counters();
+        if let Ok(frame) = outcome {
+            self.on_decoded(at, venue, frame);
+        }
+        let _ = self
+            .decode_ns
+            .record(mono_ns().saturating_sub(recv_ns).max(1));
+        if last_ts > 0 {
+            let _ = self
+                .network_us
+                .record((wall_recv_us - last_ts).max(1) as u64);
+        }
+    }
 
-        // Set once `stop` is seen: every connection has been sent a close frame, and frames that
-        // still arrive before the peers answer are routed like any other (nothing is dropped).
-        let mut closing_deadline: Option<u64> = None;
-        loop {
+    /// What a decoded frame asks of its connection: an answer, a log line for a refused
+    /// request, or (the venue announced a shutdown) a rotation now.
+    fn on_decoded(&mut self, at: Origin, venue: Venue, frame: Frame) {
+        match frame {
+            Frame::Ping(n) => self.answers.push((at.conn, Answer::Pong(n))),
+            Frame::Reply(text) => self.answers.push((at.conn, Answer::Text(text))),
+            Frame::VenueError { .. } => {
+                log::error!(
+                    "feed: {venue} connection {} refused a request; it carries {}",
+                    at.conn.0,
+                    self.subs[at.sub].symbols.join(", ")
+                );
+            }
+            Frame::ServerShutdown if at.role == Role::Current => {
+                if let Some(slot) = self.slots.get_mut(at.sub) {
+                    slot.rotate_now = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The upgrade finished: counted and captured; requests and pings start after the poll.
+    fn on_open(&mut self, at: Origin) {
+        let venue = self.subs[at.sub].venue;
+        self.opened.push(at.conn);
+        if let Some(cap) = self.capture.as_mut() {
             let now = mono_ns();
-            if stop.is_set() && closing_deadline.is_none() {
-                for slot in &slots {
-                    for conn in [slot.cur, slot.next].into_iter().flatten() {
-                        client.close(conn.id, 1000);
-                    }
-                }
-                closing_deadline = Some(now + 1_000_000_000);
-            }
-            if let Some(deadline) = closing_deadline {
-                if client.open_connections() == 0 || now >= deadline {
-                    break;
-                }
-            }
-            if closing_deadline.is_none() {
-                for slot in slots.iter_mut() {
-                    let sub = &subs[slot.sub];
-                    // (Re)connect what is down and due.
-                    if slot.cur.is_none() && now >= slot.retry_at_ns {
-                        match client.connect(&sub.url) {
-                            Ok(conn) => {
-                                log::info!("feed {id}: connecting {} {}", sub.venue, sub.url);
-                                let mut c = Conn::new(conn, now, &policy);
-                                if slot.learnt_gap_ns != 0 {
-                                    // What the last connection learnt about this stream.
-                                    c.gap_ewma_ns = slot.learnt_gap_ns;
-                                }
-                                slot.cur = Some(c);
-                                by_conn.insert(conn, (slot.sub, Role::Current));
-                            }
-                            Err(e) => {
-                                slot.failures += 1;
-                                let wait = backoff(slot.failures, &mut jitter);
-                                slot.retry_at_ns = now + wait.as_nanos() as u64;
-                                log::error!(
-                                    "feed {id}: cannot connect {} {}: {e}; retrying in {:.1} s",
-                                    sub.venue,
-                                    sub.url,
-                                    wait.as_secs_f64()
-                                );
-                            }
-                        }
-                    }
-                    // Planned rotation: open the replacement before the venue's limit.
-                    let due =
-                        slot.rotate_now || (slot.rotate_at_ns != 0 && now >= slot.rotate_at_ns);
-                    if due && slot.next.is_none() && slot.cur.is_some_and(|c| c.open) {
-                        match client.connect(&sub.url) {
-                            Ok(conn) => {
-                                log::info!(
-                                    "feed {id}: rotating {} connection {} ({}): opening its replacement {}",
-                                    sub.venue,
-                                    slot.cur.map_or(0, |c| c.id.0),
-                                    if slot.rotate_now {
-                                        "the venue announced a shutdown"
-                                    } else {
-                                        "connection lifetime"
-                                    },
-                                    conn.0
-                                );
-                                let mut c = Conn::new(conn, now, &policy);
-                                if let Some(cur) = slot.cur {
-                                    c.gap_ewma_ns = cur.gap_ewma_ns;
-                                }
-                                slot.next = Some(c);
-                                slot.rotation_started_ns = now;
-                                slot.replacement_ready_ns = 0;
-                                by_conn.insert(conn, (slot.sub, Role::Replacement));
-                                cont.handover_begin(slot.sub);
-                            }
-                            Err(e) => {
-                                log::warn!(
-                                    "feed {id}: cannot open a replacement for {}: {e}",
-                                    sub.venue
-                                );
-                                slot.rotate_now = false;
-                                slot.rotate_at_ns = now + 5_000_000_000;
-                            }
-                        }
-                    }
-                }
-            }
+            let wall_ns = self.clock.wall_ns(now);
+            cap.open(now, wall_ns, venue, at.conn.0, &self.subs[at.sub].url);
+        }
+        self.stats.connects.inc();
+        if let Some(c) = self.stats.conns.get(at.sub) {
+            c.connects.inc();
+            c.open.set(1);
+        }
+        log::info!("feed: {venue} connection {} open", at.conn.0);
+    }
 
-            let timeout = if idle.busy_poll {
-                Some(Duration::ZERO)
-            } else {
-                match idle_since {
-                    Some(since) if now - since >= idle.spin.as_nanos() as u64 => Some(idle.park),
-                    _ => Some(Duration::ZERO),
+    /// The connection is finished: counted as a disconnect unless it was planned (closing,
+    /// rotation); its slot is dealt with after the poll ([`FeedLoop::on_lost`]).
+    fn on_closed(&mut self, at: Origin, code: Option<u16>, reason: &str, clean: bool) {
+        let venue = self.subs[at.sub].venue;
+        let planned = self.closing_deadline.is_some() || at.role != Role::Current;
+        if let Some(c) = self.stats.conns.get(at.sub) {
+            if at.role == Role::Current {
+                c.open.set(0);
+            }
+            if !planned {
+                c.disconnects.inc();
+            }
+        }
+        if planned {
+            log::info!("feed: {venue} connection {} closed", at.conn.0);
+        } else {
+            self.stats.disconnects.inc();
+            log::warn!(
+                "feed: {venue} connection {} closed (code {code:?}, {reason:?}, clean: {clean})",
+                at.conn.0
+            );
+        }
+        self.lost.push((at.conn, clean));
+    }
+
+    /// A connection error (a `Closed` follows). An oversized message is one bad message, not
+    /// a bad configuration: counted, and the connection (closed with 1009) is reopened with
+    /// the usual backoff; other errors that retrying will not fix make it hopeless.
+    fn on_error(&mut self, at: Origin, e: WsError) {
+        let venue = self.subs[at.sub].venue;
+        let oversized = matches!(e, WsError::MessageTooBig { .. });
+        if oversized {
+            self.stats.oversized.inc();
+        }
+        log::error!("feed: {venue} connection {}: {e}", at.conn.0);
+        if !e.is_retryable() && !oversized {
+            self.hopeless.push(at.conn);
+        }
+    }
+
+    /// Recovered trades go the way of live ones (they amend closed bars); a finished job
+    /// closes its gap.
+    fn take_recovered(&mut self, now: u64) {
+        let Some((_, results)) = self.backfill.as_mut() else {
+            return;
+        };
+        let n = results.pop_batch(&mut self.recovered[..]);
+        for out in &self.recovered[..n] {
+            match *out {
+                BackfillOut::Tick(mut tick) => {
+                    if self.cont.admit_backfill(&tick) {
+                        tick.recv_ns = now;
+                        push_tick(&mut self.downstream, &self.table, &self.stats, tick);
+                    }
                 }
+                BackfillOut::Done {
+                    gap,
+                    market,
+                    complete,
+                    why,
+                    ..
+                } => self.cont.backfill_done(gap, market, complete, why),
+            }
+        }
+    }
+
+    /// The timers (at most every [`TIMER_NS`]): continuity, silent markets, the watchdog.
+    fn on_timer(&mut self, client: &mut WsClient, now: u64) {
+        self.last_timer = now;
+        self.cont.poll(now);
+        if self.closing_deadline.is_some() {
+            return;
+        }
+        // Markets silent while their connection lives on, and those flowing again.
+        let (table, stats, records) = (&*self.table, &*self.stats, &mut self.records);
+        self.silence
+            .poll(now, &mut |r| send_record(table, records, stats, r));
+        self.watchdog(client, now);
+    }
+
+    /// A connection silent for far longer than usual is dead: aborted (then lost and
+    /// reconnected).
+    fn watchdog(&self, client: &mut WsClient, now: u64) {
+        let id = self.id;
+        for slot in &self.slots {
+            let sub = &self.subs[slot.sub];
+            for c in [slot.cur, slot.next].into_iter().flatten() {
+                let quiet = now.saturating_sub(c.last_frame_ns);
+                let limit = c.stale_after(&self.policy, &sub.ping);
+                if quiet > limit {
+                    self.stats.stale.inc();
+                    log::warn!(
+                        "feed {id}: {} connection {} sent nothing for {:.1} s (usual gap {:.0} ms, limit {:.1} s): dropping it",
+                        sub.venue,
+                        c.id.0,
+                        quiet as f64 / 1e9,
+                        c.gap_ewma_ns as f64 / 1e6,
+                        limit as f64 / 1e9
+                    );
+                    client.abort(c.id);
+                }
+            }
+        }
+    }
+
+    /// What the continuity check asked for: backfill jobs (queued), GAP marks (to the
+    /// shard), records (log, gap journal).
+    fn apply_actions(&mut self) {
+        for action in self.cont.actions().drain(..) {
+            match action {
+                Action::Job(job) => self.pending_jobs.push(job),
+                Action::Mark {
+                    market,
+                    from_sec,
+                    to_sec,
+                    set,
+                } => push_tick(
+                    &mut self.downstream,
+                    &self.table,
+                    &self.stats,
+                    Tick::gap_mark(market, from_sec, to_sec, set),
+                ),
+                Action::Record(r) => send_record(&self.table, &mut self.records, &self.stats, r),
+            }
+        }
+    }
+
+    /// Queued jobs go to the backfill worker while its ring has room (none is dropped);
+    /// without a worker they are discarded.
+    fn send_jobs(&mut self) {
+        let Some((jobs, _)) = self.backfill.as_mut() else {
+            self.pending_jobs.clear();
+            return;
+        };
+        let mut sent = 0;
+        while sent < self.pending_jobs.len() {
+            if jobs.try_push(self.pending_jobs[sent]).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        self.pending_jobs.drain(..sent);
+    }
+
+    /// Connections that opened in this poll start their subscribe requests and keepalives;
+    /// a current one also starts continuity, the silent-market clock and its lifetime.
+    fn on_opened(&mut self, now: u64, wall_now: i64) {
+        for conn in self.opened.drain(..) {
+            let Some(&(sub, role)) = self.by_conn.get(&conn) else {
+                continue;
             };
-            let mut frames = 0u64;
-            let closing = closing_deadline.is_some();
-            {
-                let table = &*table;
-                let downstream = &mut downstream;
-                let stats_ref = &*stats;
-                let decode_ns = &mut decode_ns;
-                let network_us = &mut network_us;
-                let router = &mut router;
-                let lost = &mut lost;
-                let hopeless = &mut hopeless;
-                let subs = &subs;
-                let by_conn = &by_conn;
-                let answers = &mut answers;
-                let opened = &mut opened;
-                let slots = &mut slots;
-                let cont = &mut cont;
-                let silence = &mut silence;
-                let capture = &mut capture;
-                client.poll(timeout, &mut |conn, ev| {
-                    let Some(&(sub, role)) = by_conn.get(&conn) else {
-                        return;
-                    };
-                    let venue = subs[sub].venue;
-                    if let Some(slot) = slots.get_mut(sub) {
-                        let c = match role {
-                            Role::Current => slot.cur.as_mut(),
-                            Role::Replacement => slot.next.as_mut(),
-                            Role::Retired => None,
-                        };
-                        if let Some(c) = c.filter(|c| c.id == conn) {
-                            let t = mono_ns();
-                            c.saw_frame(t);
-                            silence.frame(sub, t);
-                        }
-                    }
-                    let binary = matches!(ev, WsEvent::Binary { .. });
-                    match ev {
-                        WsEvent::Text { payload, recv_ns }
-                        | WsEvent::Binary { payload, recv_ns } => {
-                            if role == Role::Retired {
-                                return; // rotated out: its replacement carries the markets
-                            }
-                            if let Some(cap) = capture.as_mut() {
-                                let wall_ns = (wall0 * 1000) as u64 + recv_ns.saturating_sub(mono0);
-                                cap.record(recv_ns, wall_ns, venue, conn.0, binary, payload);
-                            }
-                            frames += 1;
-                            if let Some(c) = stats_ref.conns.get(sub) {
-                                c.frames.inc();
-                            }
-                            let wall_recv_us =
-                                wall0 + (recv_ns.saturating_sub(mono0) / 1000) as i64;
-                            let src = Source {
-                                sub,
-                                replacement: role == Role::Replacement,
-                            };
-                            let mut last_ts = 0i64;
-                            let outcome = router.route(
-                                venue,
-                                conn.0 as u64,
-                                payload,
-                                recv_ns,
-                                &mut |v, s| table.lookup(v, s),
-                                &mut |tick| {
-                                    if matches!(tick.kind, EventKind::Trade | EventKind::NonMarket)
-                                    {
-                                        silence.trade(tick.market, recv_ns);
-                                    }
-                                    if !cont.admit(&tick, src, recv_ns) {
-                                        return;
-                                    }
-                                    last_ts = tick.ts_us;
-                                    push_tick(downstream, table, stats_ref, tick);
-                                },
-                            );
-                            match outcome {
-                                Ok(Frame::Ping(n)) => answers.push((conn, Answer::Pong(n))),
-                                Ok(Frame::Reply(text)) => answers.push((conn, Answer::Text(text))),
-                                Ok(Frame::VenueError { .. }) => {
-                                    let s = &subs[sub];
-                                    log::error!(
-                                        "feed: {venue} connection {} refused a request; it carries {}",
-                                        conn.0,
-                                        s.symbols.join(", ")
-                                    );
-                                }
-                                Ok(Frame::ServerShutdown) if role == Role::Current => {
-                                    if let Some(slot) = slots.get_mut(sub) {
-                                        slot.rotate_now = true;
-                                    }
-                                }
-                                _ => {}
-                            }
-                            let _ = decode_ns.record(mono_ns().saturating_sub(recv_ns).max(1));
-                            if last_ts > 0 {
-                                let _ = network_us.record((wall_recv_us - last_ts).max(1) as u64);
-                            }
-                        }
-                        WsEvent::Open => {
-                            opened.push(conn);
-                            if let Some(cap) = capture.as_mut() {
-                                let now = mono_ns();
-                                let wall_ns = (wall0 * 1000) as u64 + now.saturating_sub(mono0);
-                                cap.open(now, wall_ns, venue, conn.0, &subs[sub].url);
-                            }
-                            stats_ref.connects.inc();
-                            if let Some(c) = stats_ref.conns.get(sub) {
-                                c.connects.inc();
-                                c.open.set(1);
-                            }
-                            log::info!("feed: {venue} connection {} open", conn.0);
-                        }
-                        WsEvent::Ping { .. } => {}
-                        WsEvent::Closed {
-                            code,
-                            reason,
-                            clean,
-                        } => {
-                            let planned = closing || role != Role::Current;
-                            if let Some(c) = stats_ref.conns.get(sub) {
-                                if role == Role::Current {
-                                    c.open.set(0);
-                                }
-                                if !planned {
-                                    c.disconnects.inc();
-                                }
-                            }
-                            if planned {
-                                log::info!("feed: {venue} connection {} closed", conn.0);
-                            } else {
-                                stats_ref.disconnects.inc();
-                                log::warn!(
-                                    "feed: {venue} connection {} closed (code {code:?}, {reason:?}, clean: {clean})",
-                                    conn.0
-                                );
-                            }
-                            lost.push((conn, clean));
-                        }
-                        WsEvent::Error(e) => {
-                            // An oversized message is one bad message, not a bad
-                            // configuration: counted, and the connection (closed with 1009)
-                            // is reopened with the usual backoff.
-                            let oversized = matches!(e, WsError::MessageTooBig { .. });
-                            if oversized {
-                                stats_ref.oversized.inc();
-                            }
-                            log::error!("feed: {venue} connection {}: {e}", conn.0);
-                            if !e.is_retryable() && !oversized {
-                                hopeless.push(conn);
-                            }
-                        }
-                    }
-                })?;
+            let slot = &mut self.slots[sub];
+            if let Some(c) = slot.conn_mut(role).filter(|c| c.id == conn) {
+                c.open = true;
+                c.next_request = 0;
+                c.request_at_ns = now;
+                c.opened_ns = now;
+                c.last_frame_ns = now;
+                c.ping_at_ns = now + self.subs[sub].ping.every.as_nanos() as u64;
             }
-            let now = mono_ns();
-            // Recovered trades go the way of live ones (they amend closed bars).
-            if let Some((_, results)) = backfill.as_mut() {
-                let n = results.pop_batch(&mut recovered[..]);
-                for out in &recovered[..n] {
-                    match *out {
-                        BackfillOut::Tick(mut tick) => {
-                            if cont.admit_backfill(&tick) {
-                                tick.recv_ns = now;
-                                push_tick(&mut downstream, &table, &stats, tick);
-                            }
-                        }
-                        BackfillOut::Done {
-                            gap,
-                            market,
-                            complete,
-                            why,
-                            ..
-                        } => cont.backfill_done(gap, market, complete, why),
+            if role == Role::Current {
+                self.cont.connection_open(sub, now, wall_now);
+                self.silence.connection_open(sub, now);
+                slot.rotate_at_ns = rotate_at(now, self.subs[sub].rotate_after, &mut self.jitter);
+            }
+        }
+    }
+
+    /// Sends the answers the decoders asked for (HTX pongs, Deribit `public/test`).
+    fn send_answers(&mut self, client: &mut WsClient) {
+        let id = self.id;
+        for (conn, answer) in self.answers.drain(..) {
+            let sent = match answer {
+                Answer::Pong(n) => match self.by_conn.get(&conn) {
+                    Some(&(sub, _)) if write_pong(self.subs[sub].venue, n, &mut self.pong_buf) => {
+                        client.send_text(conn, &self.pong_buf)
                     }
+                    _ => Ok(()),
+                },
+                Answer::Text(text) => client.send_text(conn, text.as_bytes()),
+            };
+            if let Err(e) = sent {
+                log::warn!("feed {id}: cannot answer on connection {}: {e}", conn.0);
+            }
+        }
+    }
+
+    /// Slot `i`'s open connections: the next subscribe request once its pause has passed,
+    /// the client keepalive when due.
+    fn keep_alive(&mut self, client: &mut WsClient, i: usize, now: u64) {
+        let id = self.id;
+        let slot = &mut self.slots[i];
+        let sub = &self.subs[slot.sub];
+        for c in [slot.cur.as_mut(), slot.next.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if !c.open {
+                continue;
+            }
+            if c.next_request < sub.subscribe.len() && now >= c.request_at_ns {
+                let request = &sub.subscribe[c.next_request];
+                if let Err(e) = client.send_text(c.id, request.as_bytes()) {
+                    log::warn!("feed {id}: {} subscribe failed: {e}", sub.venue);
+                }
+                c.next_request += 1;
+                c.request_at_ns = now + sub.send_gap.as_nanos() as u64;
+            }
+            if !sub.ping.every.is_zero() && now >= c.ping_at_ns {
+                c.ping_at_ns = now + sub.ping.every.as_nanos() as u64;
+                if let Some(text) = sub.ping.text {
+                    let _ = client.send_text(c.id, text.as_bytes());
+                }
+                if sub.ping.ws_ping {
+                    let _ = client.send_ping(c.id, b"");
                 }
             }
-            if now.saturating_sub(last_timer) >= TIMER_NS {
-                last_timer = now;
-                cont.poll(now);
-                if closing_deadline.is_none() {
-                    // Markets silent while their connection lives on, and those flowing again.
-                    silence.poll(now, &mut |r| send_record(&table, &mut records, &stats, r));
-                }
-                // Watchdog: a connection silent for far longer than usual is dead.
-                if closing_deadline.is_none() {
-                    for slot in slots.iter() {
-                        let sub = &subs[slot.sub];
-                        for c in [slot.cur, slot.next].into_iter().flatten() {
-                            let quiet = now.saturating_sub(c.last_frame_ns);
-                            let limit = c.stale_after(&policy, &sub.ping);
-                            if quiet > limit {
-                                stats.stale.inc();
-                                log::warn!(
-                                    "feed {id}: {} connection {} sent nothing for {:.1} s (usual gap {:.0} ms, limit {:.1} s): dropping it",
-                                    sub.venue,
-                                    c.id.0,
-                                    quiet as f64 / 1e9,
-                                    c.gap_ewma_ns as f64 / 1e6,
-                                    limit as f64 / 1e9
-                                );
-                                client.abort(c.id);
-                            }
-                        }
-                    }
-                }
-            }
-            let wall_now = wall_at(now);
-            for action in cont.actions().drain(..) {
-                match action {
-                    Action::Job(job) => pending_jobs.push(job),
-                    Action::Mark {
-                        market,
-                        from_sec,
-                        to_sec,
-                        set,
-                    } => push_tick(
-                        &mut downstream,
-                        &table,
-                        &stats,
-                        Tick::gap_mark(market, from_sec, to_sec, set),
-                    ),
-                    Action::Record(r) => send_record(&table, &mut records, &stats, r),
-                }
-            }
-            if let Some((jobs, _)) = backfill.as_mut() {
-                let mut sent = 0;
-                while sent < pending_jobs.len() {
-                    if jobs.try_push(pending_jobs[sent]).is_err() {
-                        break;
-                    }
-                    sent += 1;
-                }
-                pending_jobs.drain(..sent);
-            } else {
-                pending_jobs.clear();
-            }
-            downstream.flush(&stats, now);
-            for conn in opened.drain(..) {
-                let Some(&(sub, role)) = by_conn.get(&conn) else {
-                    continue;
-                };
-                let slot = &mut slots[sub];
-                let c = match role {
-                    Role::Current => slot.cur.as_mut(),
-                    Role::Replacement => slot.next.as_mut(),
-                    Role::Retired => None,
-                };
-                if let Some(c) = c.filter(|c| c.id == conn) {
-                    c.open = true;
-                    c.next_request = 0;
-                    c.request_at_ns = now;
-                    c.opened_ns = now;
-                    c.last_frame_ns = now;
-                    c.ping_at_ns = now + subs[sub].ping.every.as_nanos() as u64;
-                }
-                if role == Role::Current {
-                    cont.connection_open(sub, now, wall_now);
-                    silence.connection_open(sub, now);
-                    slot.rotate_at_ns = rotate_at(now, subs[sub].rotate_after, &mut jitter);
-                }
-            }
-            for (conn, answer) in answers.drain(..) {
-                let sent = match answer {
-                    Answer::Pong(n) => match by_conn.get(&conn) {
-                        Some(&(sub, _)) if write_pong(subs[sub].venue, n, &mut pong_buf) => {
-                            client.send_text(conn, &pong_buf)
-                        }
-                        _ => Ok(()),
-                    },
-                    Answer::Text(text) => client.send_text(conn, text.as_bytes()),
-                };
-                if let Err(e) = sent {
-                    log::warn!("feed {id}: cannot answer on connection {}: {e}", conn.0);
-                }
-            }
-            if closing_deadline.is_none() {
-                for slot in slots.iter_mut() {
-                    let sub = &subs[slot.sub];
-                    for c in [slot.cur.as_mut(), slot.next.as_mut()]
-                        .into_iter()
-                        .flatten()
-                    {
-                        if !c.open {
-                            continue;
-                        }
-                        if c.next_request < sub.subscribe.len() && now >= c.request_at_ns {
-                            let request = &sub.subscribe[c.next_request];
-                            if let Err(e) = client.send_text(c.id, request.as_bytes()) {
-                                log::warn!("feed {id}: {} subscribe failed: {e}", sub.venue);
-                            }
-                            c.next_request += 1;
-                            c.request_at_ns = now + sub.send_gap.as_nanos() as u64;
-                        }
-                        if !sub.ping.every.is_zero() && now >= c.ping_at_ns {
-                            c.ping_at_ns = now + sub.ping.every.as_nanos() as u64;
-                            if let Some(text) = sub.ping.text {
-                                let _ = client.send_text(c.id, text.as_bytes());
-                            }
-                            if sub.ping.ws_ping {
-                                let _ = client.send_ping(c.id, b"");
-                            }
-                        }
-                    }
-                    // Rotation progress: once the replacement is subscribed and the boundary
-                    // second (plus the overlap) has passed, retire the old connection.
-                    let Some(next) = slot.next else { continue };
-                    if now.saturating_sub(slot.rotation_started_ns) > ROTATION_TIMEOUT_NS {
-                        log::warn!(
-                            "feed {id}: {} rotation did not complete in {} s; keeping connection {} and retrying later",
-                            sub.venue,
-                            ROTATION_TIMEOUT_NS / 1_000_000_000,
-                            slot.cur.map_or(0, |c| c.id.0)
-                        );
-                        client.close(next.id, 1000);
-                        by_conn.insert(next.id, (slot.sub, Role::Retired));
-                        slot.next = None;
-                        cont.handover_end(slot.sub);
-                        slot.rotate_now = false;
-                        slot.rotate_at_ns = now + 30_000_000_000;
-                        continue;
-                    }
-                    if !next.open || next.next_request < sub.subscribe.len() {
-                        continue;
-                    }
-                    if slot.replacement_ready_ns == 0 {
-                        slot.replacement_ready_ns = now;
-                    }
-                    if now.saturating_sub(slot.replacement_ready_ns) > BOUNDARY_WAIT_NS {
-                        cont.handover_force_boundary(slot.sub, wall_now);
-                    }
-                    let Some(boundary) = cont.handover_boundary(slot.sub) else {
-                        continue;
-                    };
-                    if wall_now < boundary + policy.overlap.as_micros() as i64 {
-                        continue;
-                    }
-                    if let Some(old) = slot.cur {
-                        client.close(old.id, 1000);
-                        by_conn.insert(old.id, (slot.sub, Role::Retired));
-                        log::info!(
-                            "feed {id}: {} rotated: connection {} replaces {} from {} (overlap {:.1} s)",
-                            sub.venue,
-                            next.id.0,
-                            old.id.0,
-                            crate::continuity::iso_time_us(boundary),
-                            now.saturating_sub(slot.rotation_started_ns) as f64 / 1e9
-                        );
-                    }
-                    by_conn.insert(next.id, (slot.sub, Role::Current));
-                    slot.cur = Some(next);
-                    slot.next = None;
-                    slot.rotate_now = false;
-                    slot.rotate_at_ns = rotate_at(now, sub.rotate_after, &mut jitter);
-                    cont.handover_end(slot.sub);
-                    stats.rotations.inc();
-                }
-            }
-            for (conn, clean) in lost.drain(..) {
-                let Some((sub, role)) = by_conn.remove(&conn) else {
-                    continue;
-                };
-                let slot = &mut slots[sub];
-                match role {
-                    Role::Retired => continue,
-                    Role::Replacement => {
-                        if slot.next.is_some_and(|c| c.id == conn) {
-                            slot.next = None;
-                            cont.handover_end(sub);
-                            if closing_deadline.is_none() {
-                                slot.rotate_at_ns = now + 5_000_000_000;
-                                log::warn!(
-                                    "feed {id}: {} replacement connection {} lost; retrying the rotation in 5 s",
-                                    subs[sub].venue,
-                                    conn.0
-                                );
-                            }
-                        }
-                        continue;
-                    }
-                    Role::Current => {}
-                }
+        }
+    }
+
+    /// Rotation progress of slot `i`: once the replacement is subscribed and the boundary
+    /// second (plus the overlap) has passed, the old connection is retired; a rotation that
+    /// takes too long is abandoned.
+    fn advance_rotation(&mut self, client: &mut WsClient, i: usize, now: u64, wall_now: i64) {
+        let slot = &mut self.slots[i];
+        let Some(next) = slot.next else { return };
+        if now.saturating_sub(slot.rotation_started_ns) > ROTATION_TIMEOUT_NS {
+            return self.abandon_rotation(client, i, next, now);
+        }
+        if !next.open || next.next_request < self.subs[slot.sub].subscribe.len() {
+            return;
+        }
+        if slot.replacement_ready_ns == 0 {
+            slot.replacement_ready_ns = now;
+        }
+        if now.saturating_sub(slot.replacement_ready_ns) > BOUNDARY_WAIT_NS {
+            self.cont.handover_force_boundary(slot.sub, wall_now);
+        }
+        let Some(boundary) = self.cont.handover_boundary(slot.sub) else {
+            return;
+        };
+        if wall_now < boundary + self.policy.overlap.as_micros() as i64 {
+            return;
+        }
+        self.complete_rotation(client, i, next, boundary, now);
+    }
+
+    /// The rotation of slot `i` took too long: its replacement `next` is closed, the current
+    /// connection kept, and the rotation retried in 30 s.
+    fn abandon_rotation(&mut self, client: &mut WsClient, i: usize, next: Conn, now: u64) {
+        let id = self.id;
+        let slot = &mut self.slots[i];
+        log::warn!(
+            "feed {id}: {} rotation did not complete in {} s; keeping connection {} and retrying later",
+            self.subs[slot.sub].venue,
+            ROTATION_TIMEOUT_NS / 1_000_000_000,
+            slot.cur.map_or(0, |c| c.id.0)
+        );
+        client.close(next.id, 1000);
+        self.by_conn.insert(next.id, (slot.sub, Role::Retired));
+        slot.next = None;
+        self.cont.handover_end(slot.sub);
+        slot.rotate_now = false;
+        slot.rotate_at_ns = now + 30_000_000_000;
+    }
+
+    /// The replacement `next` of slot `i` takes over from `boundary` on; the old connection
+    /// is closed and retired.
+    fn complete_rotation(
+        &mut self,
+        client: &mut WsClient,
+        i: usize,
+        next: Conn,
+        boundary: i64,
+        now: u64,
+    ) {
+        let id = self.id;
+        let slot = &mut self.slots[i];
+        let sub = &self.subs[slot.sub];
+        if let Some(old) = slot.cur {
+            client.close(old.id, 1000);
+            self.by_conn.insert(old.id, (slot.sub, Role::Retired));
+            log::info!(
+                "feed {id}: {} rotated: connection {} replaces {} from {} (overlap {:.1} s)",
+                sub.venue,
+                next.id.0,
+                old.id.0,
+                crate::continuity::iso_time_us(boundary),
+                now.saturating_sub(slot.rotation_started_ns) as f64 / 1e9
+            );
+        }
+        self.by_conn.insert(next.id, (slot.sub, Role::Current));
+        slot.cur = Some(next);
+        slot.next = None;
+        slot.rotate_now = false;
+        slot.rotate_at_ns = rotate_at(now, sub.rotate_after, &mut self.jitter);
+        self.cont.handover_end(slot.sub);
+        self.stats.rotations.inc();
+    }
+
+    /// Connections that closed in this poll, in order (see [`FeedLoop::conn_lost`]).
+    fn on_lost(&mut self, now: u64, wall_now: i64) {
+        for i in 0..self.lost.len() {
+            let (conn, clean) = self.lost[i];
+            self.conn_lost(conn, clean, now, wall_now);
+        }
+        self.lost.clear();
+    }
+
+    /// Connection `conn` is gone: a retired one is forgotten, a replacement ends its rotation,
+    /// a current one hands over to its replacement if a rotation was under way, else it is
+    /// reconnected after a backoff (not while closing).
+    fn conn_lost(&mut self, conn: ConnId, clean: bool, now: u64, wall_now: i64) {
+        let Some((sub, role)) = self.by_conn.remove(&conn) else {
+            return;
+        };
+        match role {
+            Role::Retired => {}
+            Role::Replacement => self.replacement_lost(conn, sub, now),
+            Role::Current => {
+                let slot = &mut self.slots[sub];
                 if !slot.cur.is_some_and(|c| c.id == conn) {
-                    continue;
+                    return;
                 }
                 if let Some(c) = slot.cur.take() {
                     slot.learnt_gap_ns = c.gap_ewma_ns;
                 }
-                if closing_deadline.is_some() {
-                    continue; // shutting down: no reconnect
+                if self.closing_deadline.is_some() {
+                    return; // shutting down: no reconnect
                 }
-                if let Some(next) = slot.next.take() {
-                    // Lost during a rotation: the replacement takes over at once.
-                    by_conn.insert(next.id, (sub, Role::Current));
-                    slot.cur = Some(next);
-                    cont.handover_abort_old(sub, wall_now);
-                    cont.connection_open(sub, now, wall_now);
-                    silence.connection_open(sub, now);
-                    slot.rotate_now = false;
-                    slot.rotate_at_ns = rotate_at(now, subs[sub].rotate_after, &mut jitter);
-                    log::warn!(
-                        "feed {id}: {} connection {} lost during its rotation; {} takes over",
-                        subs[sub].venue,
-                        conn.0,
-                        next.id.0
-                    );
-                    continue;
+                match slot.next.take() {
+                    Some(next) => self.promote_replacement(conn, sub, next, now, wall_now),
+                    None => self.schedule_reconnect(conn, sub, clean, now),
                 }
-                cont.connection_lost(sub);
-                silence.connection_lost(sub);
-                slot.rotate_now = false;
-                slot.rotate_at_ns = 0;
-                slot.failures = if clean { 1 } else { slot.failures + 1 };
-                if hopeless.contains(&conn) {
-                    slot.failures = slot.failures.max(HOPELESS_FAILURES);
-                    log::error!(
-                        "feed {id}: {} {} keeps failing in a way retrying will not fix; check the configuration (retrying every ~30 s)",
-                        subs[sub].venue,
-                        subs[sub].url
-                    );
-                }
-                let wait = backoff(slot.failures, &mut jitter);
-                slot.retry_at_ns = now + wait.as_nanos() as u64;
-                stats.last_reconnect_wait_ms.set(wait.as_millis() as u64);
-                log::warn!(
-                    "feed {id}: reconnecting {} in {:.2} s",
-                    subs[sub].venue,
-                    wait.as_secs_f64()
-                );
-            }
-            // A connection that stays open resets its failure count.
-            for slot in slots.iter_mut() {
-                if slot
-                    .cur
-                    .is_some_and(|c| c.open && now.saturating_sub(c.opened_ns) > 60_000_000_000)
-                {
-                    slot.failures = 0;
-                }
-            }
-            hopeless.clear();
-            stats.open_connections.set(client.open_connections() as u64);
-            if frames > 0 {
-                idle_since = None;
-            } else if idle_since.is_none() {
-                idle_since = Some(now);
-            }
-            if now - last_publish >= 1_000_000_000 {
-                last_publish = now;
-                publish_continuity(&stats, cont.counters(), &mut counters_seen);
-                if let Downstream::Rings(links) = &downstream {
-                    let deepest = links.iter().map(|l| l.ring.len()).max().unwrap_or(0);
-                    stats.shard_ring_depth.set(deepest as u64);
-                    let cap = links.iter().map(|l| l.ring.capacity()).max().unwrap_or(0);
-                    stats.shard_ring_capacity.set(cap as u64);
-                }
-                stats.decode_p50_ns.set(decode_ns.value_at_quantile(0.5));
-                stats.decode_p99_ns.set(decode_ns.value_at_quantile(0.99));
-                stats.network_p50_us.set(network_us.value_at_quantile(0.5));
-                stats.network_p99_us.set(network_us.value_at_quantile(0.99));
-                stats.decode_p999_ns.set(decode_ns.value_at_quantile(0.999));
-                stats.decode_max_ns.set(decode_ns.max());
-                stats
-                    .network_p999_us
-                    .set(network_us.value_at_quantile(0.999));
-                stats.network_max_us.set(network_us.max());
             }
         }
+    }
 
-        publish_continuity(&stats, cont.counters(), &mut counters_seen);
-        let shard = match downstream {
+    /// The replacement connection of subscription `sub` was lost: its rotation ends, and is
+    /// retried in 5 s.
+    fn replacement_lost(&mut self, conn: ConnId, sub: usize, now: u64) {
+        let id = self.id;
+        let slot = &mut self.slots[sub];
+        if !slot.next.is_some_and(|c| c.id == conn) {
+            return;
+        }
+        slot.next = None;
+        self.cont.handover_end(sub);
+        if self.closing_deadline.is_none() {
+            slot.rotate_at_ns = now + 5_000_000_000;
+            log::warn!(
+                "feed {id}: {} replacement connection {} lost; retrying the rotation in 5 s",
+                self.subs[sub].venue,
+                conn.0
+            );
+        }
+    }
+
+    /// The current connection `conn` was lost during a rotation: the replacement `next`
+    /// takes over at once.
+    fn promote_replacement(
+        &mut self,
+        conn: ConnId,
+        sub: usize,
+        next: Conn,
+        now: u64,
+        wall_now: i64,
+    ) {
+        let id = self.id;
+        let slot = &mut self.slots[sub];
+        self.by_conn.insert(next.id, (sub, Role::Current));
+        slot.cur = Some(next);
+        self.cont.handover_abort_old(sub, wall_now);
+        self.cont.connection_open(sub, now, wall_now);
+        self.silence.connection_open(sub, now);
+        slot.rotate_now = false;
+        slot.rotate_at_ns = rotate_at(now, self.subs[sub].rotate_after, &mut self.jitter);
+        log::warn!(
+            "feed {id}: {} connection {} lost during its rotation; {} takes over",
+            self.subs[sub].venue,
+            conn.0,
+            next.id.0
+        );
+    }
+
+    /// The current connection `conn` of subscription `sub` was lost: continuity and the
+    /// silent-market detector are told, and a reconnect is scheduled after a backoff (the
+    /// slowest one for a hopeless connection).
+    fn schedule_reconnect(&mut self, conn: ConnId, sub: usize, clean: bool, now: u64) {
+        let id = self.id;
+        self.cont.connection_lost(sub);
+        self.silence.connection_lost(sub);
+        let slot = &mut self.slots[sub];
+        slot.rotate_now = false;
+        slot.rotate_at_ns = 0;
+        slot.failures = if clean { 1 } else { slot.failures + 1 };
+        let s = &self.subs[sub];
+        if self.hopeless.contains(&conn) {
+            slot.failures = slot.failures.max(HOPELESS_FAILURES);
+            log::error!(
+                "feed {id}: {} {} keeps failing in a way retrying will not fix; check the configuration (retrying every ~30 s)",
+                s.venue,
+                s.url
+            );
+        }
+        let wait = backoff(slot.failures, &mut self.jitter);
+        slot.retry_at_ns = now + wait.as_nanos() as u64;
+        self.stats
+            .last_reconnect_wait_ms
+            .set(wait.as_millis() as u64);
+        log::warn!(
+            "feed {id}: reconnecting {} in {:.2} s",
+            s.venue,
+            wait.as_secs_f64()
+        );
+    }
+
+    /// The end of a turn: a connection open for a minute resets its failure count; the
+    /// open-connection gauge, the idle clock, and once a second the published figures.
+    fn end_turn(&mut self, client: &WsClient, now: u64) {
+        for slot in self.slots.iter_mut() {
+            if slot
+                .cur
+                .is_some_and(|c| c.open && now.saturating_sub(c.opened_ns) > 60_000_000_000)
+            {
+                slot.failures = 0;
+            }
+        }
+        self.hopeless.clear();
+        self.stats
+            .open_connections
+            .set(client.open_connections() as u64);
+        if self.frames > 0 {
+            self.idle_since = None;
+        } else if self.idle_since.is_none() {
+            self.idle_since = Some(now);
+        }
+        if now - self.last_publish >= 1_000_000_000 {
+            self.last_publish = now;
+            self.publish();
+        }
+    }
+
+    /// Once a second: the continuity counters, the deepest shard ring, latency quantiles.
+    fn publish(&mut self) {
+        let stats = &*self.stats;
+        publish_continuity(stats, self.cont.counters(), &mut self.counters_seen);
+        if let Downstream::Rings(links) = &self.downstream {
+            let deepest = links.iter().map(|l| l.ring.len()).max().unwrap_or(0);
+            stats.shard_ring_depth.set(deepest as u64);
+            let cap = links.iter().map(|l| l.ring.capacity()).max().unwrap_or(0);
+            stats.shard_ring_capacity.set(cap as u64);
+        }
+        let (decode_ns, network_us) = (&self.decode_ns, &self.network_us);
+        stats.decode_p50_ns.set(decode_ns.value_at_quantile(0.5));
+        stats.decode_p99_ns.set(decode_ns.value_at_quantile(0.99));
+        stats.network_p50_us.set(network_us.value_at_quantile(0.5));
+        stats.network_p99_us.set(network_us.value_at_quantile(0.99));
+        stats.decode_p999_ns.set(decode_ns.value_at_quantile(0.999));
+        stats.decode_max_ns.set(decode_ns.max());
+        stats
+            .network_p999_us
+            .set(network_us.value_at_quantile(0.999));
+        stats.network_max_us.set(network_us.max());
+    }
+
+    /// After the loop: the last counters, the shard rings flushed (or the inline shard
+    /// finished), then the client dropped.
+    fn finish(mut self, client: WsClient) -> FeedReport {
+        publish_continuity(&self.stats, self.cont.counters(), &mut self.counters_seen);
+        let shard = match self.downstream {
             Downstream::Rings(mut links) => {
                 for link in links.iter_mut() {
-                    link.flush(&stats);
+                    link.flush(&self.stats);
                 }
                 None
             }
             Downstream::Inline(core) => Some(core.finish()),
         };
-        Ok(FeedReport {
-            id,
-            decode_ns,
-            network_us,
+        let report = FeedReport {
+            id: self.id,
+            decode_ns: self.decode_ns,
+            network_us: self.network_us,
             shard,
-        })
+        };
+        drop(client);
+        report
     }
+}
+
+impl ConnSlot {
+    fn new(sub: usize) -> ConnSlot {
+        ConnSlot {
+            sub,
+            cur: None,
+            next: None,
+            retry_at_ns: 0,
+            failures: 0,
+            rotate_at_ns: 0,
+            rotate_now: false,
+            rotation_started_ns: 0,
+            replacement_ready_ns: 0,
+            learnt_gap_ns: 0,
+        }
+    }
+
+    /// The connection in `role` (none for a retired one).
+    fn conn_mut(&mut self, role: Role) -> Option<&mut Conn> {
+        match role {
+            Role::Current => self.cur.as_mut(),
+            Role::Replacement => self.next.as_mut(),
+            Role::Retired => None,
+        }
+    }
+}
+
+/// A feed without `[continuity]`: it still de-duplicates and reports gaps, but has no
+/// backfill and no gap journal.
+fn without_continuity(table: &MarketTable, subs: usize, id: usize) -> FeedContinuity {
+    FeedContinuity {
+        state: Continuity::new(
+            ContinuityConfig {
+                backfill: false,
+                ..ContinuityConfig::default()
+            },
+            table,
+            &[],
+            subs,
+            id,
+        ),
+        policy: ConnPolicy::default(),
+        backfill: None,
+        records: None,
+    }
+}
+
+/// Which of `subs` carry each market of `table` (a subscription without a symbol list carries
+/// every market of its venue), for the silent-market detector.
+fn carriers(table: &MarketTable, subs: &[Subscription]) -> Vec<Vec<usize>> {
+    table
+        .iter()
+        .map(|(_, m)| {
+            subs.iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    s.venue == m.venue
+                        && (s.symbols.is_empty()
+                            || s.symbols
+                                .iter()
+                                .any(|p| crate::market::frame_symbol(m.venue, p) == Some(m.symbol)))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect()
 }
 
 /// Adds what the continuity counters gained since `seen` to the feed's stats.

@@ -2,53 +2,15 @@
 //! retention, the feed-side ring dropping (and counting) when full, and no allocation on the
 //! feed thread's `record`.
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`.
-#![allow(unsafe_code)]
-
 use engine::capture::{
     capture_channel, venue_id, write_record, CaptureError, CaptureHeader, CaptureReader,
     CaptureWriter, Limits, RecordKind, RECORD_HEADER,
 };
 use feeds::Venue;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn counted() {
-    let _ = COUNTING.try_with(|c| {
-        if c.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        counted();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        counted();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: testkit::CountingAllocator = testkit::CountingAllocator;
 
 /// A gzip member as HTX sends (bytes that are not UTF-8).
 const GZIP_FRAME: &[u8] = &[
@@ -273,13 +235,12 @@ fn record_does_not_allocate() {
     // Warm up, then count: whether a frame fits or is dropped, nothing allocates.
     tx.record(1, 1, Venue::BinanceSpot, 3, false, TRADE);
     let calls = 200_000u64;
-    COUNTING.with(|c| c.set(true));
-    for i in 0..calls / 2 {
-        tx.record(i, i, Venue::BinanceSpot, 3, false, TRADE);
-        tx.record(i, i, Venue::Huobi, 5, true, GZIP_FRAME);
-    }
-    COUNTING.with(|c| c.set(false));
-    let allocs = ALLOCS.with(Cell::get);
+    let ((), allocs) = testkit::count_allocations(|| {
+        for i in 0..calls / 2 {
+            tx.record(i, i, Venue::BinanceSpot, 3, false, TRADE);
+            tx.record(i, i, Venue::Huobi, 5, true, GZIP_FRAME);
+        }
+    });
     assert_eq!(allocs, 0, "CaptureTx::record allocated {allocs} times");
     let c = tx.counters();
     assert_eq!(c.records.get() + c.dropped_full.get(), calls + 2);

@@ -3,9 +3,6 @@
 //! phases, positions, validator) over hours of bars, counted by a global allocator that counts
 //! only on the test's own thread (tests in this binary run in parallel).
 
-// A counting global allocator needs `unsafe impl GlobalAlloc`.
-#![allow(unsafe_code)]
-
 mod common;
 
 use common::*;
@@ -16,54 +13,11 @@ use engine::ring;
 use engine::route::Router;
 use engine::stats::FeedStats;
 use feeds::Venue;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_this_thread(on: bool) {
-    COUNTING.with(|c| c.set(on));
-}
-
-fn allocations() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-fn counted() {
-    // `try_with`: the allocator may run while thread-locals are being torn down.
-    let _ = COUNTING.try_with(|c| {
-        if c.get() {
-            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        counted();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        counted();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use testkit::{allocations, count_this_thread};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOCATOR: testkit::CountingAllocator = testkit::CountingAllocator;
 
 const BASE_MS: i64 = 1_795_478_400_000 + 3_600_000;
 

@@ -660,3 +660,172 @@ mod tests {
         assert_send::<Consumer<String>>();
     }
 }
+
+// # Chunks
+//
+// A ring of `Copy` items can also carry records made of several runs (the capture's frames:
+// a header and a payload, over a `channel::<u8>`): `Producer::push_chunks` writes them all
+// and publishes them with one `tail` store, all or nothing, so the consumer never sees part
+// of a record; `Consumer::pop_chunks` copies out whatever is published. Same slots, same
+// counters, same two Release/Acquire edges as single items; `tests/loom.rs` models it too.
+//
+// The runs are copied with `memcpy` (a slot has the layout of its item: `UnsafeCell` and
+// `MaybeUninit` are `repr(transparent)`); under `--cfg loom` they are copied slot by slot
+// through the cells' closure API instead, so that the model checker tracks every access.
+
+impl<T: Copy> Producer<T> {
+    /// Pushes every slice of `chunks`, in order, or nothing if they do not all fit; returns
+    /// whether they were pushed. They become visible to the consumer together, with one index
+    /// store. A record larger than the ring never fits.
+    #[inline]
+    pub fn push_chunks(&mut self, chunks: &[&[T]]) -> bool {
+        let need: usize = chunks.iter().map(|c| c.len()).sum();
+        if self.free(need) < need {
+            return false;
+        }
+        let mut at = self.tail;
+        for chunk in chunks {
+            let (first, second) = self.shared.runs(at, chunk.len());
+            let (chunk_first, chunk_second) = chunk.split_at(first.len());
+            // SAFETY: `free` saw at least `need` free slots after an Acquire load of `head`
+            // (which ordered the consumer's last reads of them before these writes); these
+            // runs are among the `need` slots from `tail` on, each written once, and the
+            // consumer reads none of them until `publish` stores the new `tail` (Release).
+            unsafe {
+                write_run(first, chunk_first);
+                write_run(second, chunk_second);
+            }
+            at = at.wrapping_add(chunk.len());
+        }
+        self.publish(at);
+        true
+    }
+}
+
+impl<T: Copy> Consumer<T> {
+    /// Copies up to `out.len()` of the oldest items into `out` and returns how many, like
+    /// [`Consumer::pop_batch`] but run by run (`memcpy`): the reading side of
+    /// [`Producer::push_chunks`]. The slots are handed back with one index store.
+    #[inline]
+    pub fn pop_chunks(&mut self, out: &mut [T]) -> usize {
+        let n = self.ready(out.len()).min(out.len());
+        if n == 0 {
+            return 0;
+        }
+        let (first, second) = self.shared.runs(self.head, n);
+        let (out_first, out_second) = out[..n].split_at_mut(first.len());
+        // SAFETY: these are the `n` slots from `head` on, and `ready` saw at least `n` items
+        // after an Acquire load of `tail`, so each holds an item written before that load;
+        // the producer does not overwrite them until the `head` store below.
+        unsafe {
+            read_run(first, out_first);
+            read_run(second, out_second);
+        }
+        self.publish(self.head.wrapping_add(n));
+        n
+    }
+}
+
+/// Copies `items` into `run` (of the same length).
+///
+/// # Safety
+/// No other thread may access the slots of `run` meanwhile (they are free, not yet published).
+#[inline]
+unsafe fn write_run<T: Copy>(run: &[Slot<T>], items: &[T]) {
+    assert_eq!(run.len(), items.len());
+    #[cfg(not(loom))]
+    // SAFETY: `Slot<T>` (`UnsafeCell<MaybeUninit<T>>`, both `repr(transparent)`) has the layout
+    // of `T`, so `run` is `run.len()` contiguous `T`s, which the cells allow us to write through
+    // a shared reference; `items` is a distinct borrowed slice of the same length, so the two
+    // do not overlap; the caller guarantees no one else touches the slots.
+    unsafe {
+        std::ptr::copy_nonoverlapping(items.as_ptr(), run.as_ptr() as *mut T, items.len());
+    }
+    #[cfg(loom)]
+    for (slot, item) in run.iter().zip(items) {
+        // SAFETY: the caller guarantees no one else touches the slot.
+        slot.with_mut(|slot| unsafe { slot.write(MaybeUninit::new(*item)) });
+    }
+}
+
+/// Copies the items of `run` into `out` (of the same length).
+///
+/// # Safety
+/// Every slot of `run` must hold an item whose write happened before this call, and no other
+/// thread may write it meanwhile.
+#[inline]
+unsafe fn read_run<T: Copy>(run: &[Slot<T>], out: &mut [T]) {
+    assert_eq!(run.len(), out.len());
+    #[cfg(not(loom))]
+    // SAFETY: as in `write_run`, `run` is `run.len()` contiguous `T`s; the caller guarantees
+    // they are initialized and not written meanwhile, and `out` is a distinct `&mut` slice of
+    // the same length.
+    unsafe {
+        std::ptr::copy_nonoverlapping(run.as_ptr() as *const T, out.as_mut_ptr(), out.len());
+    }
+    #[cfg(loom)]
+    for (slot, out) in run.iter().zip(out) {
+        // SAFETY: the caller guarantees the slot holds an item no one writes meanwhile.
+        *out = slot.with(|slot| unsafe { slot.read().assume_init() });
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_pushed_all_or_nothing_across_the_wrap() {
+        let (mut p, mut c) = channel::<u8>(16);
+        assert!(p.push_chunks(&[b"abcdef", b"ghij"]));
+        assert!(!p.push_chunks(&[b"0123456"]), "10 + 7 > 16");
+        assert_eq!(p.len(), 10, "a refused record leaves nothing behind");
+        let mut out = [0u8; 6];
+        assert_eq!(c.pop_chunks(&mut out), 6);
+        assert_eq!(&out, b"abcdef");
+        // 4 used, 12 free: this record wraps past the end of the slots.
+        assert!(p.push_chunks(&[b"0123", b"45678901"]));
+        let mut out = [0u8; 32];
+        assert_eq!(c.pop_chunks(&mut out), 16);
+        assert_eq!(&out[..16], b"ghij012345678901");
+        assert_eq!(c.pop_chunks(&mut out), 0);
+        assert!(p.push_chunks(&[]), "an empty record always fits");
+        assert!(!p.push_chunks(&[&[0u8; 17]]), "larger than the ring");
+        drop(p);
+        assert!(c.is_abandoned());
+    }
+
+    #[test]
+    fn threads_see_every_byte_in_order() {
+        let (mut p, mut c) = channel::<u8>(64);
+        let t = std::thread::spawn(move || {
+            let mut next = 0u8;
+            let mut got = 0usize;
+            let mut out = [0u8; 7];
+            loop {
+                let n = c.pop_chunks(&mut out);
+                for &b in &out[..n] {
+                    assert_eq!(b, next);
+                    next = next.wrapping_add(1);
+                }
+                got += n;
+                if n == 0 && c.is_abandoned() && c.pop_chunks(&mut out) == 0 {
+                    return got;
+                }
+            }
+        });
+        let mut v = 0u8;
+        let mut sent = 0usize;
+        for len in (1..20u8).cycle().take(20_000) {
+            let chunk: Vec<u8> = (0..len).map(|k| v.wrapping_add(k)).collect();
+            let (head, rest) = chunk.split_at(usize::from(len / 3));
+            while !p.push_chunks(&[head, rest]) {
+                std::thread::yield_now();
+            }
+            v = v.wrapping_add(len);
+            sent += usize::from(len);
+        }
+        drop(p);
+        assert_eq!(t.join().unwrap(), sent);
+    }
+}

@@ -1,6 +1,7 @@
 //! Loom models of the SPSC ring: every interleaving (up to a preemption bound) of one
 //! producer and one consumer thread, checked for lost, duplicated or reordered items, for
-//! data races on the slots, and for leaked or double-dropped leftovers.
+//! data races on the slots, and for leaked or double-dropped leftovers; and for records pushed
+//! as chunks (the capture's byte ring), that no part of a record is ever visible alone.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p engine-core --test loom --release`
 #![cfg(loom)]
@@ -136,5 +137,45 @@ fn items_left_behind_are_dropped_exactly_once_whichever_half_goes_last() {
         drop(consumer);
         sender.join().unwrap();
         assert_eq!(drops.load(Ordering::Relaxed), CAPACITY);
+    });
+}
+
+/// Records of several chunks each, over a ring of bytes (the capture's use): capacity 4, so
+/// the third record needs the ring empty and the counters wrap past the end twice.
+const RECORDS: [&[&[u8]]; 3] = [&[&[0, 1], &[2]], &[&[3], &[4, 5]], &[&[6, 7, 8, 9]]];
+/// Bytes received after each whole record.
+const RECORD_ENDS: [usize; 3] = [3, 6, 10];
+
+#[test]
+fn chunked_records_arrive_whole_once_and_in_order() {
+    model(|| {
+        let (mut producer, mut consumer) = channel::<u8>(4);
+        let sender = thread::spawn(move || {
+            for record in RECORDS {
+                while !producer.push_chunks(record) {
+                    thread::yield_now();
+                }
+            }
+        });
+        let mut got = Vec::new();
+        loop {
+            // As large as the ring: a pop takes everything published.
+            let mut out = [u8::MAX; 4];
+            let n = consumer.pop_chunks(&mut out);
+            if n > 0 {
+                got.extend_from_slice(&out[..n]);
+                assert!(
+                    RECORD_ENDS.contains(&got.len()),
+                    "part of a record was visible: {got:?}"
+                );
+                continue;
+            }
+            if consumer.is_abandoned() && consumer.is_empty() {
+                break;
+            }
+            thread::yield_now();
+        }
+        sender.join().unwrap();
+        assert_eq!(got, (0..10).collect::<Vec<u8>>());
     });
 }

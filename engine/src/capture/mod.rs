@@ -4,9 +4,9 @@
 //!
 //! # Threads
 //! Each feed thread owns a [`CaptureTx`]: [`CaptureTx::record`] copies the frame into a
-//! pre-allocated SPSC byte ring (`bytering`: the [`crate::ring`] protocol over bytes; header and
-//! payload are one `memcpy` each, published with one index store) — no allocation, no lock, no
-//! system call. When the ring is full the frame is left out of the capture only (the feed goes
+//! pre-allocated SPSC ring of bytes (a [`crate::ring`] of `u8`: header and payload pushed with
+//! `push_chunks`, published with one index store) — no allocation, no lock, no system call.
+//! When the ring is full the frame is left out of the capture only (the feed goes
 //! on), counted in [`TxCounters::dropped_full`] and logged once a second by the writer. The writer
 //! thread ([`CaptureWriter`], on the IO core) seals each record with its CRC and writes it.
 //!
@@ -47,7 +47,6 @@
 //! reports [`CaptureError::Truncated`]; a record whose CRC does not match ends the file with
 //! [`CaptureError::Corrupt`].
 
-mod bytering;
 mod format;
 mod tx;
 mod writer;

@@ -1,8 +1,8 @@
-//! The feed thread's side: [`CaptureTx`] copies frames into a pre-allocated SPSC byte ring
-//! (`bytering`) that the writer thread empties.
+//! The feed thread's side: [`CaptureTx`] copies frames into a pre-allocated SPSC ring of bytes
+//! ([`crate::ring`], records pushed with `push_chunks`) that the writer thread empties.
 
-use super::bytering::{byte_channel, ByteConsumer, ByteProducer};
 use super::format::{self, RecordKind, RECORD_HEADER};
+use crate::ring::{channel, Consumer, Producer};
 use crate::stats::Counter;
 use feeds::Venue;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub struct TxCounters {
 /// and makes no system call.
 #[derive(Debug)]
 pub struct CaptureTx {
-    ring: ByteProducer,
+    ring: Producer<u8>,
     counters: Arc<TxCounters>,
     /// `Venue as usize` → venue id in the file.
     venue_ids: [u16; 64],
@@ -42,13 +42,13 @@ pub struct CaptureTx {
 /// The writer's end of one feed thread's ring.
 #[derive(Debug)]
 pub struct CaptureRx {
-    pub(crate) ring: ByteConsumer,
+    pub(crate) ring: Consumer<u8>,
     pub(crate) counters: Arc<TxCounters>,
 }
 
 /// A ring of at least `bytes` bytes between one feed thread and the writer.
 pub fn capture_channel(bytes: usize) -> (CaptureTx, CaptureRx) {
-    let (p, c) = byte_channel(bytes.max(RECORD_HEADER * 2));
+    let (p, c) = channel(bytes.max(RECORD_HEADER * 2));
     let counters = Arc::new(TxCounters::default());
     let mut venue_ids = [0u16; 64];
     for v in Venue::ALL {
@@ -72,7 +72,7 @@ impl CaptureRx {
     /// Take up to `out.len()` bytes of ring content (records in file layout, CRC not yet
     /// filled in); the writer thread does this, tests may too.
     pub fn pop_bytes(&mut self, out: &mut [u8]) -> usize {
-        self.ring.pop(out)
+        self.ring.pop_chunks(out)
     }
 
     /// This ring's feed-side counters.
@@ -160,7 +160,7 @@ impl CaptureTx {
         h[32..34].copy_from_slice(&venue_id.to_le_bytes());
         h[34] = kind.flags();
         // Header and payload become visible together (one index store), or not at all.
-        if !self.ring.push(&[&h, payload]) {
+        if !self.ring.push_chunks(&[&h, payload]) {
             self.counters.dropped_full.inc();
             return;
         }

@@ -314,7 +314,7 @@ impl Worker {
         let mut rotated = false;
         loop {
             let lane = &mut self.lanes[i];
-            let n = lane.rx.ring.pop(&mut lane.stage[lane.filled..]);
+            let n = lane.rx.ring.pop_chunks(&mut lane.stage[lane.filled..]);
             lane.filled += n;
             moved += n;
             let mut pos = 0;
