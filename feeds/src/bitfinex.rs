@@ -26,9 +26,9 @@
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
 use crate::json::{self, Parser, Val};
 use crate::venue::Keepalive;
-use std::time::Duration;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
+use std::time::Duration;
 
 /// Public-channel host.
 pub const URL: &str = "wss://api-pub.bitfinex.com/ws/2";

@@ -26,10 +26,10 @@ use crate::instruments::Instruments;
 use crate::instruments::Specs;
 use crate::json::{self, Parser, Val};
 use crate::venue::Keepalive;
-use std::time::Duration;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// BitMEX realtime host.
 pub const URL: &str = "wss://ws.bitmex.com/realtime";

@@ -363,7 +363,10 @@ pub(crate) fn unsigned_int(
 
 /// A JSON integer that fits an `i64` (error codes may be negative); a string is a `Field`
 /// error.
-pub(crate) fn signed_int(value: Option<Val<'_, '_>>, name: &'static str) -> Result<i64, DecodeError> {
+pub(crate) fn signed_int(
+    value: Option<Val<'_, '_>>,
+    name: &'static str,
+) -> Result<i64, DecodeError> {
     match value.and_then(Val::node) {
         Some(Node::Static(StaticNode::I64(n))) => Ok(*n),
         Some(Node::Static(StaticNode::U64(n))) => {
@@ -426,7 +429,9 @@ pub(crate) fn decimal_num(
     value: Option<Val<'_, '_>>,
     name: &'static str,
 ) -> Result<Decimal, DecodeError> {
-    let text = value.and_then(Val::literal).ok_or(DecodeError::Field(name))?;
+    let text = value
+        .and_then(Val::literal)
+        .ok_or(DecodeError::Field(name))?;
     Decimal::parse(text).ok_or(DecodeError::Number(name))
 }
 
@@ -472,8 +477,7 @@ fn ms_to_us(ms: u64, name: &'static str) -> Result<i64, DecodeError> {
 /// An RFC 3339 UTC time field (`2021-04-17T16:43:30.244075Z`) → µs
 /// ([`crate::civil::parse_rfc3339_us`]).
 pub(crate) fn rfc3339(value: Option<Val<'_, '_>>, name: &'static str) -> Result<i64, DecodeError> {
-    crate::civil::parse_rfc3339_us(string(value, name)?.as_bytes())
-        .ok_or(DecodeError::Number(name))
+    crate::civil::parse_rfc3339_us(string(value, name)?.as_bytes()).ok_or(DecodeError::Number(name))
 }
 
 /// A symbol field.

@@ -21,9 +21,9 @@
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
 use crate::json::{self, Parser, Val};
 use crate::venue::Keepalive;
-use std::time::Duration;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
+use std::time::Duration;
 
 /// Spot WebSocket v2 public host.
 pub const SPOT_V2_URL: &str = "wss://ws.kraken.com/v2";
@@ -361,7 +361,8 @@ fn futures_base_qty(symbol: &Symbol, qty: Decimal, price: Decimal) -> Result<Dec
     match prefix.as_ref() {
         Some(b"PF_" | b"FF_") => Ok(qty),
         Some(b"PI_" | b"FI_") => {
-            crate::instruments::decimal_from_f64(qty.to_f64() / price.to_f64()).ok_or(DecodeError::Number("qty"))
+            crate::instruments::decimal_from_f64(qty.to_f64() / price.to_f64())
+                .ok_or(DecodeError::Number("qty"))
         }
         _ => Err(DecodeError::Instrument),
     }

@@ -196,7 +196,6 @@ impl Venue {
     pub fn decoder_per_connection(self) -> bool {
         matches!(self, Venue::Bitfinex | Venue::Bitmex)
     }
-
 }
 
 impl fmt::Display for Venue {
@@ -345,5 +344,3 @@ pub trait Decode {
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError>;
 }
-
-

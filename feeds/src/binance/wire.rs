@@ -133,7 +133,9 @@ pub(super) struct RawForceOrder<'t, 'i> {
 impl<'t, 'i> RawForceOrder<'t, 'i> {
     /// Read the order object `o`.
     pub(super) fn read(order: Option<Val<'t, 'i>>) -> Result<Self, DecodeError> {
-        let fields = order.and_then(Val::entries).ok_or(DecodeError::Field("o"))?;
+        let fields = order
+            .and_then(Val::entries)
+            .ok_or(DecodeError::Field("o"))?;
         let mut raw = RawForceOrder::default();
         for (key, value) in fields {
             let slot = match key.as_bytes() {

@@ -85,9 +85,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&msgs[0]).unwrap();
         assert_eq!(v["args"][0]["instType"], "USDT-FUTURES");
         assert_eq!(v["args"][1]["channel"], "ticker");
-        assert_eq!(
-            KEEPALIVE,
-            Keepalive::text("ping", Duration::from_secs(30))
-        );
+        assert_eq!(KEEPALIVE, Keepalive::text("ping", Duration::from_secs(30)));
     }
 }

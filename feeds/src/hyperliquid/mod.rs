@@ -30,8 +30,7 @@ pub const MAX_MSGS_PER_MIN: u32 = 2000;
 
 /// Send `{"method":"ping"}` every 50 s: the server closes connections it has sent nothing to
 /// for 60 s. The reply `{"channel":"pong"}` decodes as `Frame::Other`.
-pub const KEEPALIVE: Keepalive =
-    Keepalive::text(r#"{"method":"ping"}"#, Duration::from_secs(50));
+pub const KEEPALIVE: Keepalive = Keepalive::text(r#"{"method":"ping"}"#, Duration::from_secs(50));
 
 /// One `trades` subscription per coin: `{"method":"subscribe","subscription":{"type":"trades","coin":"BTC"}}`.
 pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {

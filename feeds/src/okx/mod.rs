@@ -147,9 +147,6 @@ mod tests {
                 .count();
         }
         assert_eq!(trades, 3000);
-        assert_eq!(
-            KEEPALIVE,
-            Keepalive::text("ping", Duration::from_secs(20))
-        );
+        assert_eq!(KEEPALIVE, Keepalive::text("ping", Duration::from_secs(20)));
     }
 }

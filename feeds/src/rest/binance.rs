@@ -16,8 +16,8 @@
 
 use super::{push_encoded, Cursor, PageError, RestError, Step, Window};
 use crate::event::{Event, EventKind, Side, Symbol};
-use crate::json::{self, Val};
 use crate::instruments::Specs;
+use crate::json::{self, Val};
 use crate::venue::{DecodeError, Venue};
 
 /// Records per page (the endpoint's maximum).

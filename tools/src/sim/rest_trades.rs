@@ -908,8 +908,10 @@ pub(crate) fn parse_iso_us(s: &str) -> Option<i64> {
         micros.push('0');
     }
     let us: i64 = micros.parse().ok()?;
-    let secs =
-        feeds::civil::days_from_civil(y, i64::from(mo), i64::from(da)) * 86_400 + h * 3600 + mi * 60 + se;
+    let secs = feeds::civil::days_from_civil(y, i64::from(mo), i64::from(da)) * 86_400
+        + h * 3600
+        + mi * 60
+        + se;
     Some(secs * 1_000_000 + us)
 }
 
