@@ -96,11 +96,14 @@ impl Parser {
                     }
                 }
                 let doc = Doc {
-                    nodes: &tape.0,
+                    nodes: tape.0.len(),
                     text: &self.text,
                     starts: &self.starts,
                 };
-                f(Val { doc: &doc, at: 0 })
+                f(Val {
+                    rest: &tape.0,
+                    doc: &doc,
+                })
             }
             Err(_) => Err(DecodeError::Malformed),
         };
@@ -109,19 +112,21 @@ impl Parser {
     }
 }
 
-/// One parsed frame: its tape, its text and where each node starts (both empty without
-/// literals).
-pub(crate) struct Doc<'t, 'i> {
-    nodes: &'t [Node<'i>],
+/// What number literals need of one parsed frame: the tape's length, the frame's text and
+/// where each node starts (both empty without literals).
+pub(crate) struct Doc<'t> {
+    nodes: usize,
     text: &'t [u8],
     starts: &'t [u32],
 }
 
-/// One JSON value of a parsed frame.
+/// One JSON value of a parsed frame: the tape from its first node on (so reading a value is
+/// one slice access), and the frame's literals (its node index is the tape length minus
+/// `rest.len()`).
 #[derive(Clone, Copy)]
 pub(crate) struct Val<'t, 'i> {
-    doc: &'t Doc<'t, 'i>,
-    at: usize,
+    rest: &'t [Node<'i>],
+    doc: &'t Doc<'t>,
 }
 
 /// Number of tape nodes the value starting with `node` occupies.
@@ -136,7 +141,7 @@ fn span(node: &Node<'_>) -> usize {
 impl<'t, 'i> Val<'t, 'i> {
     #[inline]
     fn node(self) -> Option<&'t Node<'i>> {
-        self.doc.nodes.get(self.at)
+        self.rest.first()
     }
 
     /// The key/value pairs when this is an object.
@@ -144,8 +149,8 @@ impl<'t, 'i> Val<'t, 'i> {
     pub(crate) fn entries(self) -> Option<Entries<'t, 'i>> {
         match self.node()? {
             Node::Object { len, .. } => Some(Entries {
+                rest: self.rest.get(1..)?,
                 doc: self.doc,
-                next: self.at + 1,
                 remaining: *len,
             }),
             _ => None,
@@ -157,8 +162,8 @@ impl<'t, 'i> Val<'t, 'i> {
     pub(crate) fn elements(self) -> Option<Elements<'t, 'i>> {
         match self.node()? {
             Node::Array { len, .. } => Some(Elements {
+                rest: self.rest.get(1..)?,
                 doc: self.doc,
-                next: self.at + 1,
                 remaining: *len,
             }),
             _ => None,
@@ -228,7 +233,8 @@ impl<'t, 'i> Val<'t, 'i> {
         if !self.is_number() {
             return None;
         }
-        let start = *self.doc.starts.get(self.at)? as usize;
+        let at = self.doc.nodes.checked_sub(self.rest.len())?;
+        let start = *self.doc.starts.get(at)? as usize;
         let rest = self.doc.text.get(start..)?;
         let len = rest
             .iter()
@@ -240,8 +246,8 @@ impl<'t, 'i> Val<'t, 'i> {
 
 /// The key/value pairs of a JSON object, in frame order.
 pub(crate) struct Entries<'t, 'i> {
-    doc: &'t Doc<'t, 'i>,
-    next: usize,
+    rest: &'t [Node<'i>],
+    doc: &'t Doc<'t>,
     remaining: usize,
 }
 
@@ -256,21 +262,27 @@ impl<'t, 'i> Iterator for Entries<'t, 'i> {
         self.remaining -= 1;
         // The tape is simd-json's own and consistent, but a short tape must end the walk,
         // not panic: hence `get`.
-        let key = match self.doc.nodes.get(self.next)? {
+        let key = match self.rest.first()? {
             Node::String(key) => *key,
             _ => return None,
         };
-        let at = self.next + 1;
-        self.next = at + span(self.doc.nodes.get(at)?);
-        Some((key, Val { doc: self.doc, at }))
+        let value = self.rest.get(1..)?;
+        self.rest = value.get(span(value.first()?)..)?;
+        Some((
+            key,
+            Val {
+                rest: value,
+                doc: self.doc,
+            },
+        ))
     }
 }
 
 /// The elements of a JSON array, in frame order.
 #[derive(Clone)]
 pub(crate) struct Elements<'t, 'i> {
-    doc: &'t Doc<'t, 'i>,
-    next: usize,
+    rest: &'t [Node<'i>],
+    doc: &'t Doc<'t>,
     remaining: usize,
 }
 
@@ -283,9 +295,12 @@ impl<'t, 'i> Iterator for Elements<'t, 'i> {
             return None;
         }
         self.remaining -= 1;
-        let at = self.next;
-        self.next = at + span(self.doc.nodes.get(at)?);
-        Some(Val { doc: self.doc, at })
+        let value = self.rest;
+        self.rest = value.get(span(value.first()?)..)?;
+        Some(Val {
+            rest: value,
+            doc: self.doc,
+        })
     }
 }
 
@@ -720,9 +735,7 @@ mod tests {
         ] {
             let mut bytes = text.as_bytes().to_vec();
             let mut p = Parser::new();
-            let nodes = p
-                .parse(&mut bytes, |root| Ok(root.doc.nodes.len()))
-                .unwrap();
+            let nodes = p.parse(&mut bytes, |root| Ok(root.doc.nodes)).unwrap();
             assert_eq!(p.starts.len(), nodes, "{text}");
         }
     }
