@@ -24,9 +24,11 @@
 //!   `Other`. A data frame on a channel id never announced is `DecodeError::Unknown`.
 
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Heartbeat, Parser, Val};
+use crate::json::{self, Parser, Val};
+use crate::venue::Keepalive;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
+use std::time::Duration;
 
 /// Public-channel host.
 pub const URL: &str = "wss://api-pub.bitfinex.com/ws/2";
@@ -37,12 +39,8 @@ pub const MAX_CHANNELS_PER_CONN: usize = 25;
 
 /// The server sends `hb` on idle channels every 15 s; we also ping every 30 s
 /// (`{"event":"ping","cid":…}`, answered with `pong`).
-pub const KEEPALIVE: Heartbeat = Heartbeat {
-    ping: Some(r#"{"event":"ping","cid":1}"#),
-    ws_ping: false,
-    interval_secs: 30,
-    server_pings: true,
-};
+pub const KEEPALIVE: Keepalive =
+    Keepalive::text(r#"{"event":"ping","cid":1}"#, Duration::from_secs(30)).with_server_pings();
 
 /// `info` code announcing a server restart: reconnect.
 const INFO_RESTART: i64 = 20051;
@@ -54,7 +52,7 @@ pub fn subscribe_messages(symbols: &[&str], liquidations: bool) -> Vec<String> {
         .iter()
         .map(|s| {
             let mut m = String::from(r#"{"event":"subscribe","channel":"trades","symbol":"#);
-            tape::push_json_string(&mut m, s);
+            json::push_string(&mut m, s);
             m.push('}');
             m
         })
@@ -143,12 +141,12 @@ fn event(root: Val<'_, '_>, channels: &mut Vec<(u64, Channel)>) -> Result<Frame,
         };
         *slot = Some(value);
     }
-    match tape::string(kind, "event")? {
+    match json::string(kind, "event")? {
         "subscribed" => {
-            let id = tape::unsigned(chan_id, "chanId")?;
-            let what = match (tape::string(channel, "channel")?, symbol, key) {
+            let id = json::unsigned_int(chan_id, "chanId")?;
+            let what = match (json::string(channel, "channel")?, symbol, key) {
                 ("trades", Some(symbol), _) => {
-                    let symbol = tape::symbol(Some(symbol), "symbol")?;
+                    let symbol = json::symbol(Some(symbol), "symbol")?;
                     if symbol.as_bytes().first() == Some(&b't') {
                         Channel::Trades(symbol)
                     } else {
@@ -165,16 +163,16 @@ fn event(root: Val<'_, '_>, channels: &mut Vec<(u64, Channel)>) -> Result<Frame,
             Ok(Frame::SubscribeAck)
         }
         "unsubscribed" => {
-            let id = tape::unsigned(chan_id, "chanId")?;
+            let id = json::unsigned_int(chan_id, "chanId")?;
             channels.retain(|(c, _)| *c != id);
             Ok(Frame::Other)
         }
         "conf" => Ok(Frame::SubscribeAck),
         "error" => Ok(Frame::VenueError {
-            code: tape::signed(code, "code")?,
+            code: json::signed_int(code, "code")?,
         }),
         "info" => match code {
-            Some(code) if tape::signed(Some(code), "code")? == INFO_RESTART => {
+            Some(code) if json::signed_int(Some(code), "code")? == INFO_RESTART => {
                 Ok(Frame::ServerShutdown)
             }
             _ => Ok(Frame::Other),
@@ -197,7 +195,7 @@ fn data(
     prices: &mut Vec<(Symbol, Decimal)>,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Frame, DecodeError> {
-    let id = tape::unsigned(root.index(0), "chanId")?;
+    let id = json::unsigned_int(root.index(0), "chanId")?;
     let channel = channels
         .iter()
         .find(|(c, _)| *c == id)
@@ -264,12 +262,12 @@ pub(crate) fn emit_trade(
     if !row.is_array() {
         return Err(DecodeError::Field("trade"));
     }
-    let id = tape::unsigned(row.index(0), "ID")?;
-    let ts_us = tape::millis(row.index(1), "MTS")?;
-    let amount = tape::num_decimal(row.index(2), "AMOUNT")?;
-    let price = tape::num_decimal(row.index(3), "PRICE")?;
+    let id = json::unsigned_int(row.index(0), "ID")?;
+    let ts_us = json::millis_int(row.index(1), "MTS")?;
+    let amount = json::decimal_num(row.index(2), "AMOUNT")?;
+    let price = json::decimal_num(row.index(3), "PRICE")?;
     let (side, qty) = signed_amount(amount);
-    if !tape::tradable(price, qty, "PRICE", "AMOUNT")? {
+    if !json::tradable(price, qty, "PRICE", "AMOUNT")? {
         return Ok(None);
     }
     emit(Event {
@@ -303,20 +301,20 @@ fn emit_liquidation(
     if row.index(0).and_then(Val::str) != Some("pos") {
         return Err(DecodeError::Field("pos"));
     }
-    if tape::unsigned(row.index(8), "IS_MATCH")? != 0 {
+    if json::unsigned_int(row.index(8), "IS_MATCH")? != 0 {
         return Ok(false);
     }
-    let mts = tape::num_decimal(row.index(2), "MTS")?;
+    let mts = json::decimal_num(row.index(2), "MTS")?;
     let ts_us = millis_decimal_to_micros(mts).ok_or(DecodeError::Number("MTS"))?;
-    let symbol = tape::symbol(row.index(4), "SYMBOL")?;
-    let amount = tape::num_decimal(row.index(5), "AMOUNT")?;
+    let symbol = json::symbol(row.index(4), "SYMBOL")?;
+    let amount = json::decimal_num(row.index(5), "AMOUNT")?;
     let price = match row.index(11) {
-        Some(v) if v.is_number() => tape::num_decimal(Some(v), "LIQUIDATION_PRICE")?,
+        Some(v) if v.is_number() => json::decimal_num(Some(v), "LIQUIDATION_PRICE")?,
         Some(v) if !v.is_null() => return Err(DecodeError::Field("LIQUIDATION_PRICE")),
         // No liquidation price (a trigger): the symbol's last trade, else BASE_PRICE.
         _ => match prices.iter().find(|(s, _)| *s == symbol) {
             Some(&(_, last)) => last,
-            None => tape::num_decimal(row.index(6), "BASE_PRICE")?,
+            None => json::decimal_num(row.index(6), "BASE_PRICE")?,
         },
     };
     // The position's sign: a long (positive) is liquidated by a sell order.
@@ -325,7 +323,7 @@ fn emit_liquidation(
         Side::Buy => Side::Sell,
         Side::Sell => Side::Buy,
     };
-    if !tape::tradable(price, qty, "LIQUIDATION_PRICE", "AMOUNT")? {
+    if !json::tradable(price, qty, "LIQUIDATION_PRICE", "AMOUNT")? {
         return Ok(false);
     }
     emit(Event {

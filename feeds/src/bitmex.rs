@@ -23,21 +23,19 @@
 
 use crate::event::{Event, EventKind, Side};
 use crate::instruments::Instruments;
-use crate::tape::{self, Heartbeat, Parser, Specs, Val};
+use crate::instruments::Specs;
+use crate::json::{self, Parser, Val};
+use crate::venue::Keepalive;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// BitMEX realtime host.
 pub const URL: &str = "wss://ws.bitmex.com/realtime";
 
 /// Send the text `ping` (answered with `pong`) when nothing arrived for this long.
-pub const KEEPALIVE: Heartbeat = Heartbeat {
-    ping: Some("ping"),
-    ws_ping: false,
-    interval_secs: 5,
-    server_pings: false,
-};
+pub const KEEPALIVE: Keepalive = Keepalive::text("ping", Duration::from_secs(5));
 
 /// BitMEX documents no topic limit per connection; we cap a connection at this many symbols.
 pub const MAX_SYMBOLS_PER_CONN: usize = 100;
@@ -51,7 +49,7 @@ pub fn subscribe_message(symbols: &[&str]) -> String {
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     format!(
         r#"{{"op":"subscribe","args":{}}}"#,
-        tape::json_string_array(&refs)
+        json::string_array(&refs)
     )
 }
 
@@ -102,7 +100,7 @@ impl Decode for Decoder {
 }
 
 fn side(value: Option<Val<'_, '_>>) -> Result<Side, DecodeError> {
-    match tape::string(value, "side")? {
+    match json::string(value, "side")? {
         "Buy" => Ok(Side::Buy),
         "Sell" => Ok(Side::Sell),
         _ => Err(DecodeError::Field("side")),
@@ -133,11 +131,11 @@ fn classify(
         *slot = Some(value);
     }
     if let Some(table) = table {
-        let action = tape::string(action, "action")?;
+        let action = json::string(action, "action")?;
         let rows = data
             .and_then(Val::elements)
             .ok_or(DecodeError::Field("data"))?;
-        return match tape::string(Some(table), "table")? {
+        return match json::string(Some(table), "table")? {
             "trade" => {
                 let mut n = 0;
                 for row in rows {
@@ -164,9 +162,9 @@ fn classify(
         };
     }
     if let Some(error) = error {
-        tape::string(Some(error), "error")?;
+        json::string(Some(error), "error")?;
         let code = match status {
-            Some(status) => tape::signed(Some(status), "status")?,
+            Some(status) => json::signed_int(Some(status), "status")?,
             None => 0,
         };
         return Ok(Frame::VenueError { code });
@@ -180,7 +178,7 @@ fn classify(
     }
     if info.is_some() {
         if let Some(ts) = ts {
-            *clock = (*clock).max(tape::rfc3339(Some(ts), "timestamp")?);
+            *clock = (*clock).max(json::rfc3339(Some(ts), "timestamp")?);
         }
         return Ok(Frame::Other);
     }
@@ -203,14 +201,14 @@ pub(crate) fn trade(row: Val<'_, '_>) -> Result<Event, DecodeError> {
     let event = Event {
         kind: EventKind::Trade,
         side: side(side_v)?,
-        symbol: tape::symbol(symbol, "symbol")?,
-        price: tape::num_decimal(price, "price")?,
-        qty: tape::num_decimal(home, "homeNotional")?,
-        ts_us: tape::rfc3339(ts, "timestamp")?,
+        symbol: json::symbol(symbol, "symbol")?,
+        price: json::decimal_num(price, "price")?,
+        qty: json::decimal_num(home, "homeNotional")?,
+        ts_us: json::rfc3339(ts, "timestamp")?,
         trade_id: None,
         fills: 1,
     };
-    if !tape::tradable(event.price, event.qty, "price", "homeNotional")? {
+    if !json::tradable(event.price, event.qty, "price", "homeNotional")? {
         return Err(DecodeError::Number("homeNotional"));
     }
     Ok(event)
@@ -228,11 +226,11 @@ fn liquidation(row: Val<'_, '_>, specs: &Specs, clock_us: i64) -> Result<Event, 
         };
         *slot = Some(value);
     }
-    let symbol = tape::symbol(symbol, "symbol")?;
+    let symbol = json::symbol(symbol, "symbol")?;
     let side = side(side_v)?;
-    let price = tape::num_decimal(price, "price")?;
-    let contracts = tape::num_decimal(leaves, "leavesQty")?;
-    if !tape::tradable(price, contracts, "price", "leavesQty")? {
+    let price = json::decimal_num(price, "price")?;
+    let contracts = json::decimal_num(leaves, "leavesQty")?;
+    if !json::tradable(price, contracts, "price", "leavesQty")? {
         return Err(DecodeError::Number("leavesQty"));
     }
     let qty = specs.base_qty(&symbol, contracts, price, "leavesQty")?;

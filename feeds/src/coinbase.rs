@@ -15,7 +15,8 @@
 //!   and other channels (`Other`); `{"type":"error",…}` (`VenueError`, code 0).
 
 use crate::event::{Event, EventKind, Side};
-use crate::tape::{self, Heartbeat, Parser, Val};
+use crate::json::{self, Parser, Val};
+use crate::venue::Keepalive;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 
@@ -27,21 +28,11 @@ pub const ADVANCED_URL: &str = "wss://advanced-trade-ws.coinbase.com";
 
 /// Exchange: the server sends WebSocket pings; we subscribe to `heartbeat` (one frame per
 /// second per product, carrying `last_trade_id` for gap detection). No client ping.
-pub const EXCHANGE_KEEPALIVE: Heartbeat = Heartbeat {
-    ping: None,
-    ws_ping: false,
-    interval_secs: 0,
-    server_pings: true,
-};
+pub const EXCHANGE_KEEPALIVE: Keepalive = Keepalive::SERVER_PINGS;
 
 /// Advanced Trade: "Most channels close within 60-90 seconds if no updates are sent.
 /// Subscribe to heartbeats to keep all subscriptions open." No client ping.
-pub const ADVANCED_KEEPALIVE: Heartbeat = Heartbeat {
-    ping: None,
-    ws_ping: false,
-    interval_secs: 0,
-    server_pings: true,
-};
+pub const ADVANCED_KEEPALIVE: Keepalive = Keepalive::SERVER_PINGS;
 
 /// Unauthenticated requests per second per IP on both hosts (docs: 8/s).
 pub const MAX_MSGS_PER_SEC: u32 = 8;
@@ -54,7 +45,7 @@ pub const MAX_PRODUCTS_PER_CONN: usize = 100;
 /// Exchange takes `matches` + `heartbeat` in one request; Advanced Trade takes one channel
 /// per request (`market_trades`, then `heartbeats`).
 pub fn subscribe_messages(venue: Venue, products: &[&str]) -> Vec<String> {
-    let ids = tape::json_string_array(products);
+    let ids = json::string_array(products);
     match venue {
         Venue::CoinbaseAdvanced => vec![
             format!(r#"{{"type":"subscribe","product_ids":{ids},"channel":"market_trades"}}"#),
@@ -117,13 +108,13 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
         }
     }
     if let Some(channel) = channel {
-        return match tape::string(Some(channel), "channel")? {
+        return match json::string(Some(channel), "channel")? {
             "market_trades" => market_trades(events, emit),
             "subscriptions" => Ok(Frame::SubscribeAck),
             _ => Ok(Frame::Other),
         };
     }
-    match tape::string(kind, "type")? {
+    match json::string(kind, "type")? {
         "match" | "last_match" => {
             emit(exchange_match(root)?);
             Ok(Frame::Data(1))
@@ -136,7 +127,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
 
 /// The taker side from a maker side (`buy`/`sell`, either case).
 pub(crate) fn taker_from_maker(value: Option<Val<'_, '_>>) -> Result<Side, DecodeError> {
-    match tape::string(value, "side")? {
+    match json::string(value, "side")? {
         "buy" | "BUY" => Ok(Side::Sell),
         "sell" | "SELL" => Ok(Side::Buy),
         _ => Err(DecodeError::Field("side")),
@@ -162,15 +153,15 @@ fn exchange_match(root: Val<'_, '_>) -> Result<Event, DecodeError> {
     let event = Event {
         kind: EventKind::Trade,
         side: taker_from_maker(side)?,
-        symbol: tape::symbol(product, "product_id")?,
-        price: tape::str_decimal(price, "price")?,
-        qty: tape::str_decimal(size, "size")?,
-        ts_us: tape::rfc3339(time, "time")?,
-        trade_id: Some(tape::unsigned(id, "trade_id")?),
+        symbol: json::symbol(product, "product_id")?,
+        price: json::decimal_str(price, "price")?,
+        qty: json::decimal_str(size, "size")?,
+        ts_us: json::rfc3339(time, "time")?,
+        trade_id: Some(json::unsigned_int(id, "trade_id")?),
         fills: 1,
     };
     // A match always has a positive size; zero or negative is a broken frame.
-    if !tape::tradable(event.price, event.qty, "price", "size")? {
+    if !json::tradable(event.price, event.qty, "price", "size")? {
         return Err(DecodeError::Number("size"));
     }
     Ok(event)
@@ -216,14 +207,14 @@ fn advanced_trade(trade: Val<'_, '_>) -> Result<Event, DecodeError> {
     let event = Event {
         kind: EventKind::Trade,
         side: taker_from_maker(side)?,
-        symbol: tape::symbol(product, "product_id")?,
-        price: tape::str_decimal(price, "price")?,
-        qty: tape::str_decimal(size, "size")?,
-        ts_us: tape::rfc3339(time, "time")?,
-        trade_id: Some(tape::str_id(id, "trade_id")?),
+        symbol: json::symbol(product, "product_id")?,
+        price: json::decimal_str(price, "price")?,
+        qty: json::decimal_str(size, "size")?,
+        ts_us: json::rfc3339(time, "time")?,
+        trade_id: Some(json::str_id(id, "trade_id")?),
         fills: 1,
     };
-    if !tape::tradable(event.price, event.qty, "price", "size")? {
+    if !json::tradable(event.price, event.qty, "price", "size")? {
         return Err(DecodeError::Number("size"));
     }
     Ok(event)

@@ -23,7 +23,8 @@
 //!   replies are `VenueError` with Deribit's code; other channels are `Other`.
 
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Heartbeat, Parser, Val};
+use crate::json::{self, Parser, Val};
+use crate::venue::Keepalive;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
 
@@ -35,12 +36,7 @@ pub const HEARTBEAT_SECS: u32 = 30;
 
 /// Deribit drives the keepalive: after `set_heartbeat` the server sends `test_request`s,
 /// which must be answered ([`TEST_REPLY`]); the client sends no ping of its own.
-pub const KEEPALIVE: Heartbeat = Heartbeat {
-    ping: None,
-    ws_ping: false,
-    interval_secs: 0,
-    server_pings: true,
-};
+pub const KEEPALIVE: Keepalive = Keepalive::SERVER_PINGS;
 
 /// The answer to a `test_request` heartbeat.
 pub const TEST_REPLY: &str = r#"{"jsonrpc":"2.0","id":9001,"method":"public/test","params":{}}"#;
@@ -61,7 +57,7 @@ pub fn subscribe_messages(first_id: u64, instruments: &[&str]) -> Vec<String> {
         out.push(format!(
             r#"{{"jsonrpc":"2.0","id":{},"method":"public/subscribe","params":{{"channels":{}}}}}"#,
             first_id + 1 + i as u64,
-            tape::json_string_array(&refs)
+            json::string_array(&refs)
         ));
     }
     out
@@ -121,16 +117,16 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     }
     if let Some(error) = error {
         return Ok(Frame::VenueError {
-            code: tape::signed(error.get("code"), "code")?,
+            code: json::signed_int(error.get("code"), "code")?,
         });
     }
     if result.is_some() {
         return Ok(Frame::SubscribeAck);
     }
     let params = params.ok_or(DecodeError::Unknown)?;
-    match tape::string(method, "method")? {
+    match json::string(method, "method")? {
         "subscription" => {
-            let channel = tape::string(params.get("channel"), "channel")?;
+            let channel = json::string(params.get("channel"), "channel")?;
             if !channel.starts_with("trades.") {
                 return Ok(Frame::Other);
             }
@@ -145,7 +141,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
             }
             Ok(Frame::Data(n))
         }
-        "heartbeat" => match tape::string(params.get("type"), "type")? {
+        "heartbeat" => match json::string(params.get("type"), "type")? {
             "test_request" => Ok(Frame::Reply(TEST_REPLY)),
             _ => Ok(Frame::Other),
         },
@@ -169,23 +165,23 @@ pub(crate) fn trade(t: Val<'_, '_>) -> Result<Event, DecodeError> {
         };
         *slot = Some(value);
     }
-    let taker = match tape::string(direction, "direction")? {
+    let taker = match json::string(direction, "direction")? {
         "buy" => Side::Buy,
         "sell" => Side::Sell,
         _ => return Err(DecodeError::Field("direction")),
     };
     let (kind, side) = match liq {
         None => (EventKind::Trade, taker),
-        Some(l) => match tape::string(Some(l), "liquidation")? {
+        Some(l) => match json::string(Some(l), "liquidation")? {
             "T" | "MT" => (EventKind::Liquidation, taker),
             "M" => (EventKind::Liquidation, opposite(taker)),
             _ => return Err(DecodeError::Field("liquidation")),
         },
     };
-    let symbol = tape::symbol(name, "instrument_name")?;
-    let price = tape::num_decimal(price, "price")?;
-    let amount = tape::num_decimal(amount, "amount")?;
-    if !tape::tradable(price, amount, "price", "amount")? {
+    let symbol = json::symbol(name, "instrument_name")?;
+    let price = json::decimal_num(price, "price")?;
+    let amount = json::decimal_num(amount, "amount")?;
+    if !json::tradable(price, amount, "price", "amount")? {
         return Err(DecodeError::Number("amount"));
     }
     Ok(Event {
@@ -194,8 +190,8 @@ pub(crate) fn trade(t: Val<'_, '_>) -> Result<Event, DecodeError> {
         symbol,
         price,
         qty: base_qty(&symbol, amount, price)?,
-        ts_us: tape::millis(ts, "timestamp")?,
-        trade_id: Some(trade_id(tape::string(id, "trade_id")?)?),
+        ts_us: json::millis_int(ts, "timestamp")?,
+        trade_id: Some(trade_id(json::string(id, "trade_id")?)?),
         fills: 1,
     })
 }
@@ -232,7 +228,7 @@ fn is_inverse(instrument: &str) -> Option<bool> {
 fn base_qty(symbol: &Symbol, amount: Decimal, price: Decimal) -> Result<Decimal, DecodeError> {
     match is_inverse(symbol.as_str()) {
         Some(false) => Ok(amount),
-        Some(true) => tape::decimal_from_f64(amount.to_f64() / price.to_f64())
+        Some(true) => crate::instruments::decimal_from_f64(amount.to_f64() / price.to_f64())
             .ok_or(DecodeError::Number("amount")),
         None => Err(DecodeError::Instrument),
     }

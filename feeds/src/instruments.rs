@@ -5,7 +5,8 @@
 //! runs work offline; the engine may replace it at start-up with fresher metadata fetched over
 //! REST on the IO core and cached under the data dir (same JSON format).
 
-use crate::event::Decimal;
+use crate::event::{Decimal, Symbol};
+use crate::venue::DecodeError;
 use crate::venue::Venue;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,15 +152,20 @@ impl Instruments {
 
     /// Parse `[{"venue":"okx-swap","symbol":"BTC-USDT-SWAP","size":"0.01","inverse":false}, …]`.
     pub fn parse(text: &str) -> Result<Instruments, InstrumentsError> {
-        use simd_json::prelude::*;
         let mut bytes = text.as_bytes().to_vec();
-        let value = simd_json::to_owned_value(&mut bytes)
-            .map_err(|e| InstrumentsError::Json(e.to_string()))?;
-        let list = value
-            .as_array()
+        let mut parser = crate::json::Parser::without_literals();
+        match parser.parse(&mut bytes, |root| Ok(Instruments::from_json(root))) {
+            Ok(parsed) => parsed,
+            Err(e) => Err(InstrumentsError::Json(e.to_string())),
+        }
+    }
+
+    fn from_json(root: crate::json::Val<'_, '_>) -> Result<Instruments, InstrumentsError> {
+        let list = root
+            .elements()
             .ok_or_else(|| InstrumentsError::Json("expected an array".into()))?;
         let mut all = Instruments::default();
-        for (index, entry) in list.iter().enumerate() {
+        for (index, entry) in list.enumerate() {
             let bad = |message: String| InstrumentsError::Entry { index, message };
             let field = |name: &str| {
                 entry
@@ -167,16 +173,16 @@ impl Instruments {
                     .ok_or_else(|| bad(format!("missing field `{name}`")))
             };
             let venue_name = field("venue")?
-                .as_str()
+                .str()
                 .ok_or_else(|| bad("`venue` must be a string".into()))?;
             let venue = Venue::from_name(venue_name)
                 .ok_or_else(|| bad(format!("unknown venue {venue_name:?}")))?;
             let symbol = field("symbol")?
-                .as_str()
+                .str()
                 .ok_or_else(|| bad("`symbol` must be a string".into()))?
                 .to_owned();
             let size_text = field("size")?
-                .as_str()
+                .str()
                 .ok_or_else(|| bad("`size` must be a decimal string".into()))?;
             let size = Decimal::parse(size_text.as_bytes())
                 .filter(|d| d.mantissa > 0)
@@ -223,9 +229,138 @@ impl Instruments {
     }
 }
 
+/// Significant digits kept when an f64 quantity (an inverse-contract conversion) becomes a
+/// [`Decimal`]: 15, all an f64 carries reliably, at most [`Decimal::MAX_SCALE`] fractional
+/// digits. E.g. 30 USD / 64345 → `0.000466236692827726`.
+pub const INVERSE_SIG_DIGITS: i32 = 15;
+
+/// A non-negative finite f64 as a [`Decimal`] rounded to [`INVERSE_SIG_DIGITS`] significant
+/// digits; `None` for NaN, infinities, negatives, values past 9.2e18 and positive values
+/// below 0.5e-18 (they would round to zero).
+pub(crate) fn decimal_from_f64(x: f64) -> Option<Decimal> {
+    if !x.is_finite() || x < 0.0 {
+        return None;
+    }
+    if x == 0.0 {
+        return Some(Decimal::ZERO);
+    }
+    let magnitude = x.log10().floor() as i32;
+    let scale = (INVERSE_SIG_DIGITS - 1 - magnitude).clamp(0, i32::from(Decimal::MAX_SCALE));
+    let mantissa = (x * 10f64.powi(scale)).round();
+    // Too large for an i64, or a positive value too small for 18 fractional digits (it must
+    // not become a silent zero).
+    if !(1.0..9.2e18).contains(&mantissa) {
+        return None;
+    }
+    Some(Decimal::new(mantissa as i64, scale as u8))
+}
+
+/// Contract specs of one venue keyed by [`Symbol`], so the hot path looks them up without
+/// allocating (`Instruments` keys by `String`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Specs(HashMap<Symbol, ContractSpec>);
+
+impl Specs {
+    pub(crate) fn of(venue: Venue, instruments: &Instruments) -> Specs {
+        Specs(
+            instruments
+                .of_venue(venue)
+                .filter_map(|(name, spec)| Some((Symbol::new(name.as_bytes())?, spec)))
+                .collect(),
+        )
+    }
+
+    /// Base units for `contracts` of `symbol` traded at `price`, or
+    /// [`DecodeError::Instrument`] when the symbol has no spec.
+    pub(crate) fn base_qty(
+        &self,
+        symbol: &Symbol,
+        contracts: Decimal,
+        price: Decimal,
+        qty_name: &'static str,
+    ) -> Result<Decimal, DecodeError> {
+        let spec = self.0.get(symbol).ok_or(DecodeError::Instrument)?;
+        if !spec.inverse {
+            // Linear: contracts × size, exact while it fits.
+            let exact = contracts
+                .mantissa
+                .checked_mul(spec.size.mantissa)
+                .zip(contracts.scale.checked_add(spec.size.scale))
+                .filter(|&(_, scale)| scale <= Decimal::MAX_SCALE);
+            if let Some((mantissa, scale)) = exact {
+                return Ok(Decimal::new(mantissa, scale));
+            }
+        }
+        decimal_from_f64(spec.base_qty(contracts.to_f64(), price.to_f64()))
+            .ok_or(DecodeError::Number(qty_name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contract_specs_convert_to_base() {
+        let mut i = Instruments::default();
+        let spec = |size, inverse| ContractSpec {
+            size: Decimal::new(size, 6),
+            inverse,
+        };
+        i.insert(Venue::Bitmex, "XBTUSDT", spec(1, false));
+        i.insert(Venue::Bitmex, "XBTUSD", spec(1_000_000, true));
+        let specs = Specs::of(Venue::Bitmex, &i);
+        let sym = |s: &str| Symbol::new(s.as_bytes()).unwrap();
+        let (q, p) = (Decimal::new(2500, 0), Decimal::new(50_000, 0));
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSDT"), q, p, "q"),
+            Ok(Decimal::new(25, 4))
+        );
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSD"), q, p, "q"),
+            Ok(Decimal::new(5, 2))
+        );
+        assert_eq!(
+            specs.base_qty(&sym("ETHUSD"), q, p, "q"),
+            Err(DecodeError::Instrument)
+        );
+        // Past 18 fractional digits the exact product does not fit, and the f64 result is
+        // below the smallest decimal: an error, not a zero.
+        let tiny = Decimal::new(3, 14);
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSDT"), tiny, p, "q"),
+            Err(DecodeError::Number("q"))
+        );
+        assert_eq!(
+            specs.base_qty(&sym("XBTUSDT"), Decimal::new(3, 10), p, "q"),
+            Ok(Decimal::new(3, 16))
+        );
+    }
+
+    #[test]
+    fn f64_quantities_keep_15_significant_digits() {
+        assert_eq!(
+            decimal_from_f64(30.0 / 64345.0)
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("0.000466236692827726")
+        );
+        assert_eq!(
+            decimal_from_f64(9.8654480327),
+            Some(Decimal::new(98_654_480_327, 10))
+        );
+        assert_eq!(decimal_from_f64(1e-12), Some(Decimal::new(1_000_000, 18)));
+        assert_eq!(decimal_from_f64(1e-18), Some(Decimal::new(1, 18)));
+        assert_eq!(decimal_from_f64(4e-19), None, "would round to zero");
+        assert_eq!(decimal_from_f64(0.0), Some(Decimal::ZERO));
+        assert_eq!(
+            decimal_from_f64(1.0e7),
+            Some(Decimal::new(100_000_000_000_000, 7))
+        );
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e19] {
+            assert_eq!(decimal_from_f64(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_entries_and_rejects_bad_ones() {

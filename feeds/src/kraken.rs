@@ -19,9 +19,11 @@
 //! which does not fit `Event::trade_id`, so it is `None`.
 
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Heartbeat, Parser, Val};
+use crate::json::{self, Parser, Val};
+use crate::venue::Keepalive;
 use crate::venue::{Decode, DecodeError, Frame, Venue};
 use std::fmt;
+use std::time::Duration;
 
 /// Spot WebSocket v2 public host.
 pub const SPOT_V2_URL: &str = "wss://ws.kraken.com/v2";
@@ -32,24 +34,15 @@ pub const FUTURES_URL: &str = "wss://futures.kraken.com/ws/v1";
 /// Spot v2: the server sends `{"channel":"heartbeat"}` about once a second when a connection
 /// is otherwise idle; an application ping `{"method":"ping"}` is answered with `pong`. We
 /// ping every 30 s so that a silent half-open connection is noticed.
-pub const SPOT_KEEPALIVE: Heartbeat = Heartbeat {
-    ping: Some(r#"{"method":"ping"}"#),
-    ws_ping: false,
-    interval_secs: 30,
-    server_pings: true,
-};
+pub const SPOT_KEEPALIVE: Keepalive =
+    Keepalive::text(r#"{"method":"ping"}"#, Duration::from_secs(30)).with_server_pings();
 
 /// Futures: the client must ping at least every 60 s (docs); we send a WebSocket ping frame
 /// every 30 s and also subscribe to the `heartbeat` feed.
-pub const FUTURES_KEEPALIVE: Heartbeat = Heartbeat {
-    ping: None,
-    ws_ping: true,
-    interval_secs: 30,
-    server_pings: false,
-};
+pub const FUTURES_KEEPALIVE: Keepalive = Keepalive::ws_ping(Duration::from_secs(30));
 
 // The docs' 60 s ping deadline must hold at compile time.
-const _: () = assert!(FUTURES_KEEPALIVE.ws_ping && FUTURES_KEEPALIVE.interval_secs < 60);
+const _: () = assert!(FUTURES_KEEPALIVE.ws_ping && FUTURES_KEEPALIVE.every.as_secs() < 60);
 
 /// Kraken publishes no per-connection symbol limit; we cap a connection at this many.
 pub const MAX_SYMBOLS_PER_CONN: usize = 100;
@@ -57,7 +50,7 @@ pub const MAX_SYMBOLS_PER_CONN: usize = 100;
 /// Subscribe requests for `symbols` on one connection: spot v2 `trade` (without the
 /// snapshot of past trades), or futures `trade` plus the `heartbeat` feed.
 pub fn subscribe_messages(venue: Venue, symbols: &[&str]) -> Vec<String> {
-    let list = tape::json_string_array(symbols);
+    let list = json::string_array(symbols);
     match venue {
         Venue::KrakenFutures => vec![
             format!(r#"{{"event":"subscribe","feed":"trade","product_ids":{list}}}"#),
@@ -129,7 +122,7 @@ impl Decode for Decoder {
 }
 
 fn side(value: Option<Val<'_, '_>>, name: &'static str) -> Result<Side, DecodeError> {
-    match tape::string(value, name)? {
+    match json::string(value, name)? {
         "buy" | "b" => Ok(Side::Buy),
         "sell" | "s" => Ok(Side::Sell),
         _ => Err(DecodeError::Field(name)),
@@ -158,7 +151,7 @@ fn spot_frame(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, D
         *slot = Some(value);
     }
     if let Some(channel) = channel {
-        return match tape::string(Some(channel), "channel")? {
+        return match json::string(Some(channel), "channel")? {
             "trade" => {
                 let data = data
                     .and_then(Val::elements)
@@ -175,7 +168,7 @@ fn spot_frame(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, D
     }
     if let Some(method) = method {
         let ok = matches!(success.and_then(Val::as_bool), Some(true));
-        return match tape::string(Some(method), "method")? {
+        return match json::string(Some(method), "method")? {
             "subscribe" | "unsubscribe" if ok => Ok(Frame::SubscribeAck),
             "subscribe" | "unsubscribe" => Ok(Frame::VenueError { code: 0 }),
             _ if success.is_some() && !ok => Ok(Frame::VenueError { code: 0 }),
@@ -183,8 +176,8 @@ fn spot_frame(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, D
         };
     }
     if let Some(event) = event {
-        return match tape::string(Some(event), "event")? {
-            "subscriptionStatus" => match tape::string(status, "status")? {
+        return match json::string(Some(event), "event")? {
+            "subscriptionStatus" => match json::string(status, "status")? {
                 "subscribed" | "unsubscribed" => Ok(Frame::SubscribeAck),
                 _ => Ok(Frame::VenueError { code: 0 }),
             },
@@ -213,14 +206,14 @@ fn v2_trade(trade: Val<'_, '_>) -> Result<Event, DecodeError> {
     let event = Event {
         kind: EventKind::Trade,
         side: side(side_v, "side")?,
-        symbol: tape::symbol(symbol, "symbol")?,
-        price: tape::num_decimal(price, "price")?,
-        qty: tape::num_decimal(qty, "qty")?,
-        ts_us: tape::rfc3339(ts, "timestamp")?,
-        trade_id: Some(tape::unsigned(id, "trade_id")?),
+        symbol: json::symbol(symbol, "symbol")?,
+        price: json::decimal_num(price, "price")?,
+        qty: json::decimal_num(qty, "qty")?,
+        ts_us: json::rfc3339(ts, "timestamp")?,
+        trade_id: Some(json::unsigned_int(id, "trade_id")?),
         fills: 1,
     };
-    if !tape::tradable(event.price, event.qty, "price", "qty")? {
+    if !json::tradable(event.price, event.qty, "price", "qty")? {
         return Err(DecodeError::Number("qty"));
     }
     Ok(event)
@@ -232,11 +225,11 @@ fn v1_array(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     if len < 4 {
         return Err(DecodeError::Unknown);
     }
-    let name = tape::string(root.index(len - 2), "channelName")?;
+    let name = json::string(root.index(len - 2), "channelName")?;
     if name != "trade" {
         return Ok(Frame::Other);
     }
-    let symbol = tape::symbol(root.index(len - 1), "pair")?;
+    let symbol = json::symbol(root.index(len - 1), "pair")?;
     let trades = root
         .index(1)
         .and_then(Val::elements)
@@ -244,11 +237,11 @@ fn v1_array(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     let mut n = 0;
     for trade in trades {
         let f = |i| trade.index(i);
-        let price = tape::str_decimal(f(0), "price")?;
-        let qty = tape::str_decimal(f(1), "volume")?;
-        let ts_us = v1_time(tape::string(f(2), "time")?).ok_or(DecodeError::Number("time"))?;
+        let price = json::decimal_str(f(0), "price")?;
+        let qty = json::decimal_str(f(1), "volume")?;
+        let ts_us = v1_time(json::string(f(2), "time")?).ok_or(DecodeError::Number("time"))?;
         let side = side(f(3), "side")?;
-        if !tape::tradable(price, qty, "price", "volume")? {
+        if !json::tradable(price, qty, "price", "volume")? {
             return Err(DecodeError::Number("volume"));
         }
         emit(Event {
@@ -289,7 +282,7 @@ fn futures_frame(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame
         }
     }
     if let Some(event) = event {
-        return match tape::string(Some(event), "event")? {
+        return match json::string(Some(event), "event")? {
             "subscribed" | "unsubscribed" => Ok(Frame::SubscribeAck),
             "subscribed_failed" | "unsubscribed_failed" | "error" => {
                 Ok(Frame::VenueError { code: 0 })
@@ -297,7 +290,7 @@ fn futures_frame(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame
             _ => Ok(Frame::Other),
         };
     }
-    match tape::string(feed, "feed")? {
+    match json::string(feed, "feed")? {
         "trade" => Ok(Frame::Data(u32::from(futures_trade(root, emit)?))),
         "trade_snapshot" => {
             let trades = trades
@@ -329,18 +322,18 @@ fn futures_trade(trade: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<bool
         };
         *slot = Some(value);
     }
-    let kind = match tape::string(kind, "type")? {
+    let kind = match json::string(kind, "type")? {
         "fill" => EventKind::Trade,
         "liquidation" | "termination" => EventKind::Liquidation,
         "block" => return Ok(false),
         _ => return Err(DecodeError::Field("type")),
     };
-    let symbol = tape::symbol(product, "product_id")?;
+    let symbol = json::symbol(product, "product_id")?;
     let side = side(side_v, "side")?;
-    let ts_us = tape::millis(time, "time")?;
-    let price = tape::num_decimal(price, "price")?;
-    let contracts = tape::num_decimal(qty, "qty")?;
-    if !tape::tradable(price, contracts, "price", "qty")? {
+    let ts_us = json::millis_int(time, "time")?;
+    let price = json::decimal_num(price, "price")?;
+    let contracts = json::decimal_num(qty, "qty")?;
+    if !json::tradable(price, contracts, "price", "qty")? {
         return Err(DecodeError::Number("qty"));
     }
     let qty = futures_base_qty(&symbol, contracts, price)?;
@@ -368,7 +361,8 @@ fn futures_base_qty(symbol: &Symbol, qty: Decimal, price: Decimal) -> Result<Dec
     match prefix.as_ref() {
         Some(b"PF_" | b"FF_") => Ok(qty),
         Some(b"PI_" | b"FI_") => {
-            tape::decimal_from_f64(qty.to_f64() / price.to_f64()).ok_or(DecodeError::Number("qty"))
+            crate::instruments::decimal_from_f64(qty.to_f64() / price.to_f64())
+                .ok_or(DecodeError::Number("qty"))
         }
         _ => Err(DecodeError::Instrument),
     }

@@ -10,48 +10,9 @@ use crate::{hyperliquid, kraken, okx};
 use std::fmt;
 use std::time::Duration;
 
-/// How the client keeps one connection alive on its own initiative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ping {
-    /// Application ping text to send (`None`: none).
-    pub text: Option<&'static str>,
-    /// Send a WebSocket ping frame.
-    pub ws_ping: bool,
-    /// How often; zero when the client sends nothing (the server pings, or heartbeats).
-    pub every: Duration,
-}
-
-impl Ping {
-    /// The client sends nothing on its own.
-    pub const NONE: Ping = Ping {
-        text: None,
-        ws_ping: false,
-        every: Duration::ZERO,
-    };
-
-    fn text(text: &'static str, every: Duration) -> Ping {
-        Ping {
-            text: Some(text),
-            ws_ping: false,
-            every,
-        }
-    }
-
-    fn of(k: Keepalive) -> Ping {
-        match k {
-            Keepalive::ClientText { text, every } => Ping::text(text, every),
-            Keepalive::ServerPing => Ping::NONE,
-        }
-    }
-
-    fn of_heartbeat(h: crate::Heartbeat) -> Ping {
-        Ping {
-            text: h.ping,
-            ws_ping: h.ws_ping,
-            every: Duration::from_secs(u64::from(h.interval_secs)),
-        }
-    }
-}
+/// The client's keepalive of one connection: the venue's [`Keepalive`] (one type; the old
+/// name is kept for callers).
+pub use crate::venue::Keepalive as Ping;
 
 /// One connection to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +27,7 @@ pub struct ConnPlan {
     /// Least time between two of those messages (the venue's request rate limit).
     pub send_gap: Duration,
     /// The client's own keepalive.
-    pub ping: Ping,
+    pub ping: Keepalive,
 }
 
 /// A plan that cannot be made.
@@ -198,30 +159,25 @@ pub fn max_lifetime(venue: Venue) -> Option<Duration> {
     }
 }
 
-/// The client keepalive of `venue`.
-pub fn ping(venue: Venue) -> Ping {
+/// The keepalive of `venue` (its module's `KEEPALIVE`).
+pub fn ping(venue: Venue) -> Keepalive {
     match venue {
-        // Binance, HTX, Deribit: the server pings and the client answers.
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => Ping::NONE,
-        Venue::Huobi | Venue::HuobiSwap => Ping::of(huobi::KEEPALIVE),
-        Venue::Deribit => Ping::of_heartbeat(deribit::KEEPALIVE),
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => Ping::of(bybit::KEEPALIVE),
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => Ping::of(okx::KEEPALIVE),
-        Venue::Bitget | Venue::BitgetSpot => Ping::of(bitget::KEEPALIVE),
-        Venue::Hyperliquid => Ping::of(hyperliquid::KEEPALIVE),
-        Venue::GateFutures => Ping::text(GATE_PING, gate::PING_INTERVAL),
-        Venue::Coinbase => Ping::of_heartbeat(coinbase::EXCHANGE_KEEPALIVE),
-        Venue::CoinbaseAdvanced => Ping::of_heartbeat(coinbase::ADVANCED_KEEPALIVE),
-        Venue::KrakenSpot => Ping::of_heartbeat(kraken::SPOT_KEEPALIVE),
-        Venue::KrakenFutures => Ping::of_heartbeat(kraken::FUTURES_KEEPALIVE),
-        Venue::Bitmex => Ping::of_heartbeat(bitmex::KEEPALIVE),
-        Venue::Bitfinex => Ping::of_heartbeat(bitfinex::KEEPALIVE),
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => binance::KEEPALIVE,
+        Venue::Huobi | Venue::HuobiSwap => huobi::KEEPALIVE,
+        Venue::Deribit => deribit::KEEPALIVE,
+        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => bybit::KEEPALIVE,
+        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => okx::KEEPALIVE,
+        Venue::Bitget | Venue::BitgetSpot => bitget::KEEPALIVE,
+        Venue::Hyperliquid => hyperliquid::KEEPALIVE,
+        Venue::GateFutures => gate::KEEPALIVE,
+        Venue::Coinbase => coinbase::EXCHANGE_KEEPALIVE,
+        Venue::CoinbaseAdvanced => coinbase::ADVANCED_KEEPALIVE,
+        Venue::KrakenSpot => kraken::SPOT_KEEPALIVE,
+        Venue::KrakenFutures => kraken::FUTURES_KEEPALIVE,
+        Venue::Bitmex => bitmex::KEEPALIVE,
+        Venue::Bitfinex => bitfinex::KEEPALIVE,
     }
 }
-
-/// Gate's application ping. Its `time` field is informational (the server echoes it), so a
-/// fixed value keeps the message static.
-const GATE_PING: &str = r#"{"time":0,"channel":"futures.ping"}"#;
 
 /// The answer to a server's application ping `n` ([`crate::Frame::Ping`]): HTX only.
 pub fn pong(venue: Venue, n: u64) -> Option<String> {
@@ -373,7 +329,9 @@ mod tests {
 
     #[test]
     fn keepalives_match_the_venue_rules() {
-        assert_eq!(ping(Venue::Huobi), Ping::NONE);
+        // HTX: the server pings, the client only answers.
+        assert!(!ping(Venue::Huobi).client_pings() && ping(Venue::Huobi).server_pings);
+        assert!(!ping(Venue::BinanceSpot).client_pings());
         assert_eq!(pong(Venue::Huobi, 7).as_deref(), Some(r#"{"pong":7}"#));
         assert_eq!(pong(Venue::BybitLinear, 7), None);
         let kf = ping(Venue::KrakenFutures);

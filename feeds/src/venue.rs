@@ -1,15 +1,16 @@
-//! The venues this crate speaks, and the sans-IO decoder interface every adapter implements.
+//! The venues this crate speaks, the sans-IO decoder interface every adapter implements and
+//! the keepalive rule every adapter states: the lowest layer, which every venue module
+//! imports and which imports none of them (their dispatch is [`crate::registry`]).
 
-use crate::event::{Event, Symbol};
-use crate::instruments::Instruments;
+use crate::event::Event;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A venue = one exchange API family with one wire format and one market-id prefix.
 ///
 /// Each venue's adapter lives in its own module (`crate::binance`, `crate::bybit`, …); this
-/// enum only names them and dispatches. Market-id rules follow reference/seed-compat.md.
+/// enum only names them. The dispatch to those modules (decoders, market ids and kinds) is
+/// [`crate::registry`], above them. Market-id rules follow reference/seed-compat.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Venue {
@@ -189,95 +190,11 @@ impl Venue {
         )
     }
 
-    /// SPOT / PERP / FUTURE of one of this venue's instruments (the symbol as its frames
-    /// carry it). Venues that list several kinds on one feed decide by the name.
-    pub fn market_kind(self, symbol: &Symbol) -> MarketKind {
-        let s = symbol.as_str();
-        match self {
-            // One OKX decoder reads every instrument type; the name tells them apart.
-            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => match crate::okx::inst_kind(s) {
-                Some(Venue::OkxSwap) => MarketKind::Perp,
-                Some(Venue::OkxFutures) => MarketKind::Future,
-                Some(_) => MarketKind::Spot,
-                None if self == Venue::OkxFutures => MarketKind::Future,
-                None if self == Venue::OkxSwap => MarketKind::Perp,
-                None => MarketKind::Spot,
-            },
-            Venue::Deribit if !s.ends_with("-PERPETUAL") => MarketKind::Future,
-            // Dated futures: COIN-M `BTCUSD_260925`, Kraken `FI_`/`FF_` (inverse/linear).
-            Venue::BinanceCoinm if !s.ends_with("_PERP") => MarketKind::Future,
-            Venue::KrakenFutures if s.starts_with("FI_") || s.starts_with("FF_") => {
-                MarketKind::Future
-            }
-            Venue::Bitfinex if s.contains("F0:") => MarketKind::Perp,
-            Venue::Bitfinex => MarketKind::Spot,
-            v if v.is_perp() => MarketKind::Perp,
-            _ => MarketKind::Spot,
-        }
-    }
-
-    /// The market id for a symbol as it appears in this venue's frames:
-    /// `BINANCE:btcusdt` from `BTCUSDT` (Binance pairs are lower case in aggr-server's ids).
-    ///
-    /// Kraken spot v2 frames say `BTC/USD`; aggr-server's ids use the v1 names, so the id is
-    /// `KRAKEN:XBT/USD` (see [`crate::kraken::v1_pair`]: BTC → XBT, DOGE → XDG). Bitfinex
-    /// symbols lose their `t` prefix: `tBTCUSD` → `BITFINEX:BTCUSD`.
-    pub fn market_id(self, symbol: &Symbol) -> String {
-        let pair = match self {
-            Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm | Venue::Huobi => {
-                symbol.as_str().to_ascii_lowercase()
-            }
-            // Spot and futures share instrument names on Bybit and Bitget; aggr-server's ids
-            // mark spot with a suffix.
-            Venue::BybitSpot | Venue::BitgetSpot => format!("{}-SPOT", symbol.as_str()),
-            Venue::KrakenSpot => crate::kraken::v1_pair(symbol.as_str()),
-            Venue::Bitfinex => {
-                let s = symbol.as_str();
-                s.strip_prefix('t').unwrap_or(s).to_owned()
-            }
-            _ => symbol.as_str().to_owned(),
-        };
-        format!("{}:{}", self.exchange(), pair)
-    }
-
-    /// A fresh decoder for this venue's frames, with the bundled instrument metadata (parsed
-    /// once per process).
-    pub fn decoder(self) -> Box<dyn Decode + Send> {
-        static BUNDLED: std::sync::OnceLock<Arc<Instruments>> = std::sync::OnceLock::new();
-        self.decoder_with(BUNDLED.get_or_init(Instruments::bundled))
-    }
-
     /// Whether this venue's decoder keeps per-connection state, so that each connection needs
     /// a decoder of its own: Bitfinex (channel ids are per connection) and BitMEX (the clock
     /// that stamps liquidations, which carry no time).
     pub fn decoder_per_connection(self) -> bool {
         matches!(self, Venue::Bitfinex | Venue::Bitmex)
-    }
-
-    /// A fresh decoder for this venue's frames, taking contract sizes from `instruments`.
-    pub fn decoder_with(self, instruments: &Arc<Instruments>) -> Box<dyn Decode + Send> {
-        match self {
-            Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-                Box::new(crate::binance::Decoder::with_instruments(self, instruments))
-            }
-            Venue::Coinbase | Venue::CoinbaseAdvanced => {
-                Box::new(crate::coinbase::Decoder::new(self))
-            }
-            Venue::KrakenSpot | Venue::KrakenFutures => Box::new(crate::kraken::Decoder::new(self)),
-            Venue::Bitmex => Box::new(crate::bitmex::Decoder::new(instruments)),
-            Venue::Deribit => Box::new(crate::deribit::Decoder::new()),
-            Venue::Bitfinex => Box::new(crate::bitfinex::Decoder::new()),
-            Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
-                Box::new(crate::bybit::Decoder::new(self, instruments.clone()))
-            }
-            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
-                Box::new(crate::okx::Decoder::new(self, instruments.clone()))
-            }
-            Venue::Bitget | Venue::BitgetSpot => Box::new(crate::bitget::Decoder::new(self)),
-            Venue::Hyperliquid => Box::new(crate::hyperliquid::Decoder::new()),
-            Venue::Huobi | Venue::HuobiSwap => Box::new(crate::huobi::Decoder::new(self)),
-            Venue::GateFutures => Box::new(crate::gate::Decoder::new(instruments.clone())),
-        }
     }
 }
 
@@ -347,14 +264,69 @@ pub enum DecodeError {
     Inflate,
 }
 
-/// How a venue's connections are kept alive.
+/// How a venue's connections are kept alive: what the client sends on its own and how
+/// often, and whether the server pings. One type for every venue (its module's `KEEPALIVE`)
+/// and for the feed loop ([`crate::plan::ConnPlan::ping`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keepalive {
-    /// Send `text` as a text frame every `every`; the reply is a `Frame::Other`.
-    ClientText { text: &'static str, every: Duration },
-    /// The server sends application pings (`Frame::Ping`) that must be answered; the client
-    /// sends nothing on its own.
-    ServerPing,
+pub struct Keepalive {
+    /// Application-level ping text the client sends every `every` (`None`: none). The reply
+    /// decodes as [`Frame::Other`].
+    pub text: Option<&'static str>,
+    /// The client sends a WebSocket ping frame every `every`.
+    pub ws_ping: bool,
+    /// How often the client pings; zero when it sends nothing on its own.
+    pub every: Duration,
+    /// The server pings or sends heartbeats on its own: WebSocket pings (answered by the
+    /// socket layer), application pings the feed answers ([`Frame::Ping`], [`Frame::Reply`])
+    /// or heartbeat messages ([`Frame::Other`]).
+    pub server_pings: bool,
+}
+
+impl Keepalive {
+    /// Nothing is sent on either side.
+    pub const NONE: Keepalive = Keepalive {
+        text: None,
+        ws_ping: false,
+        every: Duration::ZERO,
+        server_pings: false,
+    };
+
+    /// Only the server pings (or sends heartbeats); the client sends nothing on its own.
+    pub const SERVER_PINGS: Keepalive = Keepalive {
+        server_pings: true,
+        ..Keepalive::NONE
+    };
+
+    /// The client sends `text` every `every`.
+    pub const fn text(text: &'static str, every: Duration) -> Keepalive {
+        Keepalive {
+            text: Some(text),
+            every,
+            ..Keepalive::NONE
+        }
+    }
+
+    /// The client sends a WebSocket ping frame every `every`.
+    pub const fn ws_ping(every: Duration) -> Keepalive {
+        Keepalive {
+            ws_ping: true,
+            every,
+            ..Keepalive::NONE
+        }
+    }
+
+    /// The same, and the server pings too.
+    pub const fn with_server_pings(self) -> Keepalive {
+        Keepalive {
+            server_pings: true,
+            ..self
+        }
+    }
+
+    /// Whether the client sends anything on its own.
+    pub const fn client_pings(self) -> bool {
+        !self.every.is_zero() && (self.text.is_some() || self.ws_ping)
+    }
 }
 
 /// A sans-IO, clock-free decoder for one venue's text frames.
@@ -371,59 +343,4 @@ pub trait Decode {
         frame: &mut [u8],
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_venue_has_a_decoder_that_answers_for_it() {
-        for venue in Venue::ALL.iter().copied() {
-            let mut decoder = venue.decoder();
-            assert_eq!(decoder.venue(), venue);
-            // Garbage is `Malformed` for every decoder.
-            let mut garbage = b"\x01not json".to_vec();
-            let got = decoder.decode(&mut garbage, &mut |_| {});
-            assert!(
-                matches!(got, Err(DecodeError::Malformed)),
-                "{venue}: {got:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn only_bitmex_is_closed_and_it_still_decodes() {
-        let closed: Vec<Venue> = Venue::ALL
-            .iter()
-            .copied()
-            .filter(|v| v.closed().is_some())
-            .collect();
-        assert_eq!(closed, [Venue::Bitmex]);
-        let why = Venue::Bitmex.closed().unwrap();
-        assert!(
-            why.contains("ceased operations") && why.contains("2026-09-23"),
-            "{why}"
-        );
-        // Still a known name with a working decoder (old captures).
-        assert_eq!(Venue::from_name("bitmex"), Some(Venue::Bitmex));
-        let mut frame = br#"{"table":"trade","action":"insert","data":[{"timestamp":"2021-07-22T22:36:11.685Z","symbol":"XBTUSD","side":"Buy","size":100,"price":32180.5,"trdMatchID":"6e70bebe-235e-08a6-d11b-e1042bf1f2ed","homeNotional":0.00310747}]}"#.to_vec();
-        let mut n = 0;
-        let got = Venue::Bitmex.decoder().decode(&mut frame, &mut |_| n += 1);
-        assert_eq!(got, Ok(Frame::Data(1)));
-        assert_eq!(n, 1);
-    }
-
-    #[test]
-    fn okx_market_kinds_come_from_the_instrument_name() {
-        let kind = |v: Venue, s: &str| v.market_kind(&Symbol::new(s.as_bytes()).unwrap());
-        for v in [Venue::OkxSpot, Venue::OkxSwap, Venue::OkxFutures] {
-            assert_eq!(kind(v, "BTC-USDT"), MarketKind::Spot);
-            assert_eq!(kind(v, "BTC-USDT-SWAP"), MarketKind::Perp);
-            assert_eq!(kind(v, "BTC-USD-261225"), MarketKind::Future);
-        }
-        assert_eq!(kind(Venue::OkxSwap, "ODD"), MarketKind::Perp);
-        assert_eq!(kind(Venue::BybitSpot, "BTCUSDT"), MarketKind::Spot);
-        assert_eq!(kind(Venue::GateFutures, "BTC_USDT"), MarketKind::Perp);
-    }
 }

@@ -298,7 +298,7 @@ fn bybit_linear_inverse_spot() {
         );
         // Keepalive: the client's ping gets the pong reply; unknown symbols an error.
         let mut ws = connect(&format!("{}{path}", sim.base_url(venue).unwrap()));
-        let feeds::Keepalive::ClientText { text, .. } = feeds::bybit::KEEPALIVE else {
+        let Some(text) = feeds::bybit::KEEPALIVE.text else {
             panic!("Bybit pings from the client");
         };
         expect_reply(&mut ws, venue, text, |s| s.others == 1);
@@ -341,7 +341,7 @@ fn okx_swap_and_spot() {
         let swap = venue == Venue::OkxSwap;
         full_session(&sim, venue, "/ws/v5/public", &msgs, args, max, (swap, swap));
         let mut ws = connect(&format!("{}/ws/v5/public", sim.base_url(venue).unwrap()));
-        let feeds::Keepalive::ClientText { text, .. } = feeds::okx::KEEPALIVE else {
+        let Some(text) = feeds::okx::KEEPALIVE.text else {
             panic!("OKX pings from the client");
         };
         expect_reply(&mut ws, venue, text, |s| s.others == 1);
@@ -396,7 +396,7 @@ fn bitget_futures_and_spot_with_snapshots() {
         for w in seen.snapshot_ids[..30].windows(2) {
             assert_eq!(w[1] + 1, w[0]);
         }
-        let feeds::Keepalive::ClientText { text, .. } = feeds::bitget::KEEPALIVE else {
+        let Some(text) = feeds::bitget::KEEPALIVE.text else {
             panic!("Bitget pings from the client");
         };
         expect_reply(&mut ws, venue, text, |s| s.others == 1);
@@ -447,7 +447,7 @@ fn hyperliquid_trades_snapshot_and_errors() {
     for w in ids.windows(2) {
         assert_eq!(w[1], w[0] + 1);
     }
-    let feeds::Keepalive::ClientText { text, .. } = feeds::hyperliquid::KEEPALIVE else {
+    let Some(text) = feeds::hyperliquid::KEEPALIVE.text else {
         panic!("Hyperliquid pings from the client");
     };
     expect_reply(&mut ws, venue, text, |s| s.others == 1);

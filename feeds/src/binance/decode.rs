@@ -1,10 +1,10 @@
 //! The Binance frame decoder: one text frame → what kind of frame it was, plus the trades
 //! and liquidations in it.
 //!
-//! Frames are parsed in place with simd-json into a tape whose buffers live in the
-//! [`Decoder`] and are reused, so once they have grown to the largest frame seen, decoding
-//! allocates nothing. SIMD instructions are picked at run time (simd-json's default
-//! `runtime-detection` feature), so no `-C target-cpu` flag is needed.
+//! Frames are parsed in place by the crate's JSON reader (`crate::json`, over simd-json),
+//! whose buffers live in the [`Decoder`] and are reused, so once they have grown to the
+//! largest frame seen, decoding allocates nothing. Binance sends every decimal as a string,
+//! so the parser keeps no number literals.
 //!
 //! Shapes handled (spot and USDⓈ-M share them):
 //! - raw events `{"e":"trade",…}` and combined-stream wrappers `{"stream":…,"data":{…}}`;
@@ -13,29 +13,19 @@
 //! - `serverShutdown` notices; every other event type (`markPriceUpdate`, `kline`, …) and
 //!   the array payloads of `!…@arr` ticker streams are `Frame::Other`.
 
-use super::wire::{self, RawForceOrder, RawTrade, TradeKind, Val};
+use super::wire::{RawForceOrder, RawTrade, TradeKind};
 use crate::event::Event;
-use crate::instruments::Instruments;
-use crate::tape::Specs;
+use crate::instruments::{Instruments, Specs};
+use crate::json::{self, Parser, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
-use simd_json::{Buffers, Tape};
 use std::fmt;
 use std::sync::Arc;
-
-/// Frame size the parse buffers are sized for up front; market-data frames are far smaller,
-/// so live traffic does not grow them.
-const INITIAL_FRAME_CAPACITY: usize = 4096;
-
-/// Tape nodes reserved up front (a trade frame needs about 25).
-const INITIAL_TAPE_NODES: usize = 256;
 
 /// Decoder for Binance spot, USDⓈ-M and COIN-M futures frames. The venues share one wire
 /// format; COIN-M quantities are converted from contracts to base units.
 pub struct Decoder {
     venue: Venue,
-    buffers: Buffers,
-    /// Always empty between calls; kept only for its allocation (see `decode`).
-    tape: Tape<'static>,
+    parser: Parser,
     /// COIN-M contract sizes (`None` on spot and USDⓈ-M, whose quantities are base units).
     coinm: Option<Specs>,
 }
@@ -56,8 +46,7 @@ impl Decoder {
     pub fn with_instruments(venue: Venue, instruments: &Arc<Instruments>) -> Decoder {
         Decoder {
             venue,
-            buffers: Buffers::new(INITIAL_FRAME_CAPACITY),
-            tape: Tape(Vec::with_capacity(INITIAL_TAPE_NODES)),
+            parser: Parser::without_literals(),
             coinm: (venue == Venue::BinanceCoinm).then(|| Specs::of(venue, instruments)),
         }
     }
@@ -81,46 +70,38 @@ impl Decode for Decoder {
         frame: &mut [u8],
         emit: &mut dyn FnMut(Event),
     ) -> Result<Frame, DecodeError> {
-        // The tape's nodes borrow from `frame`, so the kept (empty, `'static`) tape is
-        // re-lifetimed to this frame for the parse and emptied back to `'static` afterwards:
-        // `Tape::reset` clears it, keeping the allocation.
-        let mut tape = std::mem::replace(&mut self.tape, Tape(Vec::new())).reset();
-        let result = match simd_json::fill_tape(frame, &mut self.buffers, &mut tape) {
-            Ok(()) => match &self.coinm {
-                None => classify(&tape.0, emit),
-                Some(specs) => {
-                    // COIN-M: every event's contracts become base units before it is emitted;
-                    // an event that cannot be converted fails the frame.
-                    let mut failed = None;
-                    let mut convert = |mut event: Event| match specs.base_qty(
-                        &event.symbol,
-                        event.qty,
-                        event.price,
-                        "q",
-                    ) {
-                        Ok(qty) => {
-                            event.qty = qty;
-                            emit(event);
-                        }
-                        Err(e) => failed = Some(e),
-                    };
-                    let frame = classify(&tape.0, &mut convert);
-                    match failed {
-                        Some(e) => Err(e),
-                        None => frame,
+        let coinm = &self.coinm;
+        self.parser.parse(frame, |root| match coinm {
+            None => classify(root, emit),
+            Some(specs) => {
+                // COIN-M: every event's contracts become base units before it is emitted;
+                // an event that cannot be converted fails the frame.
+                let mut failed = None;
+                let mut convert = |mut event: Event| match specs.base_qty(
+                    &event.symbol,
+                    event.qty,
+                    event.price,
+                    "q",
+                ) {
+                    Ok(qty) => {
+                        event.qty = qty;
+                        emit(event);
                     }
+                    Err(e) => failed = Some(e),
+                };
+                let frame = classify(root, &mut convert);
+                match failed {
+                    Some(e) => Err(e),
+                    None => frame,
                 }
-            },
-            Err(_) => Err(DecodeError::Malformed),
-        };
-        self.tape = tape.reset();
-        result
+            }
+        })
     }
 }
 
 /// Dispatch on the top-level shape of a parsed frame.
 fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, DecodeError> {
-    let Some(fields) = wire::entries(root) else {
+    let Some(fields) = root.entries() else {
         return array_of_events(root);
     };
     let mut stream = None;
@@ -147,7 +128,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     }
 
     if let (Some(_), Some(data)) = (stream, data) {
-        if wire::is_object(data) {
+        if data.is_object() {
             return event(data, emit);
         }
         return array_of_events(data).map_err(|_| DecodeError::Field("data"));
@@ -156,13 +137,13 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
         return event(root, emit);
     }
     if let Some(error) = error {
-        let inner = wire::entries(error).ok_or(DecodeError::Field("error"))?;
+        let inner = error.entries().ok_or(DecodeError::Field("error"))?;
         let code = inner
             .filter(|(key, _)| *key == "code")
             .last()
             .map(|(_, v)| v);
         return Ok(Frame::VenueError {
-            code: wire::signed(code, "code")?,
+            code: json::signed_int(code, "code")?,
         });
     }
     if result.is_some() && id.is_some() {
@@ -170,7 +151,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     }
     if code.is_some() && msg.is_some() {
         return Ok(Frame::VenueError {
-            code: wire::signed(code, "code")?,
+            code: json::signed_int(code, "code")?,
         });
     }
     Err(DecodeError::Unknown)
@@ -180,7 +161,7 @@ fn classify(root: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
 /// events): valid data we do not turn into events. Any other non-object is a shape we do
 /// not know.
 fn array_of_events(value: Val<'_, '_>) -> Result<Frame, DecodeError> {
-    if !wire::is_array(value) {
+    if !value.is_array() {
         return Err(DecodeError::Unknown);
     }
     Ok(Frame::Other)
@@ -191,7 +172,7 @@ fn event(payload: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     let mut event_type = None;
     let mut trade = RawTrade::default();
     let mut order = None;
-    for (key, value) in wire::entries(payload).into_iter().flatten() {
+    for (key, value) in payload.entries().into_iter().flatten() {
         match key.as_bytes() {
             b"e" => event_type = Some(value),
             b"o" => order = Some(value),
@@ -203,7 +184,7 @@ fn event(payload: Val<'_, '_>, emit: &mut dyn FnMut(Event)) -> Result<Frame, Dec
     let Some(event_type) = event_type else {
         return Ok(Frame::Other);
     };
-    let produced = match wire::string(Some(event_type), "e")? {
+    let produced = match json::string(Some(event_type), "e")? {
         "trade" => trade.to_event(TradeKind::Trade)?,
         "aggTrade" => trade.to_event(TradeKind::AggTrade)?,
         "forceOrder" => RawForceOrder::read(order)?.to_event()?,
@@ -341,22 +322,6 @@ mod tests {
         assert_eq!(events[0].kind, EventKind::Trade);
         assert_eq!(events[0].side, Side::Buy);
         assert_eq!(events[0].ts_us, 1_000_000);
-    }
-
-    /// simd-json picks its SIMD code at run time (the `runtime-detection` feature), so a
-    /// build without `-C target-cpu` still uses AVX2 where the CPU has it.
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn simd_implementation_is_detected_at_run_time() {
-        use simd_json::{Deserializer, Implementation};
-        let want = if std::is_x86_feature_detected!("avx2") {
-            Implementation::AVX2
-        } else if std::is_x86_feature_detected!("sse4.2") {
-            Implementation::SSE42
-        } else {
-            Implementation::Native
-        };
-        assert_eq!(Deserializer::algorithm(), want);
     }
 
     #[test]

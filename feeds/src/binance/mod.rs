@@ -15,6 +15,9 @@ mod subscribe;
 mod wire;
 
 pub use decode::Decoder;
+
+/// The server sends WebSocket pings (answered by the socket layer); the client sends nothing.
+pub const KEEPALIVE: crate::venue::Keepalive = crate::venue::Keepalive::SERVER_PINGS;
 pub use subscribe::{
     combined_urls, max_msgs_per_sec, max_streams_per_conn, stream_names, subscribe_message,
     usdm_route, UsdmRoute, COINM_BASE, MAX_MSGS_PER_SEC_SPOT, MAX_MSGS_PER_SEC_USDM,

@@ -26,7 +26,7 @@ impl Decoder {
     pub fn new(venue: Venue) -> Decoder {
         Decoder {
             venue,
-            parser: Parser::new(),
+            parser: Parser::without_literals(),
         }
     }
 }

@@ -32,10 +32,7 @@ pub const MAX_ARGS_PER_REQUEST: usize = 100;
 /// Send the text `ping` every 30 s (the server disconnects after 2 minutes without one);
 /// the reply `pong` decodes as `Frame::Other`. The server also drops every connection after
 /// 24 h.
-pub const KEEPALIVE: Keepalive = Keepalive::ClientText {
-    text: "ping",
-    every: Duration::from_secs(30),
-};
+pub const KEEPALIVE: Keepalive = Keepalive::text("ping", Duration::from_secs(30));
 
 /// `instType` of the venue's subscriptions.
 pub fn inst_type(venue: Venue) -> &'static str {
@@ -88,12 +85,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&msgs[0]).unwrap();
         assert_eq!(v["args"][0]["instType"], "USDT-FUTURES");
         assert_eq!(v["args"][1]["channel"], "ticker");
-        assert_eq!(
-            KEEPALIVE,
-            Keepalive::ClientText {
-                text: "ping",
-                every: Duration::from_secs(30)
-            }
-        );
+        assert_eq!(KEEPALIVE, Keepalive::text("ping", Duration::from_secs(30)));
     }
 }

@@ -32,7 +32,7 @@ impl Decoder {
         Decoder {
             venue,
             instruments,
-            parser: Parser::new(),
+            parser: Parser::without_literals(),
         }
     }
 }

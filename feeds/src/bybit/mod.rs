@@ -26,10 +26,7 @@ pub const MAX_ARGS_PER_REQUEST: usize = 10;
 
 /// Send `{"op":"ping"}` every 20 s; without ping or data the server cuts the connection after
 /// 10 minutes. The pong (`"ret_msg":"pong"`) decodes as `Frame::Other`.
-pub const KEEPALIVE: Keepalive = Keepalive::ClientText {
-    text: r#"{"op":"ping"}"#,
-    every: Duration::from_secs(20),
-};
+pub const KEEPALIVE: Keepalive = Keepalive::text(r#"{"op":"ping"}"#, Duration::from_secs(20));
 
 /// The connection URL of `venue` (a Bybit venue).
 pub fn url(venue: Venue) -> &'static str {
@@ -143,8 +140,13 @@ mod tests {
         assert_eq!(url(Venue::BybitLinear), LINEAR_URL);
         assert_eq!(url(Venue::BybitInverse), INVERSE_URL);
         assert_eq!(url(Venue::BybitSpot), SPOT_URL);
-        let Keepalive::ClientText { text, every } = KEEPALIVE else {
-            panic!("Bybit pings from the client");
+        let Keepalive {
+            text: Some(text),
+            every,
+            ..
+        } = KEEPALIVE
+        else {
+            panic!("the client pings");
         };
         assert_eq!(every, Duration::from_secs(20));
         // Our own ping is valid JSON with op=ping.

@@ -11,7 +11,6 @@ use crate::event::{Decimal, Event, EventKind, Side};
 use crate::instruments::Instruments;
 use crate::json::{self, Parser, Val};
 use crate::venue::{Decode, DecodeError, Frame, Venue};
-use simd_json::{Node, StaticNode};
 use std::fmt;
 use std::sync::Arc;
 
@@ -54,10 +53,7 @@ impl Decode for Decoder {
 }
 
 fn is_null(value: Option<Val<'_, '_>>) -> bool {
-    matches!(
-        value.and_then(|v| v.first()),
-        None | Some(Node::Static(StaticNode::Null))
-    )
+    value.is_none_or(Val::is_null)
 }
 
 fn classify(

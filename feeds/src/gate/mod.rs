@@ -19,6 +19,7 @@ mod decode;
 pub use decode::Decoder;
 
 use crate::json::push_string;
+use crate::venue::Keepalive;
 use std::time::Duration;
 
 /// USDT-settled contracts.
@@ -30,6 +31,11 @@ pub const MAX_CONTRACTS_PER_REQUEST: usize = 100;
 
 /// How often to send [`ping_message`] (the docs' demo pings every 10 s).
 pub const PING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Send `{"time":0,"channel":"futures.ping"}` every [`PING_INTERVAL`]. Its `time` field is
+/// informational (the server echoes it), so a fixed value keeps the message static.
+pub const KEEPALIVE: Keepalive =
+    Keepalive::text(r#"{"time":0,"channel":"futures.ping"}"#, PING_INTERVAL);
 
 /// The application ping at unix time `now_s`; the reply (`futures.pong`) decodes as
 /// `Frame::Other`.

@@ -262,6 +262,20 @@ mod tests {
         assert_eq!(ev[0].ts_us, 1_630_994_963_173_000);
     }
 
+    /// HTX sends prices and sizes as JSON numbers: they are read from their literal, so digits
+    /// past an f64's precision and the venue's trailing zeros survive.
+    #[test]
+    fn json_number_literals_are_read_exactly() {
+        let frame = SPOT
+            .replace("0.006754", "1.00000000000000001")
+            .replace("52648.62", "52648.620");
+        let (r, ev) = decode(Venue::Huobi, &gzip(&frame));
+        assert_eq!(r, Ok(Frame::Data(1)));
+        assert_eq!(ev[0].qty, Decimal::new(100_000_000_000_000_001, 17));
+        assert_ne!(ev[0].qty, Decimal::new(1, 0), "not the nearest f64 (1.0)");
+        assert_eq!(ev[0].price.to_string(), "52648.620");
+    }
+
     #[test]
     fn ping_is_reported_for_a_reply() {
         assert_eq!(

@@ -28,7 +28,7 @@ pub const SWAP_URL: &str = "wss://api.hbdm.com/linear-swap-ws";
 pub const MAX_TOPICS_PER_CONN: usize = 100;
 
 /// The server pings; we only answer ([`pong_message`]).
-pub const KEEPALIVE: Keepalive = Keepalive::ServerPing;
+pub const KEEPALIVE: Keepalive = Keepalive::SERVER_PINGS;
 
 /// The connection URL of `venue` (a HTX venue).
 pub fn url(venue: Venue) -> &'static str {
@@ -86,6 +86,6 @@ mod tests {
         assert_eq!(pong_message(1492420473027), r#"{"pong":1492420473027}"#);
         assert_eq!(url(Venue::Huobi), SPOT_URL);
         assert_eq!(url(Venue::HuobiSwap), SWAP_URL);
-        assert_eq!(KEEPALIVE, Keepalive::ServerPing);
+        assert_eq!(KEEPALIVE, Keepalive::SERVER_PINGS);
     }
 }

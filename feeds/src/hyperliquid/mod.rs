@@ -30,10 +30,7 @@ pub const MAX_MSGS_PER_MIN: u32 = 2000;
 
 /// Send `{"method":"ping"}` every 50 s: the server closes connections it has sent nothing to
 /// for 60 s. The reply `{"channel":"pong"}` decodes as `Frame::Other`.
-pub const KEEPALIVE: Keepalive = Keepalive::ClientText {
-    text: r#"{"method":"ping"}"#,
-    every: Duration::from_secs(50),
-};
+pub const KEEPALIVE: Keepalive = Keepalive::text(r#"{"method":"ping"}"#, Duration::from_secs(50));
 
 /// One `trades` subscription per coin: `{"method":"subscribe","subscription":{"type":"trades","coin":"BTC"}}`.
 pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
@@ -57,7 +54,7 @@ pub struct Decoder {
 impl Decoder {
     pub fn new() -> Decoder {
         Decoder {
-            parser: Parser::new(),
+            parser: Parser::without_literals(),
         }
     }
 }
@@ -178,8 +175,13 @@ mod tests {
                 r#"{"method":"subscribe","subscription":{"type":"trades","coin":"kPEPE"}}"#
             ]
         );
-        let Keepalive::ClientText { text, every } = KEEPALIVE else {
-            panic!("client pings");
+        let Keepalive {
+            text: Some(text),
+            every,
+            ..
+        } = KEEPALIVE
+        else {
+            panic!("the client pings");
         };
         assert!(every < Duration::from_secs(60));
         assert_eq!(text, r#"{"method":"ping"}"#);

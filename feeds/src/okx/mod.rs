@@ -24,10 +24,7 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Send the text `ping` more often than every 30 s (the server drops connections silent for
 /// 30 s); the reply is the text `pong`, decoded as `Frame::Other`.
-pub const KEEPALIVE: Keepalive = Keepalive::ClientText {
-    text: "ping",
-    every: Duration::from_secs(20),
-};
+pub const KEEPALIVE: Keepalive = Keepalive::text("ping", Duration::from_secs(20));
 
 /// Which OKX venue an instrument name belongs to: `BTC-USDT` spot, `BTC-USDT-SWAP` swap,
 /// `BTC-USD-261225` dated future; `None` for anything else (options, garbage).
@@ -150,12 +147,6 @@ mod tests {
                 .count();
         }
         assert_eq!(trades, 3000);
-        assert_eq!(
-            KEEPALIVE,
-            Keepalive::ClientText {
-                text: "ping",
-                every: Duration::from_secs(20)
-            }
-        );
+        assert_eq!(KEEPALIVE, Keepalive::text("ping", Duration::from_secs(20)));
     }
 }

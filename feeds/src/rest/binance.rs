@@ -16,8 +16,8 @@
 
 use super::{push_encoded, Cursor, PageError, RestError, Step, Window};
 use crate::event::{Event, EventKind, Side, Symbol};
+use crate::instruments::Specs;
 use crate::json::{self, Val};
-use crate::tape::Specs;
 use crate::venue::{DecodeError, Venue};
 
 /// Records per page (the endpoint's maximum).
@@ -90,7 +90,7 @@ pub(super) fn page(
     root: Val<'_, '_>,
     out: &mut Vec<Event>,
 ) -> Result<Step, PageError> {
-    let Some(items) = json::elements(root) else {
+    let Some(items) = root.elements() else {
         return Err(error(root).map_or(PageError::Decode(DecodeError::Unknown), PageError::Rest));
     };
     let mut n = 0usize;

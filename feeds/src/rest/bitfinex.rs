@@ -9,7 +9,7 @@
 
 use super::{Cursor, PageError, RestError, Step, Window};
 use crate::event::{Event, Symbol};
-use crate::tape::{self, Val};
+use crate::json::{self, Val};
 use crate::venue::DecodeError;
 
 /// Rows per page (the endpoint's maximum).
@@ -44,7 +44,7 @@ pub(super) fn error(root: Val<'_, '_>) -> Option<RestError> {
     if root.index(0)?.str()? != "error" {
         return None;
     }
-    let code = tape::signed(root.index(1), "code").unwrap_or(0);
+    let code = json::signed_int(root.index(1), "code").unwrap_or(0);
     let msg = super::message(root.index(2).and_then(Val::str).unwrap_or(""));
     Some(if code == RATE_LIMIT {
         RestError::RateLimited { code, msg }
@@ -69,7 +69,7 @@ pub(super) fn page(
     for row in rows {
         n += 1;
         crate::bitfinex::emit_trade(row, symbol, &mut |e| out.push(e))?;
-        last_ms = Some(tape::millis(row.index(1), "MTS")?.div_euclid(1000));
+        last_ms = Some(json::millis_int(row.index(1), "MTS")?.div_euclid(1000));
     }
     let start = match cursor {
         Cursor::Ms(ms) => ms,

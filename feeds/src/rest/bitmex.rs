@@ -9,7 +9,7 @@
 
 use super::{Cursor, PageError, RestError, Step, Window};
 use crate::event::Event;
-use crate::tape::Val;
+use crate::json::Val;
 use crate::venue::DecodeError;
 
 /// Rows per page (the endpoint's maximum).

@@ -9,7 +9,7 @@
 
 use super::{Cursor, PageError, RestError, Step, Window};
 use crate::event::{Event, EventKind, Symbol};
-use crate::tape::{self, Val};
+use crate::json::{self, Val};
 
 /// Records per page (the endpoint's maximum).
 const LIMIT: usize = 1000;
@@ -61,19 +61,19 @@ pub(super) fn page(
         if item.entries().is_none() {
             return Err(crate::venue::DecodeError::Field("trade").into());
         }
-        let trade_id = tape::unsigned(item.get("trade_id"), "trade_id")?;
+        let trade_id = json::unsigned_int(item.get("trade_id"), "trade_id")?;
         let event = Event {
             kind: EventKind::Trade,
             side: crate::coinbase::taker_from_maker(item.get("side"))?,
             symbol,
-            price: tape::str_decimal(item.get("price"), "price")?,
-            qty: tape::str_decimal(item.get("size"), "size")?,
-            ts_us: tape::rfc3339(item.get("time"), "time")?,
+            price: json::decimal_str(item.get("price"), "price")?,
+            qty: json::decimal_str(item.get("size"), "size")?,
+            ts_us: json::rfc3339(item.get("time"), "time")?,
             trade_id: Some(trade_id),
             fills: 1,
         };
         // As on the WebSocket feed: a match always has a positive size.
-        if !tape::tradable(event.price, event.qty, "price", "size")? {
+        if !json::tradable(event.price, event.qty, "price", "size")? {
             return Err(crate::venue::DecodeError::Number("size").into());
         }
         if oldest.is_none_or(|(id, _)| trade_id < id) {

@@ -10,7 +10,7 @@
 
 use super::{Cursor, PageError, RestError, Step, Window};
 use crate::event::Event;
-use crate::tape::{self, Val};
+use crate::json::{self, Val};
 use crate::venue::DecodeError;
 
 /// Trades per page (the endpoint's maximum).
@@ -36,7 +36,7 @@ pub(super) fn path(instrument: &str, w: &Window, cursor: Cursor) -> String {
 /// `{"error":{"code":…,"message":…}}`.
 pub(super) fn error(root: Val<'_, '_>) -> Option<RestError> {
     let e = root.get("error")?;
-    let code = tape::signed(e.get("code"), "code").ok()?;
+    let code = json::signed_int(e.get("code"), "code").ok()?;
     let msg = super::message(e.get("message").and_then(Val::str).unwrap_or(""));
     Some(if code == TOO_MANY_REQUESTS {
         RestError::RateLimited { code, msg }

@@ -12,7 +12,7 @@
 
 use super::{Cursor, PageError, RestError, Step, Window};
 use crate::event::{Decimal, Event, EventKind, Side, Symbol};
-use crate::tape::{self, Val};
+use crate::json::{self, Val};
 use crate::venue::DecodeError;
 
 /// Records asked per page (the endpoint's maximum).
@@ -95,7 +95,7 @@ pub(super) fn page(
     let last = match last {
         Some(v) => match v.str() {
             Some(s) => s.parse::<u64>().map_err(|_| DecodeError::Number("last"))?,
-            None => tape::unsigned(Some(v), "last")?,
+            None => json::unsigned_int(Some(v), "last")?,
         },
         None => return Err(DecodeError::Field("last").into()),
     };
@@ -107,17 +107,17 @@ pub(super) fn page(
         if !t.is_array() {
             return Err(DecodeError::Field("trade").into());
         }
-        let price = tape::str_decimal(t.index(0), "price")?;
-        let qty = tape::str_decimal(t.index(1), "volume")?;
+        let price = json::decimal_str(t.index(0), "price")?;
+        let qty = json::decimal_str(t.index(1), "volume")?;
         let ts_us = seconds_to_us(t.index(2))?;
-        let side = match tape::string(t.index(3), "side")? {
+        let side = match json::string(t.index(3), "side")? {
             "b" => Side::Buy,
             "s" => Side::Sell,
             _ => return Err(DecodeError::Field("side").into()),
         };
-        let trade_id = tape::unsigned(t.index(6), "trade_id")?;
+        let trade_id = json::unsigned_int(t.index(6), "trade_id")?;
         // As on the v2 feed: a trade always has a positive size.
-        if !tape::tradable(price, qty, "price", "volume")? {
+        if !json::tradable(price, qty, "price", "volume")? {
             return Err(DecodeError::Number("volume").into());
         }
         newest = Some((ts_us, trade_id));

@@ -38,8 +38,8 @@ mod kraken;
 mod okx;
 
 use crate::event::{Event, Symbol};
-use crate::instruments::Instruments;
-use crate::tape::Specs;
+use crate::instruments::{Instruments, Specs};
+use crate::json;
 use crate::venue::{DecodeError, Venue};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -80,8 +80,7 @@ pub struct RestParser {
     instruments: Arc<Instruments>,
     /// COIN-M contract sizes, keyed as the Binance WS decoder keys them.
     coinm: Specs,
-    json: crate::json::Parser,
-    tape: crate::tape::Parser,
+    json: json::Parser,
 }
 
 impl RestParser {
@@ -91,8 +90,7 @@ impl RestParser {
         RestParser {
             coinm: Specs::of(Venue::BinanceCoinm, &instruments),
             instruments,
-            json: crate::json::Parser::new(),
-            tape: crate::tape::Parser::new(),
+            json: json::Parser::new(),
         }
     }
 }
@@ -172,23 +170,23 @@ pub fn venue_error(parser: &mut RestParser, venue: Venue, body: &mut [u8]) -> Op
             parser.json.parse(body, |root| Ok(okx::error(root))).ok()?
         }
         Venue::Coinbase => parser
-            .tape
+            .json
             .parse(body, |root| Ok(coinbase::error(root)))
             .ok()?,
         Venue::KrakenSpot => parser
-            .tape
+            .json
             .parse(body, |root| Ok(kraken::error(root)))
             .ok()?,
         Venue::Bitmex => parser
-            .tape
+            .json
             .parse(body, |root| Ok(bitmex::error(root)))
             .ok()?,
         Venue::Deribit => parser
-            .tape
+            .json
             .parse(body, |root| Ok(deribit::error(root)))
             .ok()?,
         Venue::Bitfinex => parser
-            .tape
+            .json
             .parse(body, |root| Ok(bitfinex::error(root)))
             .ok()?,
         _ => None,
@@ -337,18 +335,18 @@ impl Pager {
                     .parse(body, |root| Ok(okx::page(instruments, &w, root, out)))
             }
             Venue::Coinbase => parser
-                .tape
+                .json
                 .parse(body, |root| Ok(coinbase::page(symbol, &w, root, out))),
             Venue::KrakenSpot => parser
-                .tape
+                .json
                 .parse(body, |root| Ok(kraken::page(symbol, &w, root, out))),
             Venue::Bitmex => parser
-                .tape
+                .json
                 .parse(body, |root| Ok(bitmex::page(cursor, root, out))),
             Venue::Deribit => parser
-                .tape
+                .json
                 .parse(body, |root| Ok(deribit::page(cursor, root, out))),
-            Venue::Bitfinex => parser.tape.parse(body, |root| {
+            Venue::Bitfinex => parser.json.parse(body, |root| {
                 Ok(bitfinex::page(symbol, &w, cursor, root, out))
             }),
             _ => Ok(Err(RestError::Unsupported(venue).into())),
@@ -449,32 +447,7 @@ fn push_encoded(out: &mut String, text: &str) {
 
 /// `2026-11-24T10:00:00.000Z` for µs since the epoch (ms precision, truncated).
 fn iso_ms(us: i64) -> String {
-    let ms = us.div_euclid(1000);
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (the standard era algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::civil::Rfc3339::new(us, 3).to_string()
 }
 
 /// A JSON error message as an owned string (bounded, for logs).

@@ -67,36 +67,8 @@ const GRID_KEYS: &[&str] = &[
 ];
 
 fn parse_day(s: &str, what: &str) -> anyhow::Result<i64> {
-    let parts: Vec<&str> = s.split('-').collect();
-    let bad = || anyhow::anyhow!("--{what} {s:?}: expected a UTC date like 2026-11-17");
-    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-        return Err(bad());
-    }
-    let y: i64 = parts[0].parse().map_err(|_| bad())?;
-    let m: u32 = parts[1].parse().map_err(|_| bad())?;
-    let d: u32 = parts[2].parse().map_err(|_| bad())?;
-    let days_in = [
-        31,
-        if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) {
-            29
-        } else {
-            28
-        },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d == 0 || d > days_in[m as usize - 1] {
-        return Err(bad());
-    }
-    Ok(super::time::days_from_civil(y, m, d))
+    feeds::civil::parse_date(s.as_bytes())
+        .ok_or_else(|| anyhow::anyhow!("--{what} {s:?}: expected a UTC date like 2026-11-17"))
 }
 
 /// `[from, to)` in seconds and a label.

@@ -1,24 +1,6 @@
 //! Time arguments: `2026-11-24`, `2026-11-24T10:15:00Z` (or with a space), or epoch ms.
 
-/// Days since the Unix epoch for a proleptic Gregorian civil date.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
+use feeds::civil;
 
 /// Parse a time argument to epoch ms.
 pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
@@ -41,10 +23,11 @@ pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
         ),
         _ => return Err(bad()),
     };
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    let (m, d) = (i64::from(m), i64::from(d));
+    if !civil::is_valid_date(y, m, d) {
         return Err(format!("{s:?}: no such date"));
     }
-    let mut secs = days_from_civil(y, m, d) * 86_400;
+    let mut secs = civil::days_from_civil(y, m, d) * 86_400;
     if let Some(t) = time {
         let f: Vec<&str> = t.split(':').collect();
         if f.len() < 2 || f.len() > 3 {
@@ -63,24 +46,7 @@ pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for epoch ms (for messages).
 pub(crate) fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
+    civil::Rfc3339::new(ms.div_euclid(1000) * 1_000_000, 0).to_string()
 }
 
 #[cfg(test)]

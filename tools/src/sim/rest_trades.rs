@@ -867,17 +867,6 @@ fn kraken_trades(q: &Query, hs: &[TradeHistory]) -> Reply {
 
 // ---- BitMEX ----
 
-/// Days from 1970-01-01 of a civil date.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `2026-11-24T10:00:00.000Z` (also without `Z`, without the fraction, or a bare date) as µs.
 pub(crate) fn parse_iso_us(s: &str) -> Option<i64> {
     let s = s.strip_suffix('Z').unwrap_or(s);
@@ -903,7 +892,10 @@ pub(crate) fn parse_iso_us(s: &str) -> Option<i64> {
         micros.push('0');
     }
     let us: i64 = micros.parse().ok()?;
-    let secs = days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 + se;
+    let secs = feeds::civil::days_from_civil(y, i64::from(mo), i64::from(da)) * 86_400
+        + h * 3600
+        + mi * 60
+        + se;
     Some(secs * 1_000_000 + us)
 }
 

@@ -1,5 +1,5 @@
 //! Where a market-day lives: market id validation, the percent-encoding of path components,
-//! and UTC day numbers as `YYYY-MM-DD` (no calendar dependency).
+//! and UTC day numbers as `YYYY-MM-DD` (civil-date arithmetic from `feeds::civil`).
 
 use std::path::{Path, PathBuf};
 
@@ -116,8 +116,7 @@ pub(super) fn format_day(day: i64) -> Result<String, StoreError> {
     if !(FIRST_DAY..=LAST_DAY).contains(&day) {
         return Err(StoreError::DayOutOfRange(day));
     }
-    let (y, m, d) = civil_from_days(day);
-    Ok(format!("{y:04}-{m:02}-{d:02}"))
+    Ok(feeds::civil::Date(day).to_string())
 }
 
 /// The day of a file name `YYYY-MM-DD.bars`; `None` for anything else.
@@ -133,68 +132,12 @@ pub(super) fn parse_day_file_with(name: &str, extension: &str) -> Option<i64> {
 
 /// The day of `YYYY-MM-DD`, strictly: exactly that shape, a real date, in range.
 pub(super) fn parse_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return None;
-    }
-    let day = days_from_civil(y, m, d);
+    let day = feeds::civil::parse_date(s.as_bytes())?;
     (FIRST_DAY..=LAST_DAY).contains(&day).then_some(day)
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Both conversions count in a calendar whose year starts on March 1, so the leap day is
-// the last day of a year and month lengths repeat in a 5-month pattern (31 30 31 30 31),
-// and group years into 400-year eras of exactly 146 097 days. This is the method of Howard
-// Hinnant's "chrono-compatible low-level date algorithms".
-
-/// (year, month 1–12, day 1–31) of a day number.
-pub fn civil_from_days(day: i64) -> (i64, i64, i64) {
-    // Day 0 of era 0 is 0000-03-01, 719 468 days before 1970-01-01.
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    // Subtract the leap days before `day_of_era` so that dividing by 365 gives the year.
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let d = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let m = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let y = era * 400 + year_of_era + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Day number of a valid (year, month, day).
-pub(super) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let year_of_era = y.rem_euclid(400);
-    let month_from_march = if m > 2 { m - 3 } else { m + 9 };
-    let day_of_year = (153 * month_from_march + 2) / 5 + d - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
+/// Civil-date arithmetic is `feeds::civil` (one module for the workspace).
+pub use feeds::civil::civil_from_days;
 
 #[cfg(test)]
 mod tests {
@@ -214,22 +157,6 @@ mod tests {
         ] {
             assert_eq!(format_day(day).unwrap(), date, "day {day}");
             assert_eq!(parse_date(date), Some(day), "{date}");
-        }
-    }
-
-    #[test]
-    fn every_day_round_trips() {
-        let mut previous = (1969, 12, 31);
-        for day in FIRST_DAY..=LAST_DAY {
-            let (y, m, d) = civil_from_days(day);
-            assert_eq!(days_from_civil(y, m, d), day);
-            // Consecutive days advance by exactly one calendar day.
-            let (py, pm, pd) = previous;
-            let next_is_ok = (y, m, d) == (py, pm, pd + 1)
-                || ((y, m, d) == (py, pm + 1, 1) && pd == days_in_month(py, pm))
-                || ((y, m, d) == (py + 1, 1, 1) && (pm, pd) == (12, 31));
-            assert!(next_is_ok, "{previous:?} -> {:?}", (y, m, d));
-            previous = (y, m, d);
         }
     }
 

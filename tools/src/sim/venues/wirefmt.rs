@@ -61,36 +61,10 @@ pub(crate) fn qty(m: &SimMarket, q: f64) -> String {
     short(q, decimals(m.lot))
 }
 
-/// Civil date from days since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// `ts_us` as `2026-08-09T21:05:51.426861Z` with `frac` fractional digits (0–9; digits below
 /// a microsecond are zero).
 pub(crate) fn rfc3339(ts_us: i64, frac: usize) -> String {
-    let secs = ts_us.div_euclid(1_000_000);
-    let micros = ts_us.rem_euclid(1_000_000);
-    let (y, mo, d) = civil(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
-    let mut out = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
-    if frac > 0 {
-        let nanos = format!("{:09}", micros * 1000);
-        out.push('.');
-        out.push_str(&nanos[..frac.min(9)]);
-    }
-    out.push('Z');
-    out
+    feeds::civil::Rfc3339::new(ts_us, frac.min(9) as u8).to_string()
 }
 
 /// `ts_us` as `2026-08-09 21:05:48.854840000 +0000 UTC` (Go's `time.Time` string, which
