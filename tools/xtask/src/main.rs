@@ -18,10 +18,6 @@ use std::process::{Command, ExitCode};
 /// moves to another crate.
 const LOOM_TEST: (&str, &str) = ("engine-core", "loom");
 
-/// Whether a module cycle fails `cargo xtask ci` (true) or only prints a warning (false, until
-/// the crates are split without cycles).
-const MODULE_CYCLES_FATAL: bool = false;
-
 /// Seconds of libFuzzer time for the decoder fuzz target in `ci`.
 const FUZZ_SECONDS: u32 = 60;
 
@@ -84,7 +80,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&root),
         Some("ci") => ci(&root),
-        Some("modules") => modules_step(&root, true),
+        Some("modules") => modules_step(&root),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -267,7 +263,7 @@ fn ci(root: &Path) -> Result {
     )?;
 
     fuzz(root)?;
-    modules_step(root, MODULE_CYCLES_FATAL)?;
+    modules_step(root)?;
     test(root)
 }
 
@@ -331,19 +327,14 @@ fn fuzz(root: &Path) -> Result {
     )
 }
 
-/// The module-cycle check; a cycle fails only when `fatal`, else it is a warning.
-fn modules_step(root: &Path, fatal: bool) -> Result {
+/// The module-cycle check: any cycle fails.
+fn modules_step(root: &Path) -> Result {
     println!("\n==> module cycles (top-level modules of each crate's src/)");
     let cycles = modules::report(root).map_err(|e| format!("module check: {e}"))?;
     if cycles == 0 {
         println!("no module cycles");
         Ok(())
-    } else if fatal {
-        Err(format!("{cycles} module cycle(s)"))
     } else {
-        println!(
-            "WARNING: {cycles} module cycle(s); not fatal yet (MODULE_CYCLES_FATAL = false in tools/xtask)"
-        );
-        Ok(())
+        Err(format!("{cycles} module cycle(s)"))
     }
 }
