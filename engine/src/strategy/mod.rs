@@ -12,7 +12,7 @@ pub use engine_core::strategy::*;
 pub mod signal;
 pub mod symbols;
 
-use engine::Settings;
+use self::engine::Settings;
 use phases::Params;
 use serde::Deserialize;
 use std::collections::BTreeMap;
