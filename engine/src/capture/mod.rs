@@ -22,11 +22,11 @@
 
 mod writer;
 
+pub use engine_core::capture::{capture_channel, CaptureRx, CaptureTx, TxCounters, RAW_SLOT};
 pub use engine_core::capture::{
     is_capture, record_header, venue_id, write_record, CaptureError, CaptureHeader, CaptureReader,
     CaptureRecord, RecordKind, FLAG_BINARY, FLAG_OPEN, MAGIC, MAX_PAYLOAD, RECORD_HEADER, VERSION,
 };
-pub use engine_core::capture::{capture_channel, CaptureRx, CaptureTx, TxCounters, RAW_SLOT};
 pub use writer::{capture_files, CaptureStats, CaptureWriter, Limits, WriterCounters, EXTENSION};
 
 use serde::Deserialize;

@@ -1,8 +1,8 @@
 //! The writer thread: empties every feed thread's capture ring into rotated files and applies
 //! retention.
 
-use super::{capture_channel, CaptureHeader, CaptureRx, CaptureTx, TxCounters, RECORD_HEADER};
 use super::CaptureConfig;
+use super::{capture_channel, CaptureHeader, CaptureRx, CaptureTx, TxCounters, RECORD_HEADER};
 use crate::stats::Counter;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -294,7 +294,8 @@ impl Worker {
 
     fn report_drops(&mut self) {
         for lane in &mut self.lanes {
-            let d = lane.rx.counters().dropped_full.get() + lane.rx.counters().dropped_too_big.get();
+            let d =
+                lane.rx.counters().dropped_full.get() + lane.rx.counters().dropped_too_big.get();
             if d > lane.dropped_seen {
                 log::warn!(
                     "capture: feed {}: {} frames left out of the capture (ring full or frame too big; {} in total); the feed itself lost nothing — raise [capture] ring_mb or check the disk",
