@@ -9,16 +9,24 @@
 //! - [`bar`], [`aggregate`]: ticks → 1 s bars; [`store`]: the mmap'd day files.
 //! - [`recovery`]: the feed side of REST backfill (jobs, answers, their rings).
 //! - [`stats`]: the hot threads' counters and latency histograms.
+//! - [`feed`] / [`shard`]: the two hot thread loops (`engine::pipeline` wires them up from the
+//!   configuration); [`backoff`]: the one reconnect/retry backoff.
+//! - [`capture`]: the feed side of raw-frame capture ([`capture::CaptureTx`]) and the `.sfcap`
+//!   layout.
 #![deny(unsafe_code)]
 
 pub mod aggregate;
+pub mod backoff;
 pub mod bar;
+pub mod capture;
 pub mod continuity;
+pub mod feed;
 pub mod market;
 pub mod recovery;
 pub mod ring;
 pub mod route;
 pub mod runtime;
+pub mod shard;
 pub mod silence;
 pub mod stats;
 pub mod store;

@@ -1,9 +1,8 @@
 //! The writer thread: empties every feed thread's capture ring into rotated files and applies
 //! retention.
 
-use super::format::{self, CaptureHeader, RECORD_HEADER};
-use super::tx::{capture_channel, CaptureRx, CaptureTx, TxCounters};
 use super::CaptureConfig;
+use super::{capture_channel, CaptureHeader, CaptureRx, CaptureTx, TxCounters, RECORD_HEADER};
 use crate::stats::Counter;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -110,7 +109,7 @@ impl CaptureWriter {
         for f in 0..feeds {
             let (tx, rx) = capture_channel(limits.ring_bytes);
             tx_counters.push(tx.counters().clone());
-            let cap = rx.ring.capacity();
+            let cap = rx.capacity();
             lanes.push(Lane {
                 feed: f as u16,
                 rx,
@@ -295,7 +294,8 @@ impl Worker {
 
     fn report_drops(&mut self) {
         for lane in &mut self.lanes {
-            let d = lane.rx.counters.dropped_full.get() + lane.rx.counters.dropped_too_big.get();
+            let d =
+                lane.rx.counters().dropped_full.get() + lane.rx.counters().dropped_too_big.get();
             if d > lane.dropped_seen {
                 log::warn!(
                     "capture: feed {}: {} frames left out of the capture (ring full or frame too big; {} in total); the feed itself lost nothing — raise [capture] ring_mb or check the disk",
@@ -314,7 +314,7 @@ impl Worker {
         let mut rotated = false;
         loop {
             let lane = &mut self.lanes[i];
-            let n = lane.rx.ring.pop_chunks(&mut lane.stage[lane.filled..]);
+            let n = lane.rx.pop_bytes(&mut lane.stage[lane.filled..]);
             lane.filled += n;
             moved += n;
             let mut pos = 0;
@@ -331,7 +331,7 @@ impl Worker {
                 }
                 let mut h = [0u8; RECORD_HEADER];
                 h.copy_from_slice(&lane.stage[pos..pos + RECORD_HEADER]);
-                format::seal(&mut h, &lane.stage[pos + RECORD_HEADER..end]);
+                engine_core::capture::seal(&mut h, &lane.stage[pos + RECORD_HEADER..end]);
                 lane.stage[pos..pos + RECORD_HEADER].copy_from_slice(&h);
                 rotated |= write_record(&self.dir, &self.limits, &self.counters, lane, pos, end);
                 pos = end;

@@ -126,8 +126,9 @@ pub fn record_header(
     h
 }
 
-/// Fill in the CRC of a record header whose other fields are set.
-pub(crate) fn seal(h: &mut [u8; RECORD_HEADER], payload: &[u8]) {
+/// Fill in the CRC of a record header whose other fields are set (the writer seals the
+/// records the feed thread left unsealed in its ring).
+pub fn seal(h: &mut [u8; RECORD_HEADER], payload: &[u8]) {
     let crc = record_crc(h, payload);
     h[4..8].copy_from_slice(&crc.to_le_bytes());
 }

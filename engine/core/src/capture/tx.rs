@@ -42,8 +42,8 @@ pub struct CaptureTx {
 /// The writer's end of one feed thread's ring.
 #[derive(Debug)]
 pub struct CaptureRx {
-    pub(crate) ring: Consumer<u8>,
-    pub(crate) counters: Arc<TxCounters>,
+    ring: Consumer<u8>,
+    counters: Arc<TxCounters>,
 }
 
 /// A ring of at least `bytes` bytes between one feed thread and the writer.
@@ -73,6 +73,11 @@ impl CaptureRx {
     /// filled in); the writer thread does this, tests may too.
     pub fn pop_bytes(&mut self, out: &mut [u8]) -> usize {
         self.ring.pop_chunks(out)
+    }
+
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
     }
 
     /// This ring's feed-side counters.
