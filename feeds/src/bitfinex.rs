@@ -348,6 +348,20 @@ fn millis_decimal_to_micros(ms: Decimal) -> Option<i64> {
     i64::try_from(micros).ok()
 }
 
+/// Bitfinex's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    decoder_per_connection: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_CHANNELS_PER_CONN - 1,
+    trade_ids: crate::venue::TradeIds::Monotonic,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0 / 60.0,
+        burst: 2.0,
+    },
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitfinex, "bitfinex", "BITFINEX")
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

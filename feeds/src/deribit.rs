@@ -234,6 +234,19 @@ fn base_qty(symbol: &Symbol, amount: Decimal, price: Decimal) -> Result<Decimal,
     }
 }
 
+/// Deribit's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Monotonic,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0,
+        burst: 10.0,
+    },
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Deribit, "deribit", "DERIBIT")
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

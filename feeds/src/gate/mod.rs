@@ -63,6 +63,14 @@ pub fn subscribe_messages(contracts: &[&str], now_s: u64) -> Vec<String> {
         .collect()
 }
 
+/// GateFutures's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::GateFutures, "gate-futures", "GATEIO")
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

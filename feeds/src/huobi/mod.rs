@@ -70,6 +70,23 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Huobi's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    url: SPOT_URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_TOPICS_PER_CONN,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Huobi, "huobi", "HUOBI")
+};
+
+/// HuobiSwap's entry in the venue registry ([`crate::registry`]).
+pub const SWAP_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: SWAP_URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_TOPICS_PER_CONN,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::HuobiSwap, "huobi-swap", "HUOBI")
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

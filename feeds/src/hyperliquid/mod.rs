@@ -136,6 +136,19 @@ fn trades(data: Option<Val<'_, '_>>, emit: &mut dyn FnMut(Event)) -> Result<u32,
     )
 }
 
+/// Hyperliquid's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_msgs_per_sec: 10,
+    ..crate::venue::VenueSpec::new(
+        crate::venue::Venue::Hyperliquid,
+        "hyperliquid",
+        "HYPERLIQUID",
+    )
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,45 @@ pub fn subscribe_messages(venue: Venue, symbols: &[&str]) -> Vec<String> {
     out
 }
 
+/// OkxSpot's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: false,
+    url: PUBLIC_URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: true },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSpot, "okx-spot", "OKEX")
+};
+
+/// OkxSwap's entry in the venue registry ([`crate::registry`]).
+pub const SWAP_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: PUBLIC_URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: true },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSwap, "okx-swap", "OKEX")
+};
+
+/// OkxFutures's entry in the venue registry ([`crate::registry`]).
+pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: false,
+    url: PUBLIC_URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: true },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxFutures, "okx-futures", "OKEX")
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
