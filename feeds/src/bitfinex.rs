@@ -359,6 +359,7 @@ pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 10.0 / 60.0,
         burst: 2.0,
     },
+    rest_host: Some("https://api-pub.bitfinex.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitfinex, "bitfinex", "BITFINEX")
 };
 

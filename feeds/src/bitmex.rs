@@ -251,6 +251,7 @@ fn liquidation(row: Val<'_, '_>, specs: &Specs, clock_us: i64) -> Result<Event, 
 
 /// Bitmex's entry in the venue registry ([`crate::registry`]).
 pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    // bitmex.com/blog/bitmex-closure (2026-07-23); gocryptotrader #2295, ccxt #29914.
     perp: true,
     closed: Some("BitMEX ceased operations on 2026-09-23 04:00 UTC (closure announced 2026-07-23)"),
     decoder_per_connection: true,
@@ -261,6 +262,7 @@ pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 0.4,
         burst: 2.0,
     },
+    rest_host: Some("https://www.bitmex.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitmex, "bitmex", "BITMEX")
 };
 

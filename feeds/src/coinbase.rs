@@ -231,6 +231,7 @@ pub const EXCHANGE_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 5.0,
         burst: 5.0,
     },
+    rest_host: Some("https://api.exchange.coinbase.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Coinbase, "coinbase", "COINBASE")
 };
 

@@ -244,6 +244,7 @@ pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 10.0,
         burst: 10.0,
     },
+    rest_host: Some("https://www.deribit.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Deribit, "deribit", "DERIBIT")
 };
 

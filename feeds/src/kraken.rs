@@ -378,6 +378,7 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 1.0,
         burst: 2.0,
     },
+    rest_host: Some("https://api.kraken.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::KrakenSpot, "kraken", "KRAKEN")
 };
 

@@ -69,7 +69,7 @@ pub fn url_for(venue: Venue, base: Option<&str>) -> Result<String, PlanError> {
     if rest.is_empty() || rest.starts_with('/') {
         return Err(PlanError::BadUrl(base.to_owned()));
     }
-    if rest.trim_end_matches('/').contains('/') || is_binance(venue) {
+    if rest.trim_end_matches('/').contains('/') || venue.spec().streams_in_url {
         return Ok(base.to_owned());
     }
     Ok(format!(
@@ -77,13 +77,6 @@ pub fn url_for(venue: Venue, base: Option<&str>) -> Result<String, PlanError> {
         base.trim_end_matches('/'),
         path_of(default_url(venue))
     ))
-}
-
-fn is_binance(venue: Venue) -> bool {
-    matches!(
-        venue,
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm
-    )
 }
 
 /// `/v5/public/linear` of `wss://stream.bybit.com/v5/public/linear` (`/` when there is none).

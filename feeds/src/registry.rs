@@ -142,6 +142,43 @@ impl Venue {
         format!("{}:{}", self.exchange(), pair)
     }
 
+    /// The venue of a stored market id (`EXCHANGE:pair`, the inverse of [`Venue::market_id`])
+    /// and its pair, by the rules of seed-compat.md; `None` for an exchange prefix no venue
+    /// has (never a silent default).
+    pub fn of_market_id(id: &str) -> Option<(Venue, &str)> {
+        let (exchange, pair) = id.split_once(':')?;
+        let venue = Venue::ALL
+            .iter()
+            .copied()
+            .filter(|v| v.exchange() == exchange)
+            .find(|v| {
+                // Venues sharing a prefix: pick the one whose id spelling matches.
+                match exchange {
+                    "BYBIT" => pair.ends_with("-SPOT") == (*v == Venue::BybitSpot),
+                    "BITGET" => pair.ends_with("-SPOT") == (*v == Venue::BitgetSpot),
+                    // HTX spot pairs are lower case without a dash (`btcusdt`), swaps `BTC-USDT`.
+                    "HUOBI" => pair.contains('-') == (*v == Venue::HuobiSwap),
+                    "OKEX" => {
+                        let dated = pair
+                            .rsplit('-')
+                            .next()
+                            .is_some_and(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()));
+                        match v {
+                            Venue::OkxSwap => pair.ends_with("-SWAP"),
+                            Venue::OkxFutures => dated,
+                            _ => !pair.ends_with("-SWAP") && !dated,
+                        }
+                    }
+                    "KRAKEN" => {
+                        (pair.starts_with("PI_") || pair.starts_with("PF_"))
+                            == (*v == Venue::KrakenFutures)
+                    }
+                    _ => true,
+                }
+            })?;
+        Some((venue, pair))
+    }
+
     /// A fresh decoder for this venue's frames, with the bundled instrument metadata (parsed
     /// once per process).
     pub fn decoder(self) -> Box<dyn Decode + Send> {
@@ -249,9 +286,91 @@ mod tests {
             assert_eq!(s.closed.is_some(), venue == Venue::Bitmex, "{venue}");
             assert_eq!(Venue::from_name(name), Some(venue));
         }
+        // The REST tables (`rest::default_host`, `rest::ids_monotonic`, backfill's recent-only
+        // venues) and Binance's streams-in-the-URL rule.
+        #[rustfmt::skip]
+        let rest: &[(Venue, &str)] = &[
+            (Venue::BinanceSpot, "https://api.binance.com"),
+            (Venue::BinanceUsdm, "https://fapi.binance.com"),
+            (Venue::BinanceCoinm, "https://dapi.binance.com"),
+            (Venue::BybitLinear, "https://api.bybit.com"),
+            (Venue::BybitInverse, "https://api.bybit.com"),
+            (Venue::BybitSpot, "https://api.bybit.com"),
+            (Venue::OkxSpot, "https://www.okx.com"),
+            (Venue::OkxSwap, "https://www.okx.com"),
+            (Venue::OkxFutures, "https://www.okx.com"),
+            (Venue::Coinbase, "https://api.exchange.coinbase.com"),
+            (Venue::KrakenSpot, "https://api.kraken.com"),
+            (Venue::Bitmex, "https://www.bitmex.com"),
+            (Venue::Deribit, "https://www.deribit.com"),
+            (Venue::Bitfinex, "https://api-pub.bitfinex.com"),
+        ];
+        let monotonic = [
+            Venue::BinanceSpot,
+            Venue::BinanceUsdm,
+            Venue::BinanceCoinm,
+            Venue::OkxSpot,
+            Venue::OkxSwap,
+            Venue::OkxFutures,
+            Venue::Coinbase,
+            Venue::KrakenSpot,
+            Venue::Deribit,
+            Venue::Bitfinex,
+        ];
+        for &v in Venue::ALL {
+            let host = rest.iter().find(|r| r.0 == v).map(|r| r.1);
+            assert_eq!(v.spec().rest_host, host, "{v}");
+            assert_eq!(crate::rest::default_host(v), host, "{v}");
+            assert_eq!(crate::rest::supported(v), host.is_some(), "{v}");
+            assert_eq!(crate::rest::ids_monotonic(v), monotonic.contains(&v), "{v}");
+            let bybit = matches!(
+                v,
+                Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot
+            );
+            assert_eq!(v.spec().rest_recent_only, bybit, "{v}");
+            assert_eq!(v.spec().streams_in_url, v.spec().upper_case_symbols, "{v}");
+        }
         let sym = |v: Venue| v.frame_symbol("btcusdt").unwrap();
         assert_eq!(sym(Venue::BinanceUsdm).as_str(), "BTCUSDT");
         assert_eq!(sym(Venue::BybitLinear).as_str(), "btcusdt");
+    }
+
+    #[test]
+    fn market_ids_lead_back_to_their_venue() {
+        // (venue, symbol as its frames carry it, the venue the id resolves to: prefixes shared
+        // by venues whose ids spell alike resolve to the first of them).
+        #[rustfmt::skip]
+        let cases = [
+            (Venue::BinanceSpot, "BTCUSDT", Venue::BinanceSpot),
+            (Venue::BinanceUsdm, "BTCUSDT", Venue::BinanceUsdm),
+            (Venue::BinanceCoinm, "BTCUSD_PERP", Venue::BinanceUsdm),
+            (Venue::BybitLinear, "BTCUSDT", Venue::BybitLinear),
+            (Venue::BybitInverse, "BTCUSD", Venue::BybitLinear),
+            (Venue::BybitSpot, "BTCUSDT", Venue::BybitSpot),
+            (Venue::OkxSpot, "BTC-USDT", Venue::OkxSpot),
+            (Venue::OkxSwap, "BTC-USDT-SWAP", Venue::OkxSwap),
+            (Venue::OkxFutures, "BTC-USD-261225", Venue::OkxFutures),
+            (Venue::CoinbaseAdvanced, "BTC-USD", Venue::Coinbase),
+            (Venue::KrakenSpot, "BTC/USD", Venue::KrakenSpot),
+            (Venue::KrakenFutures, "PI_XBTUSD", Venue::KrakenFutures),
+            (Venue::Bitmex, "XBTUSD", Venue::Bitmex),
+            (Venue::Deribit, "BTC-PERPETUAL", Venue::Deribit),
+            (Venue::Bitfinex, "tBTCUSD", Venue::Bitfinex),
+            (Venue::Huobi, "btcusdt", Venue::Huobi),
+            (Venue::HuobiSwap, "BTC-USDT", Venue::HuobiSwap),
+            (Venue::Bitget, "BTCUSDT", Venue::Bitget),
+            (Venue::BitgetSpot, "BTCUSDT", Venue::BitgetSpot),
+            (Venue::GateFutures, "BTC_USDT", Venue::GateFutures),
+            (Venue::Hyperliquid, "BTC", Venue::Hyperliquid),
+        ];
+        for (venue, symbol, want) in cases {
+            let id = venue.market_id(&Symbol::new(symbol.as_bytes()).unwrap());
+            let (got, pair) = Venue::of_market_id(&id).unwrap();
+            assert_eq!(got, want, "{id}");
+            assert_eq!(format!("{}:{pair}", got.exchange()), id);
+        }
+        assert_eq!(Venue::of_market_id("NOPE:BTCUSDT"), None);
+        assert_eq!(Venue::of_market_id("BINANCE"), None);
     }
 
     #[test]

@@ -279,8 +279,12 @@ pub struct VenueSpec {
     pub closed: Option<&'static str>,
     /// The decoder keeps per-connection state (one decoder per connection).
     pub decoder_per_connection: bool,
-    /// The venue's frames spell a configured pair in upper case (`btcusdt` → `BTCUSDT`).
+    /// Requests name a configured pair in lower case and frames answer in upper case
+    /// (Binance stream names: `btcusdt` → `BTCUSDT`); elsewhere both spell it as configured.
     pub upper_case_symbols: bool,
+    /// The URL's path carries the subscription (Binance combined streams), so a URL override
+    /// is taken as it is.
+    pub streams_in_url: bool,
     /// Production WebSocket URL (Binance: the host; the path carries the streams).
     pub url: &'static str,
     /// How connections are kept alive.
@@ -293,6 +297,11 @@ pub struct VenueSpec {
     pub max_lifetime: Option<Duration>,
     /// What its trade ids allow.
     pub trade_ids: TradeIds,
+    /// Its public REST trade-history host (`https://…`, no trailing slash); `None`: no
+    /// REST backfill here.
+    pub rest_host: Option<&'static str>,
+    /// Its REST history serves only recent trades (an older window is out of reach).
+    pub rest_recent_only: bool,
     /// Our pacing of its REST host.
     pub rest_pace: RestPace,
 }
@@ -308,12 +317,15 @@ impl VenueSpec {
             closed: None,
             decoder_per_connection: false,
             upper_case_symbols: false,
+            streams_in_url: false,
             url: "",
             keepalive: Keepalive::NONE,
             max_symbols_per_conn: 100,
             max_msgs_per_sec: 20,
             max_lifetime: None,
             trade_ids: TradeIds::None,
+            rest_host: None,
+            rest_recent_only: false,
             rest_pace: RestPace {
                 per_sec: 1.0,
                 burst: 1.0,

@@ -1,5 +1,5 @@
 //! Per-host request pacing: a token bucket per venue REST host, set well under each venue's
-//! published public limit, plus the "do not call before" time a rate-limit answer orders.
+//! published public limit (the rates live in each venue's `feeds` `SPEC`, `rest_pace`), plus the "do not call before" time a rate-limit answer orders.
 //!
 //! Limits (public, per IP) and what we use:
 //! - `api.binance.com`: 6000 request weight per minute (`exchangeInfo` `REQUEST_WEIGHT`),

@@ -38,6 +38,8 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 5.0,
         burst: 5.0,
     },
+    rest_host: Some("https://api.binance.com"),
+    streams_in_url: true,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BinanceSpot, "binance", "BINANCE")
 };
 
@@ -55,6 +57,8 @@ pub const USDM_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 1.0,
         burst: 3.0,
     },
+    rest_host: Some("https://fapi.binance.com"),
+    streams_in_url: true,
     ..crate::venue::VenueSpec::new(
         crate::venue::Venue::BinanceUsdm,
         "binance-usdm",
@@ -76,6 +80,8 @@ pub const COINM_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 1.0,
         burst: 3.0,
     },
+    rest_host: Some("https://dapi.binance.com"),
+    streams_in_url: true,
     ..crate::venue::VenueSpec::new(
         crate::venue::Venue::BinanceCoinm,
         "binance-coinm",

@@ -99,6 +99,8 @@ pub const LINEAR_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 10.0,
         burst: 10.0,
     },
+    rest_host: Some("https://api.bybit.com"),
+    rest_recent_only: true,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitLinear, "bybit-linear", "BYBIT")
 };
 
@@ -111,6 +113,8 @@ pub const INVERSE_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 10.0,
         burst: 10.0,
     },
+    rest_host: Some("https://api.bybit.com"),
+    rest_recent_only: true,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitInverse, "bybit-inverse", "BYBIT")
 };
 
@@ -123,6 +127,8 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 10.0,
         burst: 10.0,
     },
+    rest_host: Some("https://api.bybit.com"),
+    rest_recent_only: true,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitSpot, "bybit-spot", "BYBIT")
 };
 

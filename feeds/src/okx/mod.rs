@@ -107,6 +107,7 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 5.0,
         burst: 5.0,
     },
+    rest_host: Some("https://www.okx.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSpot, "okx-spot", "OKEX")
 };
 
@@ -120,6 +121,7 @@ pub const SWAP_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 5.0,
         burst: 5.0,
     },
+    rest_host: Some("https://www.okx.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSwap, "okx-swap", "OKEX")
 };
 
@@ -133,6 +135,7 @@ pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         per_sec: 5.0,
         burst: 5.0,
     },
+    rest_host: Some("https://www.okx.com"),
     ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxFutures, "okx-futures", "OKEX")
 };
 
