@@ -79,6 +79,14 @@ pub fn url_for(venue: Venue, base: Option<&str>) -> Result<String, PlanError> {
     ))
 }
 
+#[cfg(test)]
+fn is_binance(venue: Venue) -> bool {
+    matches!(
+        venue,
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm
+    )
+}
+
 /// `/v5/public/linear` of `wss://stream.bybit.com/v5/public/linear` (`/` when there is none).
 fn path_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
