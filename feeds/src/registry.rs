@@ -232,8 +232,21 @@ mod tests {
         const N: TradeIds = TradeIds::None;
         // venue, name, prefix, perp, ids, (REST per s, burst), symbols/conn, msgs/s, 24 h life,
         // url, keepalive
+        type Row = (
+            Venue,
+            &'static str,
+            &'static str,
+            bool,
+            TradeIds,
+            (f64, f64),
+            usize,
+            u32,
+            bool,
+            &'static str,
+            crate::venue::Keepalive,
+        );
         #[rustfmt::skip]
-        let table: &[(Venue, &str, &str, bool, TradeIds, (f64, f64), usize, u32, bool, &str, crate::venue::Keepalive)] = &[
+        let table: &[Row] = &[
             (Venue::BinanceSpot, "binance", "BINANCE", false, CF, (5.0, 5.0), 512, 5, true, binance::SPOT_BASE, binance::KEEPALIVE),
             (Venue::BinanceUsdm, "binance-usdm", "BINANCE_FUTURES", true, C, (1.0, 3.0), 512, 10, true, binance::USDM_BASE, binance::KEEPALIVE),
             (Venue::BinanceCoinm, "binance-coinm", "BINANCE_FUTURES", true, C, (1.0, 3.0), 100, 10, true, binance::COINM_BASE, binance::KEEPALIVE),
