@@ -360,8 +360,19 @@ pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 2.0,
     },
     rest_host: Some("https://api-pub.bitfinex.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitfinex, "bitfinex", "BITFINEX")
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(symbols, first)
+}
 
 #[cfg(test)]
 mod tests {

@@ -263,8 +263,19 @@ pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 2.0,
     },
     rest_host: Some("https://www.bitmex.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitmex, "bitmex", "BITMEX")
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    vec![subscribe_message(symbols)]
+}
 
 #[cfg(test)]
 mod tests {

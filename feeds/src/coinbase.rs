@@ -232,6 +232,7 @@ pub const EXCHANGE_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 5.0,
     },
     rest_host: Some("https://api.exchange.coinbase.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Coinbase, "coinbase", "COINBASE")
 };
 
@@ -242,12 +243,23 @@ pub const ADVANCED_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     max_symbols_per_conn: MAX_PRODUCTS_PER_CONN,
     max_msgs_per_sec: MAX_MSGS_PER_SEC,
     trade_ids: crate::venue::TradeIds::Monotonic,
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(
         crate::venue::Venue::CoinbaseAdvanced,
         "coinbase-advanced",
         "COINBASE",
     )
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
 
 #[cfg(test)]
 mod tests {

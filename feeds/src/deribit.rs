@@ -245,8 +245,19 @@ pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 10.0,
     },
     rest_host: Some("https://www.deribit.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Deribit, "deribit", "DERIBIT")
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(1, symbols)
+}
 
 #[cfg(test)]
 mod tests {

@@ -379,6 +379,7 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 2.0,
     },
     rest_host: Some("https://api.kraken.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::KrakenSpot, "kraken", "KRAKEN")
 };
 
@@ -388,12 +389,23 @@ pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     url: FUTURES_URL,
     keepalive: FUTURES_KEEPALIVE,
     max_symbols_per_conn: MAX_SYMBOLS_PER_CONN,
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(
         crate::venue::Venue::KrakenFutures,
         "kraken-futures",
         "KRAKEN",
     )
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,9 @@
 //! per-venue code besides [`pong`].
 
 use crate::venue::{Keepalive, Venue};
-use crate::{binance, bitfinex, bitget, bitmex, bybit, coinbase, deribit, gate, huobi};
-use crate::{hyperliquid, kraken, okx};
+use crate::{binance, bybit};
+#[cfg(test)]
+use crate::{bitfinex, deribit};
 use std::fmt;
 use std::time::Duration;
 
@@ -127,12 +128,8 @@ pub fn pong(venue: Venue, n: u64) -> Option<String> {
 /// [`pong`] written into `out` (cleared first) without allocating once `out` has room;
 /// false when the venue expects no answer.
 pub fn write_pong(venue: Venue, n: u64, out: &mut Vec<u8>) -> bool {
-    use std::io::Write as _;
     out.clear();
-    match venue {
-        Venue::Huobi | Venue::HuobiSwap => write!(out, "{}", huobi::Pong(n)).is_ok(),
-        _ => false,
-    }
+    venue.spec().pong.is_some_and(|pong| pong(n, out))
 }
 
 /// The connections for `symbols` on `venue`, at `base` (see [`url_for`]) or the venue's own
@@ -187,24 +184,7 @@ pub fn plan(
 /// The requests that subscribe one connection of a non-Binance venue to `symbols`; `first`
 /// is the venue's first connection (Bitfinex's global liquidation feed goes there).
 fn subscribe_messages(venue: Venue, symbols: &[&str], first: bool, now_s: u64) -> Vec<String> {
-    match venue {
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
-            bybit::subscribe_messages(venue, symbols)
-        }
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
-            okx::subscribe_messages(venue, symbols)
-        }
-        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::subscribe_messages(venue, symbols),
-        Venue::KrakenSpot | Venue::KrakenFutures => kraken::subscribe_messages(venue, symbols),
-        Venue::Bitmex => vec![bitmex::subscribe_message(symbols)],
-        Venue::Deribit => deribit::subscribe_messages(1, symbols),
-        Venue::Bitfinex => bitfinex::subscribe_messages(symbols, first),
-        Venue::Huobi | Venue::HuobiSwap => huobi::subscribe_messages(symbols),
-        Venue::Bitget | Venue::BitgetSpot => bitget::subscribe_messages(venue, symbols),
-        Venue::GateFutures => gate::subscribe_messages(symbols, now_s),
-        Venue::Hyperliquid => hyperliquid::subscribe_messages(symbols),
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => Vec::new(),
-    }
+    (venue.spec().subscribe)(venue, symbols, first, now_s)
 }
 
 #[cfg(test)]

@@ -348,6 +348,52 @@ mod tests {
         assert_eq!(sym(Venue::BybitLinear).as_str(), "btcusdt");
     }
 
+    /// The subscribe and pong tables `plan` held, against each venue's `SPEC` pointers.
+    #[test]
+    fn spec_subscribe_and_pong_agree_with_the_tables_they_replaced() {
+        use crate::{bitfinex, bitget, bitmex, bybit, coinbase, deribit, gate, huobi};
+        use crate::{hyperliquid, kraken, okx};
+        let symbols = ["BTCUSDT", "ETHUSDT"];
+        for &venue in Venue::ALL {
+            for first in [true, false] {
+                let want = match venue {
+                    Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
+                        bybit::subscribe_messages(venue, &symbols)
+                    }
+                    Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
+                        okx::subscribe_messages(venue, &symbols)
+                    }
+                    Venue::Coinbase | Venue::CoinbaseAdvanced => {
+                        coinbase::subscribe_messages(venue, &symbols)
+                    }
+                    Venue::KrakenSpot | Venue::KrakenFutures => {
+                        kraken::subscribe_messages(venue, &symbols)
+                    }
+                    Venue::Bitmex => vec![bitmex::subscribe_message(&symbols)],
+                    Venue::Deribit => deribit::subscribe_messages(1, &symbols),
+                    Venue::Bitfinex => bitfinex::subscribe_messages(&symbols, first),
+                    Venue::Huobi | Venue::HuobiSwap => huobi::subscribe_messages(&symbols),
+                    Venue::Bitget | Venue::BitgetSpot => {
+                        bitget::subscribe_messages(venue, &symbols)
+                    }
+                    Venue::GateFutures => gate::subscribe_messages(&symbols, 1_700_000_000),
+                    Venue::Hyperliquid => hyperliquid::subscribe_messages(&symbols),
+                    Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => Vec::new(),
+                };
+                let got = (venue.spec().subscribe)(venue, &symbols, first, 1_700_000_000);
+                assert_eq!(got, want, "{venue}");
+                assert_eq!(got.is_empty(), venue.spec().streams_in_url, "{venue}");
+            }
+            let mut out = Vec::new();
+            let answered = venue.spec().pong.is_some_and(|pong| pong(7, &mut out));
+            let htx = matches!(venue, Venue::Huobi | Venue::HuobiSwap);
+            assert_eq!(answered, htx, "{venue}");
+            if htx {
+                assert_eq!(out, br#"{"pong":7}"#, "{venue}");
+            }
+        }
+    }
+
     #[test]
     fn market_ids_lead_back_to_their_venue() {
         // (venue, symbol as its frames carry it, the venue the id resolves to: prefixes shared

@@ -264,7 +264,14 @@ pub struct RestPace {
 /// own `SPEC` constant(s), and [`Venue::spec`] (in [`crate::registry`]) lists them once. The
 /// `match venue` tables that used to spread this over plan, registry, continuity and backfill
 /// read these fields instead.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The requests that subscribe one connection to `symbols` (`first`: the venue's first
+/// connection; `now_s`: the wall clock, for venues that stamp requests).
+pub type Subscribe = fn(venue: Venue, symbols: &[&str], first: bool, now_s: u64) -> Vec<String>;
+
+/// Writes the answer to a server's application ping `n` into `out`; false when it cannot.
+pub type WritePong = fn(n: u64, out: &mut Vec<u8>) -> bool;
+
+#[derive(Debug, Clone, Copy)]
 pub struct VenueSpec {
     /// The venue it describes.
     pub venue: Venue,
@@ -304,6 +311,14 @@ pub struct VenueSpec {
     pub rest_recent_only: bool,
     /// Our pacing of its REST host.
     pub rest_pace: RestPace,
+    /// Its subscribe requests (none where the URL subscribes, [`VenueSpec::streams_in_url`]).
+    pub subscribe: Subscribe,
+    /// Its answer to an application ping ([`Frame::Ping`]); `None`: it expects none.
+    pub pong: Option<WritePong>,
+}
+
+fn no_subscribe(_: Venue, _: &[&str], _: bool, _: u64) -> Vec<String> {
+    Vec::new()
 }
 
 impl VenueSpec {
@@ -330,6 +345,8 @@ impl VenueSpec {
                 per_sec: 1.0,
                 burst: 1.0,
             },
+            subscribe: no_subscribe,
+            pong: None,
         }
     }
 }

@@ -74,6 +74,7 @@ pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     max_symbols_per_conn: MAX_CHANNELS_PER_CONN / 2,
     max_msgs_per_sec: MAX_MSGS_PER_SEC,
     max_lifetime: Some(std::time::Duration::from_secs(24 * 3600)),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitget, "bitget", "BITGET")
 };
 
@@ -84,8 +85,19 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     max_symbols_per_conn: MAX_CHANNELS_PER_CONN / 2,
     max_msgs_per_sec: MAX_MSGS_PER_SEC,
     max_lifetime: Some(std::time::Duration::from_secs(24 * 3600)),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BitgetSpot, "bitget-spot", "BITGET")
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
 
 #[cfg(test)]
 mod tests {

@@ -101,6 +101,7 @@ pub const LINEAR_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     },
     rest_host: Some("https://api.bybit.com"),
     rest_recent_only: true,
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitLinear, "bybit-linear", "BYBIT")
 };
 
@@ -115,6 +116,7 @@ pub const INVERSE_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     },
     rest_host: Some("https://api.bybit.com"),
     rest_recent_only: true,
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitInverse, "bybit-inverse", "BYBIT")
 };
 
@@ -129,8 +131,19 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     },
     rest_host: Some("https://api.bybit.com"),
     rest_recent_only: true,
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitSpot, "bybit-spot", "BYBIT")
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
 
 #[cfg(test)]
 mod tests {

@@ -108,6 +108,7 @@ pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 5.0,
     },
     rest_host: Some("https://www.okx.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSpot, "okx-spot", "OKEX")
 };
 
@@ -122,6 +123,7 @@ pub const SWAP_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 5.0,
     },
     rest_host: Some("https://www.okx.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSwap, "okx-swap", "OKEX")
 };
 
@@ -136,8 +138,19 @@ pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
         burst: 5.0,
     },
     rest_host: Some("https://www.okx.com"),
+    subscribe: plan_subscribe,
     ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxFutures, "okx-futures", "OKEX")
 };
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
 
 #[cfg(test)]
 mod tests {
