@@ -181,9 +181,10 @@ impl StrategyPlan {
 
 /// How a configured pair is spelt in a venue's requests (Binance stream names are lower case).
 fn request_symbol(venue: Venue, pair: &str) -> String {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => pair.to_ascii_lowercase(),
-        _ => pair.to_owned(),
+    if venue.spec().upper_case_symbols {
+        pair.to_ascii_lowercase()
+    } else {
+        pair.to_owned()
     }
 }
 

@@ -348,6 +348,32 @@ fn millis_decimal_to_micros(ms: Decimal) -> Option<i64> {
     i64::try_from(micros).ok()
 }
 
+/// Bitfinex's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    decoder_per_connection: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_CHANNELS_PER_CONN - 1,
+    trade_ids: crate::venue::TradeIds::Monotonic,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0 / 60.0,
+        burst: 2.0,
+    },
+    rest_host: Some("https://api-pub.bitfinex.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitfinex, "bitfinex", "BITFINEX")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(symbols, first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

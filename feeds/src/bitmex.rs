@@ -249,6 +249,34 @@ fn liquidation(row: Val<'_, '_>, specs: &Specs, clock_us: i64) -> Result<Event, 
     })
 }
 
+/// Bitmex's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    // bitmex.com/blog/bitmex-closure (2026-07-23); gocryptotrader #2295, ccxt #29914.
+    perp: true,
+    closed: Some("BitMEX ceased operations on 2026-09-23 04:00 UTC (closure announced 2026-07-23)"),
+    decoder_per_connection: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_SYMBOLS_PER_CONN,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 0.4,
+        burst: 2.0,
+    },
+    rest_host: Some("https://www.bitmex.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitmex, "bitmex", "BITMEX")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    vec![subscribe_message(symbols)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,6 +220,47 @@ fn advanced_trade(trade: Val<'_, '_>) -> Result<Event, DecodeError> {
     Ok(event)
 }
 
+/// Coinbase's entry in the venue registry ([`crate::registry`]).
+pub const EXCHANGE_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    url: EXCHANGE_URL,
+    keepalive: EXCHANGE_KEEPALIVE,
+    max_symbols_per_conn: MAX_PRODUCTS_PER_CONN,
+    max_msgs_per_sec: MAX_MSGS_PER_SEC,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: false },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    rest_host: Some("https://api.exchange.coinbase.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Coinbase, "coinbase", "COINBASE")
+};
+
+/// CoinbaseAdvanced's entry in the venue registry ([`crate::registry`]).
+pub const ADVANCED_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    url: ADVANCED_URL,
+    keepalive: ADVANCED_KEEPALIVE,
+    max_symbols_per_conn: MAX_PRODUCTS_PER_CONN,
+    max_msgs_per_sec: MAX_MSGS_PER_SEC,
+    trade_ids: crate::venue::TradeIds::Monotonic,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(
+        crate::venue::Venue::CoinbaseAdvanced,
+        "coinbase-advanced",
+        "COINBASE",
+    )
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -234,6 +234,31 @@ fn base_qty(symbol: &Symbol, amount: Decimal, price: Decimal) -> Result<Decimal,
     }
 }
 
+/// Deribit's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Monotonic,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0,
+        burst: 10.0,
+    },
+    rest_host: Some("https://www.deribit.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Deribit, "deribit", "DERIBIT")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(1, symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

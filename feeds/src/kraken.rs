@@ -368,6 +368,45 @@ fn futures_base_qty(symbol: &Symbol, qty: Decimal, price: Decimal) -> Result<Dec
     }
 }
 
+/// KrakenSpot's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    url: SPOT_V2_URL,
+    keepalive: SPOT_KEEPALIVE,
+    max_symbols_per_conn: MAX_SYMBOLS_PER_CONN,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: false },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 1.0,
+        burst: 2.0,
+    },
+    rest_host: Some("https://api.kraken.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::KrakenSpot, "kraken", "KRAKEN")
+};
+
+/// KrakenFutures's entry in the venue registry ([`crate::registry`]).
+pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: FUTURES_URL,
+    keepalive: FUTURES_KEEPALIVE,
+    max_symbols_per_conn: MAX_SYMBOLS_PER_CONN,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(
+        crate::venue::Venue::KrakenFutures,
+        "kraken-futures",
+        "KRAKEN",
+    )
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

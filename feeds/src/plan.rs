@@ -5,8 +5,9 @@
 //! per-venue code besides [`pong`].
 
 use crate::venue::{Keepalive, Venue};
-use crate::{binance, bitfinex, bitget, bitmex, bybit, coinbase, deribit, gate, huobi};
-use crate::{hyperliquid, kraken, okx};
+use crate::{binance, bybit};
+#[cfg(test)]
+use crate::{bitfinex, deribit};
 use std::fmt;
 use std::time::Duration;
 
@@ -52,24 +53,7 @@ impl std::error::Error for PlanError {}
 
 /// The venue's production WebSocket URL (Binance: the host; the path carries the streams).
 pub fn default_url(venue: Venue) -> &'static str {
-    match venue {
-        Venue::BinanceSpot => binance::SPOT_BASE,
-        Venue::BinanceUsdm => binance::USDM_BASE,
-        Venue::BinanceCoinm => binance::COINM_BASE,
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => bybit::url(venue),
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => okx::PUBLIC_URL,
-        Venue::Coinbase => coinbase::EXCHANGE_URL,
-        Venue::CoinbaseAdvanced => coinbase::ADVANCED_URL,
-        Venue::KrakenSpot => kraken::SPOT_V2_URL,
-        Venue::KrakenFutures => kraken::FUTURES_URL,
-        Venue::Bitmex => bitmex::URL,
-        Venue::Deribit => deribit::URL,
-        Venue::Bitfinex => bitfinex::URL,
-        Venue::Huobi | Venue::HuobiSwap => huobi::url(venue),
-        Venue::Bitget | Venue::BitgetSpot => bitget::URL,
-        Venue::GateFutures => gate::URL,
-        Venue::Hyperliquid => hyperliquid::URL,
-    }
+    venue.spec().url
 }
 
 /// The URL to connect to: the venue's own, or `base` (a simulator, a proxy). A `base` with
@@ -86,7 +70,7 @@ pub fn url_for(venue: Venue, base: Option<&str>) -> Result<String, PlanError> {
     if rest.is_empty() || rest.starts_with('/') {
         return Err(PlanError::BadUrl(base.to_owned()));
     }
-    if rest.trim_end_matches('/').contains('/') || is_binance(venue) {
+    if rest.trim_end_matches('/').contains('/') || venue.spec().streams_in_url {
         return Ok(base.to_owned());
     }
     Ok(format!(
@@ -96,6 +80,7 @@ pub fn url_for(venue: Venue, base: Option<&str>) -> Result<String, PlanError> {
     ))
 }
 
+#[cfg(test)]
 fn is_binance(venue: Venue) -> bool {
     matches!(
         venue,
@@ -112,35 +97,12 @@ fn path_of(url: &str) -> &str {
 /// Instruments on one connection, per venue: the venue's documented limit, or ours where it
 /// documents none (so that one lost connection never loses every market).
 pub fn max_symbols_per_conn(venue: Venue) -> usize {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            binance::max_streams_per_conn(venue) / 2
-        }
-        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::MAX_PRODUCTS_PER_CONN,
-        Venue::KrakenSpot | Venue::KrakenFutures => kraken::MAX_SYMBOLS_PER_CONN,
-        Venue::Bitmex => bitmex::MAX_SYMBOLS_PER_CONN,
-        // One channel per symbol, plus `liq:global` on the first connection.
-        Venue::Bitfinex => bitfinex::MAX_CHANNELS_PER_CONN - 1,
-        Venue::Huobi | Venue::HuobiSwap => huobi::MAX_TOPICS_PER_CONN,
-        // Trades and ticker per futures symbol.
-        Venue::Bitget | Venue::BitgetSpot => bitget::MAX_CHANNELS_PER_CONN / 2,
-        Venue::Hyperliquid => 100,
-        // Bybit is also split by its argument-length rule in `plan`; OKX, Deribit and Gate
-        // document no count.
-        _ => 100,
-    }
+    venue.spec().max_symbols_per_conn
 }
 
 /// Least time between two requests we send on one connection.
 fn send_gap(venue: Venue) -> Duration {
-    let per_sec = match venue {
-        Venue::BinanceSpot => binance::MAX_MSGS_PER_SEC_SPOT,
-        Venue::BinanceUsdm | Venue::BinanceCoinm => binance::MAX_MSGS_PER_SEC_USDM,
-        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::MAX_MSGS_PER_SEC,
-        Venue::Bitget | Venue::BitgetSpot => bitget::MAX_MSGS_PER_SEC,
-        Venue::Hyperliquid => 10,
-        _ => 20,
-    };
+    let per_sec = venue.spec().max_msgs_per_sec;
     // One request fewer than the limit allows, so a ping in the same second still fits.
     Duration::from_millis(1000 / u64::from(per_sec.saturating_sub(1).max(1)))
 }
@@ -149,34 +111,12 @@ fn send_gap(venue: Venue) -> Duration {
 /// (Binance: 24 h; Bitget: "forced disconnect every 24 h"). A feed opens a replacement before
 /// this runs out.
 pub fn max_lifetime(venue: Venue) -> Option<Duration> {
-    match venue {
-        Venue::BinanceSpot
-        | Venue::BinanceUsdm
-        | Venue::BinanceCoinm
-        | Venue::BitgetSpot
-        | Venue::Bitget => Some(Duration::from_secs(24 * 3600)),
-        _ => None,
-    }
+    venue.spec().max_lifetime
 }
 
 /// The keepalive of `venue` (its module's `KEEPALIVE`).
 pub fn ping(venue: Venue) -> Keepalive {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => binance::KEEPALIVE,
-        Venue::Huobi | Venue::HuobiSwap => huobi::KEEPALIVE,
-        Venue::Deribit => deribit::KEEPALIVE,
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => bybit::KEEPALIVE,
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => okx::KEEPALIVE,
-        Venue::Bitget | Venue::BitgetSpot => bitget::KEEPALIVE,
-        Venue::Hyperliquid => hyperliquid::KEEPALIVE,
-        Venue::GateFutures => gate::KEEPALIVE,
-        Venue::Coinbase => coinbase::EXCHANGE_KEEPALIVE,
-        Venue::CoinbaseAdvanced => coinbase::ADVANCED_KEEPALIVE,
-        Venue::KrakenSpot => kraken::SPOT_KEEPALIVE,
-        Venue::KrakenFutures => kraken::FUTURES_KEEPALIVE,
-        Venue::Bitmex => bitmex::KEEPALIVE,
-        Venue::Bitfinex => bitfinex::KEEPALIVE,
-    }
+    venue.spec().keepalive
 }
 
 /// The answer to a server's application ping `n` ([`crate::Frame::Ping`]): HTX only.
@@ -188,12 +128,8 @@ pub fn pong(venue: Venue, n: u64) -> Option<String> {
 /// [`pong`] written into `out` (cleared first) without allocating once `out` has room;
 /// false when the venue expects no answer.
 pub fn write_pong(venue: Venue, n: u64, out: &mut Vec<u8>) -> bool {
-    use std::io::Write as _;
     out.clear();
-    match venue {
-        Venue::Huobi | Venue::HuobiSwap => write!(out, "{}", huobi::Pong(n)).is_ok(),
-        _ => false,
-    }
+    venue.spec().pong.is_some_and(|pong| pong(n, out))
 }
 
 /// The connections for `symbols` on `venue`, at `base` (see [`url_for`]) or the venue's own
@@ -248,24 +184,7 @@ pub fn plan(
 /// The requests that subscribe one connection of a non-Binance venue to `symbols`; `first`
 /// is the venue's first connection (Bitfinex's global liquidation feed goes there).
 fn subscribe_messages(venue: Venue, symbols: &[&str], first: bool, now_s: u64) -> Vec<String> {
-    match venue {
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => {
-            bybit::subscribe_messages(venue, symbols)
-        }
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
-            okx::subscribe_messages(venue, symbols)
-        }
-        Venue::Coinbase | Venue::CoinbaseAdvanced => coinbase::subscribe_messages(venue, symbols),
-        Venue::KrakenSpot | Venue::KrakenFutures => kraken::subscribe_messages(venue, symbols),
-        Venue::Bitmex => vec![bitmex::subscribe_message(symbols)],
-        Venue::Deribit => deribit::subscribe_messages(1, symbols),
-        Venue::Bitfinex => bitfinex::subscribe_messages(symbols, first),
-        Venue::Huobi | Venue::HuobiSwap => huobi::subscribe_messages(symbols),
-        Venue::Bitget | Venue::BitgetSpot => bitget::subscribe_messages(venue, symbols),
-        Venue::GateFutures => gate::subscribe_messages(symbols, now_s),
-        Venue::Hyperliquid => hyperliquid::subscribe_messages(symbols),
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => Vec::new(),
-    }
+    (venue.spec().subscribe)(venue, symbols, first, now_s)
 }
 
 #[cfg(test)]

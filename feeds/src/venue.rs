@@ -104,98 +104,6 @@ impl Venue {
         Venue::GateFutures,
         Venue::Hyperliquid,
     ];
-
-    /// The name used on the command line, in config files, in tapes and in logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Venue::BinanceSpot => "binance",
-            Venue::BinanceUsdm => "binance-usdm",
-            Venue::BinanceCoinm => "binance-coinm",
-            Venue::BybitLinear => "bybit-linear",
-            Venue::BybitInverse => "bybit-inverse",
-            Venue::BybitSpot => "bybit-spot",
-            Venue::OkxSpot => "okx-spot",
-            Venue::OkxSwap => "okx-swap",
-            Venue::OkxFutures => "okx-futures",
-            Venue::Coinbase => "coinbase",
-            Venue::CoinbaseAdvanced => "coinbase-advanced",
-            Venue::KrakenSpot => "kraken",
-            Venue::KrakenFutures => "kraken-futures",
-            Venue::Bitmex => "bitmex",
-            Venue::Deribit => "deribit",
-            Venue::Bitfinex => "bitfinex",
-            Venue::Huobi => "huobi",
-            Venue::HuobiSwap => "huobi-swap",
-            Venue::Bitget => "bitget",
-            Venue::BitgetSpot => "bitget-spot",
-            Venue::GateFutures => "gate-futures",
-            Venue::Hyperliquid => "hyperliquid",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Venue> {
-        Venue::ALL.iter().copied().find(|v| v.name() == name)
-    }
-
-    /// `Some(why)` for a venue that no longer operates: live feeds refuse it (a dead host
-    /// would only be reconnected to forever), while its decoder and REST parser stay for
-    /// `decode`, `replay` and `import` of old captures. The one place closures are recorded
-    /// (docs/VENUES.md has the sources).
-    pub fn closed(self) -> Option<&'static str> {
-        match self {
-            // bitmex.com/blog/bitmex-closure (2026-07-23); gocryptotrader #2295, ccxt #29914.
-            Venue::Bitmex => Some(
-                "BitMEX ceased operations on 2026-09-23 04:00 UTC (closure announced 2026-07-23)",
-            ),
-            _ => None,
-        }
-    }
-
-    /// The exchange prefix of market ids, as aggr-server writes it (`BINANCE_FUTURES`).
-    pub fn exchange(self) -> &'static str {
-        match self {
-            Venue::BinanceSpot => "BINANCE",
-            Venue::BinanceUsdm | Venue::BinanceCoinm => "BINANCE_FUTURES",
-            Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => "BYBIT",
-            Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => "OKEX",
-            Venue::Coinbase | Venue::CoinbaseAdvanced => "COINBASE",
-            Venue::KrakenSpot | Venue::KrakenFutures => "KRAKEN",
-            Venue::Bitmex => "BITMEX",
-            Venue::Deribit => "DERIBIT",
-            Venue::Bitfinex => "BITFINEX",
-            Venue::Huobi | Venue::HuobiSwap => "HUOBI",
-            Venue::Bitget | Venue::BitgetSpot => "BITGET",
-            Venue::GateFutures => "GATEIO",
-            Venue::Hyperliquid => "HYPERLIQUID",
-        }
-    }
-
-    /// Whether the venue's markets are perpetual futures (true) or spot (false).
-    /// Prefer [`Venue::market_kind`], which also knows dated futures and mixed venues.
-    pub fn is_perp(self) -> bool {
-        matches!(
-            self,
-            Venue::BinanceUsdm
-                | Venue::BinanceCoinm
-                | Venue::BybitLinear
-                | Venue::BybitInverse
-                | Venue::OkxSwap
-                | Venue::KrakenFutures
-                | Venue::Bitmex
-                | Venue::Deribit
-                | Venue::HuobiSwap
-                | Venue::Bitget
-                | Venue::GateFutures
-                | Venue::Hyperliquid
-        )
-    }
-
-    /// Whether this venue's decoder keeps per-connection state, so that each connection needs
-    /// a decoder of its own: Bitfinex (channel ids are per connection) and BitMEX (the clock
-    /// that stamps liquidations, which carry no time).
-    pub fn decoder_per_connection(self) -> bool {
-        matches!(self, Venue::Bitfinex | Venue::Bitmex)
-    }
 }
 
 impl fmt::Display for Venue {
@@ -326,6 +234,120 @@ impl Keepalive {
     /// Whether the client sends anything on its own.
     pub const fn client_pings(self) -> bool {
         !self.every.is_zero() && (self.text.is_some() || self.ws_ping)
+    }
+}
+
+/// How a venue's trade ids behave (reference/exchanges.md, "id usable for gap detection"); read
+/// by the engine's continuity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradeIds {
+    /// Per market, every trade takes the next id; `per_fill`: ids count fills (a REST aggregate
+    /// covers `trade_id - fills + 1 ..= trade_id`), else one id per event.
+    Contiguous { per_fill: bool },
+    /// Ids grow but skip: duplicates by id, gaps only by reconnect windows.
+    Monotonic,
+    /// No usable id.
+    None,
+}
+
+/// Our request pacing for a venue's REST host (a token bucket well under its published public
+/// limit; the venue module's `SPEC` cites the limit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestPace {
+    /// Requests per second, sustained.
+    pub per_sec: f64,
+    /// Requests that may go back to back after an idle spell.
+    pub burst: f64,
+}
+
+/// Everything the crates above know about one venue as data: each venue module declares its
+/// own `SPEC` constant(s), and [`Venue::spec`] (in [`crate::registry`]) lists them once. The
+/// `match venue` tables that used to spread this over plan, registry, continuity and backfill
+/// read these fields instead.
+/// The requests that subscribe one connection to `symbols` (`first`: the venue's first
+/// connection; `now_s`: the wall clock, for venues that stamp requests).
+pub type Subscribe = fn(venue: Venue, symbols: &[&str], first: bool, now_s: u64) -> Vec<String>;
+
+/// Writes the answer to a server's application ping `n` into `out`; false when it cannot.
+pub type WritePong = fn(n: u64, out: &mut Vec<u8>) -> bool;
+
+#[derive(Debug, Clone, Copy)]
+pub struct VenueSpec {
+    /// The venue it describes.
+    pub venue: Venue,
+    /// The name used on the command line, in config files, in tapes and in logs.
+    pub name: &'static str,
+    /// The exchange prefix of market ids, as aggr-server writes it (`BINANCE_FUTURES`).
+    pub exchange: &'static str,
+    /// Its markets are perpetual futures (dated futures and mixed venues are decided per
+    /// instrument by [`Venue::market_kind`]).
+    pub perp: bool,
+    /// `Some(why)` when the venue no longer operates.
+    pub closed: Option<&'static str>,
+    /// The decoder keeps per-connection state (one decoder per connection).
+    pub decoder_per_connection: bool,
+    /// Requests name a configured pair in lower case and frames answer in upper case
+    /// (Binance stream names: `btcusdt` → `BTCUSDT`); elsewhere both spell it as configured.
+    pub upper_case_symbols: bool,
+    /// The URL's path carries the subscription (Binance combined streams), so a URL override
+    /// is taken as it is.
+    pub streams_in_url: bool,
+    /// Production WebSocket URL (Binance: the host; the path carries the streams).
+    pub url: &'static str,
+    /// How connections are kept alive.
+    pub keepalive: Keepalive,
+    /// Instruments on one connection (the venue's limit, or ours where it documents none).
+    pub max_symbols_per_conn: usize,
+    /// Requests per second one connection may send.
+    pub max_msgs_per_sec: u32,
+    /// How long the venue keeps one connection before closing it itself.
+    pub max_lifetime: Option<Duration>,
+    /// What its trade ids allow.
+    pub trade_ids: TradeIds,
+    /// Its public REST trade-history host (`https://…`, no trailing slash); `None`: no
+    /// REST backfill here.
+    pub rest_host: Option<&'static str>,
+    /// Its REST history serves only recent trades (an older window is out of reach).
+    pub rest_recent_only: bool,
+    /// Our pacing of its REST host.
+    pub rest_pace: RestPace,
+    /// Its subscribe requests (none where the URL subscribes, [`VenueSpec::streams_in_url`]).
+    pub subscribe: Subscribe,
+    /// Its answer to an application ping ([`Frame::Ping`]); `None`: it expects none.
+    pub pong: Option<WritePong>,
+}
+
+fn no_subscribe(_: Venue, _: &[&str], _: bool, _: u64) -> Vec<String> {
+    Vec::new()
+}
+
+impl VenueSpec {
+    /// The defaults of a venue that documents nothing: override what it does document.
+    pub const fn new(venue: Venue, name: &'static str, exchange: &'static str) -> VenueSpec {
+        VenueSpec {
+            venue,
+            name,
+            exchange,
+            perp: false,
+            closed: None,
+            decoder_per_connection: false,
+            upper_case_symbols: false,
+            streams_in_url: false,
+            url: "",
+            keepalive: Keepalive::NONE,
+            max_symbols_per_conn: 100,
+            max_msgs_per_sec: 20,
+            max_lifetime: None,
+            trade_ids: TradeIds::None,
+            rest_host: None,
+            rest_recent_only: false,
+            rest_pace: RestPace {
+                per_sec: 1.0,
+                burst: 1.0,
+            },
+            subscribe: no_subscribe,
+            pong: None,
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 
 use crate::market::{MarketIdx, MarketTable, Tick};
 use crate::recovery::{BackfillJob, DoneWhy};
+use feeds::registry::TradeIds;
 use feeds::{EventKind, Venue};
 
 /// `2026-11-24T04:12:00.123456Z` for a time in µs since the epoch.
@@ -83,18 +84,13 @@ pub enum IdModel {
 
 /// How `venue`'s trade ids behave (reference/exchanges.md, "id usable for gap detection").
 pub fn id_model(venue: Venue) -> IdModel {
-    match venue {
-        // Spot follows `@trade` ids `t`: a live trade is one id, a REST aggregate (`trade_id`
-        // = `l`, `fills` = `l − f + 1`) the ids `f..=l`. USDⓈ-M and COIN-M follow `@aggTrade`
-        // ids `a`, one per event live and over REST, whatever its fill count.
-        Venue::BinanceSpot => IdModel::Contiguous { per_fill: true },
-        Venue::BinanceUsdm | Venue::BinanceCoinm => IdModel::Contiguous { per_fill: false },
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => {
-            IdModel::Contiguous { per_fill: true }
-        }
-        Venue::KrakenSpot | Venue::Coinbase => IdModel::Contiguous { per_fill: false },
-        Venue::Deribit | Venue::Bitfinex | Venue::CoinbaseAdvanced => IdModel::Monotonic,
-        _ => IdModel::None,
+    // The venue's `SPEC` says it. Binance spot follows `@trade` ids `t`: a live trade is one
+    // id, a REST aggregate (`trade_id` = `l`, `fills` = `l − f + 1`) the ids `f..=l`. USDⓈ-M
+    // and COIN-M follow `@aggTrade` ids `a`, one per event live and over REST.
+    match venue.spec().trade_ids {
+        TradeIds::Contiguous { per_fill } => IdModel::Contiguous { per_fill },
+        TradeIds::Monotonic => IdModel::Monotonic,
+        TradeIds::None => IdModel::None,
     }
 }
 

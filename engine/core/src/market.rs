@@ -255,12 +255,7 @@ impl Tick {
 /// The symbol a venue's frames carry for a configured pair (`btcusdt` → `BTCUSDT` on Binance;
 /// other venues' frames spell instruments as their requests do).
 pub fn frame_symbol(venue: Venue, pair: &str) -> Option<Symbol> {
-    match venue {
-        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BinanceCoinm => {
-            Symbol::new(pair.to_ascii_uppercase().as_bytes())
-        }
-        _ => Symbol::new(pair.as_bytes()),
-    }
+    venue.frame_symbol(pair)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Per-host request pacing: a token bucket per venue REST host, set well under each venue's
-//! published public limit, plus the "do not call before" time a rate-limit answer orders.
+//! published public limit (the rates live in each venue's `feeds` `SPEC`, `rest_pace`), plus the "do not call before" time a rate-limit answer orders.
 //!
 //! Limits (public, per IP) and what we use:
 //! - `api.binance.com`: 6000 request weight per minute (`exchangeInfo` `REQUEST_WEIGHT`),
@@ -30,18 +30,7 @@ pub struct RateLimit {
 
 /// Our pacing for `venue`'s REST host (see the module docs for the sources).
 pub fn rate_limit(venue: Venue) -> RateLimit {
-    let (per_sec, burst) = match venue {
-        Venue::BinanceSpot => (5.0, 5.0),
-        Venue::BinanceUsdm | Venue::BinanceCoinm => (1.0, 3.0),
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => (10.0, 10.0),
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => (5.0, 5.0),
-        Venue::Coinbase => (5.0, 5.0),
-        Venue::KrakenSpot => (1.0, 2.0),
-        Venue::Bitmex => (0.4, 2.0),
-        Venue::Deribit => (10.0, 10.0),
-        Venue::Bitfinex => (10.0 / 60.0, 2.0),
-        _ => (1.0, 1.0),
-    };
+    let feeds::registry::RestPace { per_sec, burst } = venue.spec().rest_pace;
     RateLimit { per_sec, burst }
 }
 

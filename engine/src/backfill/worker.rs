@@ -527,8 +527,5 @@ impl Worker {
 
 /// Venues whose endpoint serves only recent trades: an uncovered window start is `TooOld`.
 fn venue_recent_only(venue: Venue) -> bool {
-    matches!(
-        venue,
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot
-    )
+    venue.spec().rest_recent_only
 }

@@ -99,36 +99,7 @@ pub fn resolve(
 /// SPOT/PERP/FUTURE of a stored market id (`EXCHANGE:pair`), by the rules of seed-compat.md;
 /// `None` for an exchange this engine does not know (never a silent default).
 pub fn classify_market_id(id: &str) -> Option<MarketKind> {
-    let (exchange, pair) = id.split_once(':')?;
-    let venue = feeds::Venue::ALL
-        .iter()
-        .copied()
-        .filter(|v| v.exchange() == exchange)
-        .find(|v| {
-            // Venues sharing a prefix: pick the one whose id spelling matches.
-            match exchange {
-                "BYBIT" => pair.ends_with("-SPOT") == (*v == feeds::Venue::BybitSpot),
-                "BITGET" => pair.ends_with("-SPOT") == (*v == feeds::Venue::BitgetSpot),
-                // HTX spot pairs are lower case without a dash (`btcusdt`), swaps `BTC-USDT`.
-                "HUOBI" => pair.contains('-') == (*v == feeds::Venue::HuobiSwap),
-                "OKEX" => {
-                    let dated = pair
-                        .rsplit('-')
-                        .next()
-                        .is_some_and(|s| s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()));
-                    match v {
-                        feeds::Venue::OkxSwap => pair.ends_with("-SWAP"),
-                        feeds::Venue::OkxFutures => dated,
-                        _ => !pair.ends_with("-SWAP") && !dated,
-                    }
-                }
-                "KRAKEN" => {
-                    (pair.starts_with("PI_") || pair.starts_with("PF_"))
-                        == (*v == feeds::Venue::KrakenFutures)
-                }
-                _ => true,
-            }
-        })?;
+    let (venue, pair) = feeds::Venue::of_market_id(id)?;
     let symbol = feeds::Symbol::new(pair.trim_end_matches("-SPOT").as_bytes())?;
     Some(venue.market_kind(&symbol))
 }

@@ -66,6 +66,39 @@ pub fn subscribe_messages(venue: Venue, symbols: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Bitget's entry in the venue registry ([`crate::registry`]).
+pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_CHANNELS_PER_CONN / 2,
+    max_msgs_per_sec: MAX_MSGS_PER_SEC,
+    max_lifetime: Some(std::time::Duration::from_secs(24 * 3600)),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Bitget, "bitget", "BITGET")
+};
+
+/// BitgetSpot's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_CHANNELS_PER_CONN / 2,
+    max_msgs_per_sec: MAX_MSGS_PER_SEC,
+    max_lifetime: Some(std::time::Duration::from_secs(24 * 3600)),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::BitgetSpot, "bitget-spot", "BITGET")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

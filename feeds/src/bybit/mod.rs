@@ -90,6 +90,61 @@ pub fn subscribe_messages(venue: Venue, symbols: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// BybitLinear's entry in the venue registry ([`crate::registry`]).
+pub const LINEAR_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: LINEAR_URL,
+    keepalive: KEEPALIVE,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0,
+        burst: 10.0,
+    },
+    rest_host: Some("https://api.bybit.com"),
+    rest_recent_only: true,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitLinear, "bybit-linear", "BYBIT")
+};
+
+/// BybitInverse's entry in the venue registry ([`crate::registry`]).
+pub const INVERSE_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: INVERSE_URL,
+    keepalive: KEEPALIVE,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0,
+        burst: 10.0,
+    },
+    rest_host: Some("https://api.bybit.com"),
+    rest_recent_only: true,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitInverse, "bybit-inverse", "BYBIT")
+};
+
+/// BybitSpot's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: false,
+    url: SPOT_URL,
+    keepalive: KEEPALIVE,
+    rest_pace: crate::venue::RestPace {
+        per_sec: 10.0,
+        burst: 10.0,
+    },
+    rest_host: Some("https://api.bybit.com"),
+    rest_recent_only: true,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::BybitSpot, "bybit-spot", "BYBIT")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

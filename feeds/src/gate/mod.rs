@@ -63,6 +63,25 @@ pub fn subscribe_messages(contracts: &[&str], now_s: u64) -> Vec<String> {
         .collect()
 }
 
+/// GateFutures's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::GateFutures, "gate-futures", "GATEIO")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(symbols, now_s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

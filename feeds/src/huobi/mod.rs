@@ -70,6 +70,43 @@ pub fn subscribe_messages(symbols: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Huobi's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    url: SPOT_URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_TOPICS_PER_CONN,
+    subscribe: plan_subscribe,
+    pong: Some(write_pong),
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::Huobi, "huobi", "HUOBI")
+};
+
+/// HuobiSwap's entry in the venue registry ([`crate::registry`]).
+pub const SWAP_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: SWAP_URL,
+    keepalive: KEEPALIVE,
+    max_symbols_per_conn: MAX_TOPICS_PER_CONN,
+    subscribe: plan_subscribe,
+    pong: Some(write_pong),
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::HuobiSwap, "huobi-swap", "HUOBI")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(symbols)
+}
+
+/// [`crate::venue::VenueSpec::pong`]: `{"pong":n}` into `out`.
+fn write_pong(n: u64, out: &mut Vec<u8>) -> bool {
+    use std::io::Write as _;
+    write!(out, "{}", Pong(n)).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,6 +136,30 @@ fn trades(data: Option<Val<'_, '_>>, emit: &mut dyn FnMut(Event)) -> Result<u32,
     )
 }
 
+/// Hyperliquid's entry in the venue registry ([`crate::registry`]).
+pub const SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: URL,
+    keepalive: KEEPALIVE,
+    max_msgs_per_sec: 10,
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(
+        crate::venue::Venue::Hyperliquid,
+        "hyperliquid",
+        "HYPERLIQUID",
+    )
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    _venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,6 +97,61 @@ pub fn subscribe_messages(venue: Venue, symbols: &[&str]) -> Vec<String> {
     out
 }
 
+/// OkxSpot's entry in the venue registry ([`crate::registry`]).
+pub const SPOT_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: false,
+    url: PUBLIC_URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: true },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    rest_host: Some("https://www.okx.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSpot, "okx-spot", "OKEX")
+};
+
+/// OkxSwap's entry in the venue registry ([`crate::registry`]).
+pub const SWAP_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: true,
+    url: PUBLIC_URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: true },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    rest_host: Some("https://www.okx.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxSwap, "okx-swap", "OKEX")
+};
+
+/// OkxFutures's entry in the venue registry ([`crate::registry`]).
+pub const FUTURES_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
+    perp: false,
+    url: PUBLIC_URL,
+    keepalive: KEEPALIVE,
+    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: true },
+    rest_pace: crate::venue::RestPace {
+        per_sec: 5.0,
+        burst: 5.0,
+    },
+    rest_host: Some("https://www.okx.com"),
+    subscribe: plan_subscribe,
+    ..crate::venue::VenueSpec::new(crate::venue::Venue::OkxFutures, "okx-futures", "OKEX")
+};
+
+/// [`crate::venue::VenueSpec::subscribe`] of this module's venues.
+fn plan_subscribe(
+    venue: crate::venue::Venue,
+    symbols: &[&str],
+    _first: bool,
+    _now_s: u64,
+) -> Vec<String> {
+    subscribe_messages(venue, symbols)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,38 +108,16 @@ pub fn supported(venue: Venue) -> bool {
 
 /// The venue's public REST host (`https://…`, no trailing slash).
 pub fn default_host(venue: Venue) -> Option<&'static str> {
-    Some(match venue {
-        Venue::BinanceSpot => "https://api.binance.com",
-        Venue::BinanceUsdm => "https://fapi.binance.com",
-        Venue::BinanceCoinm => "https://dapi.binance.com",
-        Venue::BybitLinear | Venue::BybitInverse | Venue::BybitSpot => "https://api.bybit.com",
-        Venue::OkxSpot | Venue::OkxSwap | Venue::OkxFutures => "https://www.okx.com",
-        Venue::Coinbase => "https://api.exchange.coinbase.com",
-        Venue::KrakenSpot => "https://api.kraken.com",
-        Venue::Bitmex => "https://www.bitmex.com",
-        Venue::Deribit => "https://www.deribit.com",
-        Venue::Bitfinex => "https://api-pub.bitfinex.com",
-        _ => return None,
-    })
+    venue.spec().rest_host
 }
 
 /// Whether the venue's trade ids (as the WS decoders set `Event::trade_id`) grow with time
 /// within a market, so that a gap's bounding ids can filter recovered trades. Bybit (UUIDs)
 /// and BitMEX (no ids) have none.
 pub fn ids_monotonic(venue: Venue) -> bool {
-    matches!(
-        venue,
-        Venue::BinanceSpot
-            | Venue::BinanceUsdm
-            | Venue::BinanceCoinm
-            | Venue::OkxSpot
-            | Venue::OkxSwap
-            | Venue::OkxFutures
-            | Venue::Coinbase
-            | Venue::KrakenSpot
-            | Venue::Deribit
-            | Venue::Bitfinex
-    )
+    // Among the venues with REST history, every id model but `None` grows with time.
+    let spec = venue.spec();
+    spec.rest_host.is_some() && spec.trade_ids != crate::venue::TradeIds::None
 }
 
 /// The venue trade ids `first..=last` a recovered event stands for, on venues with
