@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask test`: installs what the tests need when it is missing (Redis, InfluxDB 1.x,
 //!   Chromium, python3 with the Prometheus client and venv/pip; through apt-get, as root) and
-//!   runs `cargo test --workspace --release`.
+//!   runs `cargo test --workspace --profile ci` (release optimisations without LTO or debug info,
+//!   so the test binaries build and link faster than with `--release`).
 //! - `cargo xtask ci`: fmt, clippy, shellcheck, the loom models, the bounded decoder fuzzing
 //!   (when a nightly toolchain is installed), the module-cycle check, then `test`.
 //! - `cargo xtask modules`: the module-cycle check alone.
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 test     install what the tests need when missing, then cargo test --workspace --release\n  \
+                 test     install what the tests need when missing, then cargo test --workspace --profile ci\n  \
                  ci       fmt, clippy, shellcheck, loom, bounded fuzz, module cycles, then test\n  \
                  modules  print module cycles (top-level modules of each crate)"
             );
@@ -224,7 +225,7 @@ fn ensure(root: &Path, needs: &[Need]) -> Result {
 /// `cargo xtask test`.
 fn test(root: &Path) -> Result {
     ensure(root, TEST_NEEDS)?;
-    step(root, &[], &cargo(), &["test", "--workspace", "--release"])
+    step(root, &[], &cargo(), &["test", "--workspace", "--profile", "ci"])
 }
 
 /// `cargo xtask ci`.
