@@ -225,7 +225,12 @@ fn ensure(root: &Path, needs: &[Need]) -> Result {
 /// `cargo xtask test`.
 fn test(root: &Path) -> Result {
     ensure(root, TEST_NEEDS)?;
-    step(root, &[], &cargo(), &["test", "--workspace", "--profile", "ci"])
+    step(
+        root,
+        &[],
+        &cargo(),
+        &["test", "--workspace", "--profile", "ci"],
+    )
 }
 
 /// `cargo xtask ci`.
