@@ -1,7 +1,7 @@
 //! The open-interest series: store round trip, damaged files refused with errors that name
 //! them, and replay of venue frames into the exact per-second series (the frames of feeds'
-//! fixtures, written from the venues' docs; the recorded ones in `../shared/reference/vectors`
-//! in an optional conformance test).
+//! fixtures, written from the venues' docs; recorded ones in the optional test of
+//! `conformance/oi.rs`).
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -294,24 +294,8 @@ fn replay_of_venue_frames_stores_the_exact_series() {
     });
 }
 
-/// Optional: the recorded frames of `../shared/reference/vectors`, when present.
-#[test]
-fn replay_of_recorded_frames_conformance() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/vectors");
-    if !dir.is_dir() {
-        println!("SKIPPED: ../shared/reference/vectors not found (optional conformance test)");
-        return;
-    }
-    replay_stores_the_exact_series(&OiFrames {
-        dir,
-        okx_oi: "22161.1301000000309",
-        okx_ts_ms: 1_743_041_250_440,
-        bitget_market: "BITGET:BTCUSDT",
-        bitget_oi: "31911.3455999999605",
-        bitget_mark: 83692.3,
-        bitget_ts_ms: 1_790_358_794_983,
-    });
-}
+#[path = "conformance/oi.rs"]
+mod conformance;
 
 fn replay_stores_the_exact_series(v: &OiFrames) {
     let okx = vector_line(&v.dir, "okx.jsonl", 10);

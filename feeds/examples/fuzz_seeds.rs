@@ -9,9 +9,7 @@ use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Fixture files (`tests/fixtures/NAME.jsonl`) and the venue of their frames. The recorded
-/// vectors of the same names in `../shared/reference/vectors`, when that folder is beside the
-/// workspace, are seeds too.
+/// Fixture files (`tests/fixtures/NAME.jsonl`) and the venue of their frames.
 const FILES: &[(&str, Venue)] = &[
     ("binance_spot", Venue::BinanceSpot),
     ("binance_usdm", Venue::BinanceUsdm),
@@ -37,22 +35,10 @@ const FILES: &[(&str, Venue)] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::args().nth(1).ok_or("usage: fuzz_seeds OUT_DIR")?);
     std::fs::create_dir_all(&out)?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![("fixture", root.join("tests/fixtures"))];
-    let shared = root.join("../../shared/reference/vectors");
-    if shared.is_dir() {
-        dirs.push(("recorded", shared));
-    } else {
-        println!("../shared/reference/vectors not found: seeds from the fixtures only");
-    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut written = 0;
-    for ((name, venue), (origin, dir)) in
-        FILES.iter().flat_map(|f| dirs.iter().map(move |d| (f, d)))
-    {
-        let path = dir.join(format!("{name}.jsonl"));
-        if *origin == "recorded" && !path.is_file() {
-            continue;
-        }
+    for (name, venue) in FILES {
+        let path = fixtures.join(format!("{name}.jsonl"));
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let index = Venue::ALL
@@ -71,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut seed = vec![tag];
                 seed.extend_from_slice(frame);
                 std::fs::write(
-                    out.join(format!("{}-{origin}-{name}-{}-{k}", venue.name(), n + 1)),
+                    out.join(format!("{}-{name}-{}-{k}", venue.name(), n + 1)),
                     seed,
                 )?;
                 written += 1;

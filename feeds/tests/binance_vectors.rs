@@ -2,8 +2,8 @@
 //! (differential), and against hostile input (truncations, odd numbers).
 //!
 //! Fixtures live in `tests/fixtures/` (written from Binance's docs): `NAME.jsonl` holds raw
-//! frames, `NAME.expected.json` what each line must produce. The recorded vectors in
-//! `../shared/reference/vectors/` beside the workspace feed an optional conformance test.
+//! frames, `NAME.expected.json` what each line must produce. Recorded vectors, when present,
+//! feed the optional test in `conformance/binance_vectors.rs`.
 
 use feeds::binance::Decoder;
 use feeds::{Decimal, Decode, DecodeError, Event, EventKind, Frame, Side, Symbol, Venue};
@@ -173,23 +173,8 @@ fn usdm_vectors() {
     check_all("binance_usdm");
 }
 
-/// Optional: the recorded vectors in `../shared/reference/vectors`, when present: every line
-/// against its expectation and through the differential reference.
-#[test]
-fn shared_vectors_conformance() {
-    let Some(dir) = support::shared_vectors() else {
-        return;
-    };
-    for (file, venue) in [
-        ("binance_spot", Venue::BinanceSpot),
-        ("binance_usdm", Venue::BinanceUsdm),
-    ] {
-        check_all_in(&dir, file);
-        for line in &load_in(&dir, file).0 {
-            differential(venue, line);
-        }
-    }
-}
+#[path = "conformance/binance_vectors.rs"]
+mod conformance;
 
 #[test]
 fn spot_combined_trade_is_a_taker_sell() {

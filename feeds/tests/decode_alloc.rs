@@ -160,7 +160,7 @@ fn counter_sees_allocations_inside_decode() {
     assert!(allocations > 0);
 }
 
-/// Raw lines of a vector file (a docs-built fixture or a shared recording).
+/// Raw lines of a vector file (a docs-built fixture or a recording).
 fn vector_lines(p: &std::path::Path) -> Vec<Vec<u8>> {
     std::fs::read_to_string(p)
         .unwrap_or_else(|e| panic!("cannot read {} ({e})", p.display()))
@@ -171,7 +171,7 @@ fn vector_lines(p: &std::path::Path) -> Vec<Vec<u8>> {
 
 /// Per venue: every line of its vectors (acks, errors, snapshots, malformed lines, …) and
 /// 200 distinct generated trade frames. The files of venues with recordings are read from
-/// `recorded` (this crate's fixtures, or `../shared/reference/vectors`); Kraken Futures and
+/// `recorded` (this crate's fixtures, or the recordings of `conformance/decode_alloc.rs`); Kraken Futures and
 /// COIN-M always from the fixtures.
 fn other_venue_frames(recorded: &std::path::Path) -> Vec<(Venue, Vec<Vec<u8>>)> {
     let fixtures = support::fixtures();
@@ -257,13 +257,8 @@ fn other_venues_steady_state_does_not_allocate() {
     steady_state_allocates_nothing(other_venue_frames(&support::fixtures()));
 }
 
-/// Optional: the same with the recorded vectors of `../shared/reference/vectors`, when present.
-#[test]
-fn other_venues_on_shared_vectors_do_not_allocate() {
-    if let Some(dir) = support::shared_vectors() {
-        steady_state_allocates_nothing(other_venue_frames(&dir));
-    }
-}
+#[path = "conformance/decode_alloc.rs"]
+mod conformance;
 
 fn steady_state_allocates_nothing(venues: Vec<(Venue, Vec<Vec<u8>>)>) {
     let mut decoders: Vec<Box<dyn Decode + Send>> =
