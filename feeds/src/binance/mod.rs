@@ -66,25 +66,13 @@ pub const USDM_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
     )
 };
 
-/// BinanceCoinm's entry in the venue registry ([`crate::registry`]).
+/// BinanceCoinm's entry in the venue registry ([`crate::registry`]): USDⓈ-M's rules on its own
+/// host and stream limit.
 pub const COINM_SPEC: crate::venue::VenueSpec = crate::venue::VenueSpec {
-    perp: true,
-    upper_case_symbols: true,
+    venue: crate::venue::Venue::BinanceCoinm,
+    name: "binance-coinm",
     url: COINM_BASE,
-    keepalive: KEEPALIVE,
     max_symbols_per_conn: max_streams_per_conn(crate::venue::Venue::BinanceCoinm) / 2,
-    max_msgs_per_sec: MAX_MSGS_PER_SEC_USDM,
-    max_lifetime: Some(std::time::Duration::from_secs(24 * 3600)),
-    trade_ids: crate::venue::TradeIds::Contiguous { per_fill: false },
-    rest_pace: crate::venue::RestPace {
-        per_sec: 1.0,
-        burst: 3.0,
-    },
     rest_host: Some("https://dapi.binance.com"),
-    streams_in_url: true,
-    ..crate::venue::VenueSpec::new(
-        crate::venue::Venue::BinanceCoinm,
-        "binance-coinm",
-        "BINANCE_FUTURES",
-    )
+    ..USDM_SPEC
 };
